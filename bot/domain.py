@@ -1,0 +1,231 @@
+"""Domain language of Akhbar: frozen dataclasses that cross every layer boundary.
+
+No ORM object ever leaves `storage/`; repositories return these instead.
+All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+
+class SourceKind(enum.StrEnum):
+    """What a source URL serves."""
+
+    UNKNOWN = "unknown"
+    FEED = "feed"
+    PAGE = "page"
+
+
+class ChatType(enum.StrEnum):
+    """Telegram chat types we serve."""
+
+    PRIVATE = "private"
+    GROUP = "group"
+    SUPERGROUP = "supergroup"
+    CHANNEL = "channel"
+
+
+class FollowKind(enum.StrEnum):
+    """What a follow points at."""
+
+    STORY = "story"
+    KEYWORD = "keyword"
+
+
+class DeliveryMode(enum.StrEnum):
+    """How a follow delivers: each article at once, or only in the daily digest."""
+
+    INSTANT = "instant"
+    DIGEST = "digest"
+
+
+class QuietMode(enum.StrEnum):
+    """What happens to pushes that fall in quiet hours."""
+
+    HOLD = "hold"  # send when quiet hours end
+    DIGEST = "digest"  # fold into the next digest instead
+
+
+class DeliveryKind(enum.StrEnum):
+    """What an outbox row carries."""
+
+    ARTICLE = "article"
+    DIGEST = "digest"
+
+
+class DeliveryState(enum.StrEnum):
+    """Life cycle of an outbox row."""
+
+    PENDING = "pending"  # owed, waiting for next_attempt_at
+    CLAIMED = "claimed"  # a worker holds it until claim_until
+    SENT = "sent"  # delivered (message_id recorded)
+    FOLDED = "folded"  # delivered inside another row's message (folded_into_id)
+    SKIPPED = "skipped"  # not sent on purpose (muted, digest-only, chat blocked...)
+    FAILED = "failed"  # parked after too many errors; retryable by an operator
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A news source: a feed or a page we poll."""
+
+    id: int
+    name: str
+    url: str
+    kind: SourceKind = SourceKind.UNKNOWN
+    lang: str | None = None
+    poll_seconds: int = 300
+    enabled: bool = True
+    paused: bool = False
+    fetch_full_pages: int = 0  # how many summary-only items per poll may fetch their page
+    etag: str | None = None
+    last_modified: str | None = None
+    next_poll_at: datetime | None = None
+    last_polled_at: datetime | None = None
+    error_count: int = 0
+    last_error: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One stored news article."""
+
+    id: int
+    source_id: int | None
+    url: str  # canonical URL
+    title: str
+    lede: str = ""
+    text: str = ""
+    lang: str = "en"
+    guid: str | None = None
+    published_at: datetime | None = None
+    fetched_at: datetime | None = None
+    content_hash: str | None = None
+    fingerprint: int | None = None  # 64-bit SimHash of the matching form (signed)
+    story_id: int | None = None
+    duplicate_of: int | None = None  # the original this syndicated copy repeats
+    image_caption: str | None = None
+    source_name: str | None = None  # filled by queries that join sources
+    summary: tuple[str, ...] = ()  # extractive summary sentences, if computed
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """A detected story topic: a cluster of articles about one event."""
+
+    id: int
+    label: str
+    article_count: int = 0
+    source_count: int = 0
+    languages: tuple[str, ...] = ()
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A Telegram chat (private, group or channel) we serve, with its settings."""
+
+    id: int  # Telegram chat id
+    type: ChatType = ChatType.PRIVATE
+    title: str | None = None
+    language: str = "en"
+    timezone: str = "UTC"
+    digest_time: time = time(8, 0)
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    quiet_mode: QuietMode = QuietMode.HOLD
+    empty_digest: bool = False  # send a digest even when there is nothing new
+    paused: bool = False  # /stop
+    blocked: bool = False  # Telegram said 403
+    last_digest_on: date | None = None  # local date of the last digest sent
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """A chat's subscription to a story or a keyword query."""
+
+    id: int
+    chat_id: int
+    kind: FollowKind
+    story_id: int | None = None
+    query: str | None = None  # the keyword text as the user typed it
+    terms: tuple[str, ...] = ()  # matching-form terms of the query (all must match)
+    mode: DeliveryMode = DeliveryMode.INSTANT
+    muted: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: a message owed to a chat."""
+
+    id: int
+    chat_id: int
+    kind: DeliveryKind
+    state: DeliveryState
+    article_id: int | None = None
+    story_id: int | None = None
+    follow_id: int | None = None
+    digest_on: date | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    claimed_by: str | None = None
+    claim_until: datetime | None = None
+    message_id: int | None = None
+    folded_into_id: int | None = None
+    last_error: str | None = None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorNotice:
+    """Something the operator should know (a paused source, a failing delivery)."""
+
+    id: int
+    text: str
+    source_id: int | None = None
+    created_at: datetime | None = None
+    seen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result: an article and its relevance score."""
+
+    article: Article
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A page of search results grouped by story."""
+
+    query: str
+    groups: tuple[tuple[Story | None, tuple[Article, ...]], ...]
+    page: int
+    has_more: bool
+    total_hint: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Operational figures for /stats and `akhbar status`."""
+
+    sources_total: int = 0
+    sources_paused: int = 0
+    sources_failing: int = 0
+    articles_total: int = 0
+    stories_total: int = 0
+    chats_total: int = 0
+    chats_blocked: int = 0
+    follows_total: int = 0
+    queue: dict[str, int] = field(default_factory=dict)  # delivery state -> count
+    sent_last_hour: int = 0
+    failed_last_hour: int = 0

@@ -1,0 +1,185 @@
+"""One typed settings object, read once from environment variables and an optional `.env`."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+_TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is one line naming the variable."""
+
+
+def parse_hhmm(value: str) -> time:
+    """Parse 'HH:MM' (24-hour) into a time, raising ValueError otherwise."""
+    match = _TIME_RE.match(value.strip())
+    if not match:
+        raise ValueError(f"expected HH:MM (24-hour), got {value!r}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+class Settings(BaseSettings):
+    """Every knob of Akhbar; env var names are given by `validation_alias`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    telegram_bot_token: str | None = Field(
+        default=None, repr=False, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN")
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org/bot", validation_alias=AliasChoices("TELEGRAM_API_URL")
+    )
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'akhbar.db'}",
+        validation_alias=AliasChoices("DATABASE_URL"),
+    )
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(
+        default=frozenset(), validation_alias=AliasChoices("AKHBAR_ADMIN_IDS")
+    )
+    poll_seconds: int = Field(
+        default=300, ge=1, validation_alias=AliasChoices("AKHBAR_POLL_SECONDS")
+    )
+    allow_private_sources: bool = Field(
+        default=False, validation_alias=AliasChoices("AKHBAR_ALLOW_PRIVATE_SOURCES")
+    )
+    default_language: str = Field(
+        default="en", validation_alias=AliasChoices("AKHBAR_DEFAULT_LANGUAGE")
+    )
+    default_timezone: str = Field(
+        default="UTC", validation_alias=AliasChoices("AKHBAR_DEFAULT_TIMEZONE")
+    )
+    digest_time: Annotated[time, NoDecode] = Field(
+        default=time(8, 0), validation_alias=AliasChoices("AKHBAR_DIGEST_TIME")
+    )
+    max_messages_per_second: float = Field(
+        default=30.0,
+        gt=0,
+        le=10000,
+        validation_alias=AliasChoices("AKHBAR_MAX_MESSAGES_PER_SECOND"),
+    )
+    max_feed_bytes: int = Field(
+        default=5_000_000, ge=1024, validation_alias=AliasChoices("AKHBAR_MAX_FEED_BYTES")
+    )
+    fetch_timeout_seconds: float = Field(
+        default=20.0, gt=0, validation_alias=AliasChoices("AKHBAR_FETCH_TIMEOUT")
+    )
+    pause_after_failures: int = Field(
+        default=20, ge=1, validation_alias=AliasChoices("AKHBAR_PAUSE_AFTER_FAILURES")
+    )
+    tick_seconds: float = Field(
+        default=2.0, gt=0, le=3600, validation_alias=AliasChoices("AKHBAR_TICK_SECONDS")
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, validation_alias=AliasChoices("AKHBAR_LEASE_SECONDS")
+    )
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("AKHBAR_LOG_LEVEL"))
+    webhook_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AKHBAR_WEBHOOK_URL")
+    )
+    webhook_secret: str | None = Field(
+        default=None, validation_alias=AliasChoices("AKHBAR_WEBHOOK_SECRET")
+    )
+    webhook_port: int = Field(
+        default=8443, ge=1, le=65535, validation_alias=AliasChoices("AKHBAR_WEBHOOK_PORT")
+    )
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        """Accept '1, 2,3' as well as a list of ints."""
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("expected comma-separated integer user ids") from None
+        return value
+
+    @field_validator("digest_time", mode="before")
+    @classmethod
+    def _parse_digest_time(cls, value: object) -> object:
+        """Accept 'HH:MM'."""
+        if isinstance(value, str):
+            return parse_hhmm(value)
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        """Require an IANA timezone name."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name like Asia/Riyadh)"
+            ) from None
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _check_language(cls, value: str) -> str:
+        """Only the two interface languages are allowed."""
+        if value not in ("en", "ar"):
+            raise ValueError("expected 'en' or 'ar'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        """Only async SQLite and PostgreSQL drivers are supported."""
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("expected sqlite+aiosqlite://... or postgresql+asyncpg://...")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        """The Bot API base URL must be http(s)."""
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as https://api.telegram.org/bot")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite."""
+        return self.database_url.startswith("sqlite")
+
+
+_ENV_NAMES = {
+    name: (
+        field.validation_alias.choices[0]
+        if isinstance(field.validation_alias, AliasChoices)
+        else name
+    )
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning any validation error into one clear SettingsError line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = str(err["loc"][0]) if err["loc"] else "?"
+        name = _ENV_NAMES.get(loc, loc)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {name}: {msg}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Repositories: small classes over one session that speak domain dataclasses."""

@@ -1,0 +1,156 @@
+"""Sources and their fetch state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import Source, SourceKind
+from storage.mappers import to_source
+from storage.models import NoticeRow, SourceRow
+
+
+class SourceExists(Exception):
+    """A source with this URL is already stored."""
+
+
+class SourceRepo:
+    """Read and write sources."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        """Bind to one unit of work."""
+        self.session = session
+
+    async def add(
+        self,
+        url: str,
+        name: str,
+        *,
+        kind: SourceKind = SourceKind.UNKNOWN,
+        lang: str | None = None,
+        poll_seconds: int = 300,
+        fetch_full_pages: int = 0,
+    ) -> Source:
+        """Store a new source, raising SourceExists for a known URL."""
+        if await self.by_url(url) is not None:
+            raise SourceExists(url)
+        row = SourceRow(
+            url=url,
+            name=name,
+            kind=str(kind),
+            lang=lang,
+            poll_seconds=poll_seconds,
+            fetch_full_pages=fetch_full_pages,
+            enabled=True,
+            paused=False,
+            error_count=0,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return to_source(row)
+
+    async def get(self, source_id: int) -> Source | None:
+        """One source by id."""
+        row = await self.session.get(SourceRow, source_id)
+        return None if row is None else to_source(row)
+
+    async def by_url(self, url: str) -> Source | None:
+        """One source by URL."""
+        row = await self.session.scalar(select(SourceRow).where(SourceRow.url == url))
+        return None if row is None else to_source(row)
+
+    async def list_all(self) -> list[Source]:
+        """Every source, oldest first."""
+        rows = await self.session.scalars(select(SourceRow).order_by(SourceRow.id))
+        return [to_source(r) for r in rows]
+
+    async def remove(self, source_id: int) -> bool:
+        """Delete a source (its articles stay); False when it did not exist."""
+        row = await self.session.get(SourceRow, source_id)
+        if row is None:
+            return False
+        await self.session.delete(row)
+        return True
+
+    async def claim_due(
+        self, now: datetime, holder: str, lease_until: datetime, limit: int
+    ) -> list[Source]:
+        """Claim up to `limit` due sources for `holder` so no other process polls them."""
+        due = (
+            select(SourceRow.id)
+            .where(
+                SourceRow.enabled.is_(True),
+                SourceRow.paused.is_(False),
+                or_(SourceRow.next_poll_at.is_(None), SourceRow.next_poll_at <= now),
+                or_(SourceRow.claim_until.is_(None), SourceRow.claim_until < now),
+            )
+            .order_by(SourceRow.next_poll_at)
+            .limit(limit)
+        )
+        if self.session.bind.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        ids = list(await self.session.scalars(due))
+        if not ids:
+            return []
+        await self.session.execute(
+            update(SourceRow)
+            .where(SourceRow.id.in_(ids))
+            .values(claimed_by=holder, claim_until=lease_until)
+        )
+        rows = await self.session.scalars(select(SourceRow).where(SourceRow.id.in_(ids)))
+        return [to_source(r) for r in rows]
+
+    async def record_poll(
+        self,
+        source_id: int,
+        *,
+        now: datetime,
+        next_poll_at: datetime,
+        error: str | None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        kind: SourceKind | None = None,
+        pause_after: int = 20,
+    ) -> Source | None:
+        """Store one poll's outcome, release the claim, and pause after `pause_after` failures."""
+        row = await self.session.get(SourceRow, source_id)
+        if row is None:
+            return None
+        row.last_polled_at = now
+        row.next_poll_at = next_poll_at
+        row.claimed_by = None
+        row.claim_until = None
+        if kind is not None and kind != SourceKind.UNKNOWN:
+            row.kind = str(kind)
+        if error is None:
+            row.error_count = 0
+            row.last_error = None
+            row.etag = etag if etag is not None else row.etag
+            row.last_modified = last_modified if last_modified is not None else row.last_modified
+        else:
+            row.error_count += 1
+            row.last_error = error[:2000]
+            if row.error_count >= pause_after and not row.paused:
+                row.paused = True
+                self.session.add(
+                    NoticeRow(
+                        source_id=row.id,
+                        text=f"source {row.id} ({row.name}) paused after {row.error_count} "
+                        f"consecutive failures; last error: {row.last_error[:300]}",
+                    )
+                )
+        await self.session.flush()
+        return to_source(row)
+
+    async def set_paused(self, source_id: int, paused: bool) -> bool:
+        """Pause or resume a source (resuming clears the error count)."""
+        row = await self.session.get(SourceRow, source_id)
+        if row is None:
+            return False
+        row.paused = paused
+        if not paused:
+            row.error_count = 0
+            row.next_poll_at = None
+        return True

@@ -1,0 +1,83 @@
+"""Migrations: the stairway (up/down/up per revision) and models == migrations, on both engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from storage.db import Database
+from storage.fts import include_object
+from storage.migrate import downgrade_connection, revisions, upgrade_connection
+from storage.models import Base
+from tests.conftest import _drop_schema, _postgres_schema_database
+
+ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+async def _empty_database(kind: str, tmp_path: Path) -> tuple[Database, str | None]:
+    """An empty (unmigrated) database of the given kind."""
+    if kind == "sqlite":
+        return Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"), None
+    return await _postgres_schema_database()
+
+
+def _stairway(connection: Connection) -> None:
+    """Upgrade one step, downgrade it, upgrade it again, for every revision."""
+    previous = "base"
+    for revision in revisions():
+        upgrade_connection(connection, revision)
+        downgrade_connection(connection, previous)
+        upgrade_connection(connection, revision)
+        previous = revision
+
+
+def _diff(connection: Connection) -> list[object]:
+    """Differences autogenerate finds between the migrated schema and the models."""
+    context = MigrationContext.configure(
+        connection, opts={"include_object": include_object, "compare_type": True}
+    )
+    return list(compare_metadata(context, Base.metadata))
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_stairway_then_models_match(kind: str, tmp_path: Path) -> None:
+    """Every revision goes up, down and up again; the result matches the models exactly."""
+    db, schema = await _empty_database(kind, tmp_path)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(_stairway)
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            diff = await conn.run_sync(_diff)
+        assert {"articles", "stories", "sources", "chats", "follows", "deliveries"} <= tables
+        assert diff == []
+    finally:
+        await db.dispose()
+        if schema:
+            await _drop_schema(schema)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_downgrade_to_base_removes_everything(kind: str, tmp_path: Path) -> None:
+    """Downgrading to base leaves only Alembic's own table."""
+    db, schema = await _empty_database(kind, tmp_path)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(upgrade_connection)
+            await conn.run_sync(lambda c: downgrade_connection(c, "base"))
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert tables <= {"alembic_version"}
+    finally:
+        await db.dispose()
+        if schema:
+            await _drop_schema(schema)
+
+
+def test_history_is_linear() -> None:
+    """One head, one base, no branches."""
+    revs = revisions()
+    assert len(revs) == len(set(revs)) >= 1
