@@ -134,6 +134,7 @@ class ArticleRow(Base):
     image_caption: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)  # sentences joined by "\n"
     search_text: Mapped[str] = mapped_column(Text, default="")
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     meta: Mapped[dict[str, Any] | None]
 
 

@@ -33,6 +33,7 @@ class ArticleFields:
     summary: Sequence[str] = ()
     search_text: str = ""
     duplicate_of: int | None = None
+    fanned_out: bool = False
 
 
 def _apply(row: ArticleRow, fields: ArticleFields) -> None:
@@ -55,6 +56,7 @@ def _apply(row: ArticleRow, fields: ArticleFields) -> None:
     row.search_text = fields.search_text
     if fields.duplicate_of is not None:
         row.duplicate_of = fields.duplicate_of
+    row.fanned_out = row.fanned_out or fields.fanned_out
 
 
 class ArticleRepo:

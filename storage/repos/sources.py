@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Source, SourceKind
@@ -68,11 +68,8 @@ class SourceRepo:
 
     async def remove(self, source_id: int) -> bool:
         """Delete a source (its articles stay); False when it did not exist."""
-        row = await self.session.get(SourceRow, source_id)
-        if row is None:
-            return False
-        await self.session.delete(row)
-        return True
+        result = await self.session.execute(delete(SourceRow).where(SourceRow.id == source_id))
+        return bool(getattr(result, "rowcount", 0))
 
     async def claim_due(
         self, now: datetime, holder: str, lease_until: datetime, limit: int

@@ -150,6 +150,7 @@ def upgrade() -> None:
         sa.Column("image_caption", sa.Text(), nullable=True),
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("search_text", sa.Text(), nullable=False),
+        sa.Column("fanned_out", sa.Boolean(), nullable=False),
         sa.Column("meta", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["duplicate_of"],
@@ -183,6 +184,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_articles_published_at"), ["published_at"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_articles_fanned_out"), ["fanned_out"], unique=False)
         batch_op.create_index(
             "ix_articles_story_id_published_at", ["story_id", "published_at"], unique=False
         )
@@ -288,6 +290,7 @@ def downgrade() -> None:
     op.drop_table("follows")
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.drop_index("ix_articles_story_id_published_at")
+        batch_op.drop_index(batch_op.f("ix_articles_fanned_out"))
         batch_op.drop_index(batch_op.f("ix_articles_published_at"))
         batch_op.drop_index(batch_op.f("ix_articles_duplicate_of"))
         batch_op.drop_index(batch_op.f("ix_articles_content_hash"))
