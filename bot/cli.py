@@ -1,0 +1,109 @@
+"""The `akhbar` command line: run the bot, the demo, migrations, sources and offline tools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bot.settings import Settings, SettingsError, get_settings
+
+app = typer.Typer(
+    name="akhbar",
+    help="Akhbar: Arabic and English news as followable stories, on Telegram.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+source_app = typer.Typer(help="Manage news sources.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(source_app, name="source")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one clear line to stderr and return an Exit to raise."""
+    typer.echo(f"akhbar: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    """Read the settings; a bad value ends the program with one line naming the variable."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield one dict per non-empty line of a JSONL file ('-' reads stdin)."""
+    handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+    try:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise fail(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise fail(f"{path}:{number}: expected a JSON object")
+            yield record
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+
+
+def emit(record: dict[str, Any]) -> None:
+    """Print one JSON line (UTF-8, not ASCII-escaped)."""
+    sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the installed Akhbar version."""
+    try:
+        typer.echo(f"akhbar {version('akhbar')}")
+    except PackageNotFoundError:
+        typer.echo("akhbar (not installed)")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply database migrations (creates the SQLite file if needed)."""
+    from storage.migrate import upgrade
+
+    settings = settings_or_exit()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database upgraded to {revision}")
+
+
+@app.command("run")
+def run_command(
+    webhook: Annotated[
+        bool, typer.Option("--webhook", help="Receive updates through a webhook (AKHBAR_WEBHOOK_URL).")
+    ] = False,
+) -> None:
+    """Run the bot: long polling (or a webhook), source polling, deliveries and digests."""
+    settings = settings_or_exit()
+    if not settings.telegram_bot_token:
+        raise fail(
+            "TELEGRAM_BOT_TOKEN is not set. Get a token from @BotFather and export it, "
+            "or try the bot offline with `akhbar demo`."
+        )
+    if webhook and not settings.webhook_url:
+        raise fail("--webhook needs AKHBAR_WEBHOOK_URL (and AKHBAR_WEBHOOK_SECRET) to be set.")
+    from bot.app import run_bot
+
+    asyncio.run(run_bot(settings, webhook=webhook))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
