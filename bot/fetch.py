@@ -1,0 +1,320 @@
+"""Polite, defensive HTTP fetching of sources: the only module that touches the network for them."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import zlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+USER_AGENT = "Akhbar/0.1 (+news bot)"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """Timeouts, size cap, redirect limit and concurrency limits for fetching."""
+
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 20.0
+    total_timeout_s: float = 60.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    per_host: int = 2
+    global_limit: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of one fetch; error is set instead of raising."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after_s: float | None = None
+    max_age_s: float | None = None
+    not_modified: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether the fetch succeeded (fresh body or not modified)."""
+        return self.error is None
+
+
+class FetchError(Exception):
+    """A fetch failure with a message meant for the operator."""
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Return Retry-After as seconds from now (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_max_age(cache_control: str | None) -> float | None:
+    """Return the max-age of a Cache-Control header value in seconds."""
+    if not cache_control:
+        return None
+    match = _MAX_AGE.search(cache_control)
+    return float(match.group(1)) if match else None
+
+
+def is_public_address(address: str) -> bool:
+    """Tell whether an IP address is globally routable (not private, loopback, reserved…)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+class _Decoder:
+    """Incremental gzip/deflate decoder that never inflates past a byte budget."""
+
+    def __init__(self, encoding: str) -> None:
+        """Pick the zlib mode for a Content-Encoding value."""
+        self.encoding = encoding
+        self._raw_deflate = False
+        if encoding in ("gzip", "x-gzip"):
+            self._obj = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._obj = zlib.decompressobj(wbits=zlib.MAX_WBITS)
+        else:
+            raise FetchError(f"unsupported content-encoding {encoding!r}")
+        self._started = False
+
+    def feed(self, chunk: bytes, budget: int) -> bytes:
+        """Decompress a chunk, returning at most budget + 1 bytes (more means over the cap)."""
+        if self.encoding == "deflate" and not self._started and chunk:
+            self._started = True
+            if (chunk[0] & 0x0F) != 8:
+                self._obj = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+        out = bytearray()
+        data = chunk
+        while data or (self._obj.unconsumed_tail and len(out) <= budget):
+            piece = self._obj.decompress(data, max(1, budget + 1 - len(out)))
+            out += piece
+            data = self._obj.unconsumed_tail
+            if len(out) > budget or (not piece and not data):
+                break
+        return bytes(out)
+
+
+class Fetcher:
+    """An async fetcher around one shared httpx.AsyncClient with politeness limits."""
+
+    def __init__(
+        self,
+        *,
+        limits: FetchLimits | None = None,
+        allow_private: bool = False,
+        user_agent: str = USER_AGENT,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        """Create the fetcher; it owns the client unless one is passed in."""
+        self.limits = limits or FetchLimits()
+        self.allow_private = allow_private
+        self.user_agent = user_agent
+        timeout = httpx.Timeout(
+            connect=self.limits.connect_timeout_s,
+            read=self.limits.read_timeout_s,
+            write=self.limits.read_timeout_s,
+            pool=self.limits.total_timeout_s,
+        )
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=self.limits.global_limit * 2),
+            trust_env=False,
+        )
+        self._global = asyncio.Semaphore(self.limits.global_limit)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        """Enter an async context."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the client on exit."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the underlying client if this fetcher created it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _host_semaphore(self, host: str) -> asyncio.Semaphore:
+        """Return the concurrency semaphore of one host."""
+        sem = self._hosts.get(host)
+        if sem is None:
+            sem = self._hosts[host] = asyncio.Semaphore(self.limits.per_host)
+        return sem
+
+    async def _check_target(self, url: str) -> str:
+        """Validate scheme and resolved addresses of a URL, returning its host."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise FetchError(f"scheme not allowed: {parts.scheme or '(none)'}")
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise FetchError("URL has no host")
+        if self.allow_private:
+            return host
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise FetchError(f"bad port: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise FetchError(f"cannot resolve {host}: {exc}") from exc
+        addresses = {str(info[4][0]) for info in infos}
+        blocked = sorted(a for a in addresses if not is_public_address(a))
+        if not addresses or blocked:
+            raise FetchError(f"refused non-public address for {host}: {', '.join(blocked)}")
+        return host
+
+    def _headers(self, etag: str | None, last_modified: str | None) -> dict[str, str]:
+        """Build request headers, including conditional ones."""
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept-Encoding": "gzip, deflate",
+            "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+            "application/xml;q=0.9, text/html;q=0.8, */*;q=0.5",
+        }
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return headers
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        """Stream and decompress the body, failing once it exceeds the cap."""
+        cap = self.limits.max_bytes
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        decoder = _Decoder(encoding) if encoding not in ("", "identity") else None
+        body = bytearray()
+        raw_total = 0
+        chunks: AsyncIterator[bytes] = response.aiter_raw()
+        async for chunk in chunks:
+            raw_total += len(chunk)
+            if raw_total > cap:
+                raise FetchError(f"body over {cap} bytes")
+            data = decoder.feed(chunk, cap - len(body)) if decoder else chunk
+            body += data
+            if len(body) > cap:
+                raise FetchError(f"body over {cap} bytes (decompressed)")
+        return bytes(body)
+
+    async def _fetch_once(
+        self, url: str, headers: Mapping[str, str]
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one GET (no redirects followed) under the host and global limits."""
+        host = await self._check_target(url)
+        async with self._host_semaphore(host), self._global:
+            request = self._client.build_request("GET", url, headers=dict(headers))
+            response = await self._client.send(request, stream=True)
+            try:
+                body = b""
+                if response.status_code == 200 or 200 <= response.status_code < 300:
+                    body = await self._read_body(response)
+                return response, body
+            finally:
+                await response.aclose()
+
+    async def _follow(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+        """Fetch url following at most max_redirects redirects, each re-checked."""
+        headers = self._headers(etag, last_modified)
+        current = url
+        seen: set[str] = set()
+        for _hop in range(self.limits.max_redirects + 1):
+            seen.add(current)
+            response, body = await self._fetch_once(current, headers)
+            status = response.status_code
+            if status in _REDIRECTS and "location" in response.headers:
+                current = urljoin(current, response.headers["location"].strip())
+                if current in seen:
+                    raise FetchError(f"redirect loop at {current}")
+                continue
+            return self._result(url, current, response, body)
+        raise FetchError(f"more than {self.limits.max_redirects} redirects")
+
+    def _result(self, url: str, final: str, response: httpx.Response, body: bytes) -> FetchResult:
+        """Turn a final response into a FetchResult."""
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        status = response.status_code
+        error = None
+        if status != 304 and not 200 <= status < 300:
+            error = f"HTTP {status}"
+        return FetchResult(
+            url=url,
+            final_url=final,
+            status=status,
+            headers=headers,
+            body=body if error is None else b"",
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+            retry_after_s=parse_retry_after(headers.get("retry-after"), datetime.now(UTC)),
+            max_age_s=parse_max_age(headers.get("cache-control")),
+            not_modified=status == 304,
+            error=error,
+        )
+
+    async def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """Fetch a URL politely; never raises for network or HTTP errors."""
+        try:
+            async with asyncio.timeout(self.limits.total_timeout_s):
+                return await self._follow(url, etag, last_modified)
+        except TimeoutError:
+            message = f"timed out after {self.limits.total_timeout_s:g}s"
+        except FetchError as exc:
+            message = str(exc)
+        except httpx.TimeoutException as exc:
+            message = f"timeout: {type(exc).__name__}"
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError, zlib.error) as exc:
+            message = f"{type(exc).__name__}: {exc}"
+        return FetchResult(url=url, final_url=url, status=0, error=message)

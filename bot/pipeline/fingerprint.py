@@ -1,0 +1,73 @@
+"""Near-duplicate fingerprints: 64-bit SimHash and a stable content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+
+_MASK64 = (1 << 64) - 1
+_SIGN_BIT = 1 << 63
+_WORDS = re.compile(r"\w+", re.UNICODE)
+_MARKS = re.compile("[\u064b-\u065f\u0670\u0640\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _term_hash(term: str) -> int:
+    """Return a stable 64-bit hash of one term."""
+    digest = hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def to_signed64(value: int) -> int:
+    """Map an unsigned 64-bit integer onto the signed int64 range."""
+    value &= _MASK64
+    return value - (1 << 64) if value & _SIGN_BIT else value
+
+
+def simhash(terms: Iterable[str]) -> int:
+    """Return the 64-bit SimHash of weighted terms as a signed int64."""
+    weights = Counter(t for t in terms if t)
+    if not weights:
+        return 0
+    totals = [0] * 64
+    for term, weight in weights.items():
+        h = _term_hash(term)
+        for bit in range(64):
+            totals[bit] += weight if (h >> bit) & 1 else -weight
+    value = 0
+    for bit, total in enumerate(totals):
+        if total > 0:
+            value |= 1 << bit
+    return to_signed64(value)
+
+
+def hamming(a: int, b: int) -> int:
+    """Return the number of differing bits between two 64-bit fingerprints."""
+    return ((a ^ b) & _MASK64).bit_count()
+
+
+def is_near_duplicate(a: int, b: int, max_bits: int = 3) -> bool:
+    """Tell whether two SimHash fingerprints differ in at most max_bits bits."""
+    return hamming(a, b) <= max_bits
+
+
+def normalise_for_hash(text: str) -> str:
+    """Case-fold, strip Arabic marks and keep only word characters, space-separated."""
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    return " ".join(_WORDS.findall(_MARKS.sub("", folded)))
+
+
+def shingles(text: str, n: int = 3) -> list[str]:
+    """Return word n-gram shingles of normalised text (the words themselves when short)."""
+    words = normalise_for_hash(text).split()
+    if len(words) < n:
+        return words
+    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+
+
+def content_hash(title: str | None, text: str | None) -> str:
+    """Return the SHA-1 hex digest of the normalised title and text."""
+    body = normalise_for_hash(title or "") + "\n" + normalise_for_hash(text or "")
+    return hashlib.sha1(body.encode("utf-8")).hexdigest()

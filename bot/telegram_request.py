@@ -1,0 +1,199 @@
+"""A fast python-telegram-bot transport on one aiohttp ClientSession.
+
+PTB's default ``HTTPXRequest`` costs about ten times more CPU per call than aiohttp on
+these machines (see ARCHITECTURE.md, "Measured on these machines"); the delivery worker
+sends thousands of messages, so the transport matters. Usage::
+
+    request = AiohttpRequest(connection_pool_size=64)
+    app = ApplicationBuilder().token(token).request(request).build()
+
+Timeouts follow PTB's ``HTTPXRequest`` contract:
+
+* ``pool_timeout`` bounds the wait for a free connection slot (``TimedOut`` with the
+  same "Pool timeout" message as PTB when exceeded; nothing is sent);
+* ``connect_timeout`` bounds establishing a new connection;
+* ``write_timeout`` plus ``read_timeout`` bound the time from sending the request to
+  the response headers (aiohttp has no separate write phase timer);
+* ``read_timeout`` bounds each wait for response bytes while reading the body.
+
+Timeouts raise ``telegram.error.TimedOut``; other client errors raise ``NetworkError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+POOL_TIMEOUT_MESSAGE = (
+    "Pool timeout: All connections in the connection pool are occupied. "
+    "Request was *not* sent to Telegram. Consider adjusting the connection "
+    "pool size or the pool timeout."
+)
+
+
+def _resolve(value: ODVInput[float], default: float | None) -> float | None:
+    """A per-call timeout, or the instance default when the caller left it unset."""
+    if isinstance(value, DefaultValue):
+        return default
+    return value
+
+
+def _sum(*values: float | None) -> float | None:
+    """The sum of timeouts, or None (no limit) when any of them is unlimited."""
+    total = 0.0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def _form(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+    """The request body: form fields, or multipart when files are attached."""
+    if request_data is None:
+        return None
+    fields = request_data.json_parameters
+    if not request_data.contains_files:
+        return fields
+    form = aiohttp.FormData(quote_fields=False)
+    for name, value in fields.items():
+        form.add_field(name, value)
+    for name, (filename, content, mime_type) in request_data.multipart_data.items():
+        form.add_field(name, content, filename=filename, content_type=mime_type)
+    return form
+
+
+class AiohttpRequest(BaseRequest):
+    """``telegram.request.BaseRequest`` over one pooled aiohttp.ClientSession."""
+
+    __slots__ = (
+        "_connect_timeout",
+        "_media_write_timeout",
+        "_pool_size",
+        "_pool_slots",
+        "_pool_timeout",
+        "_read_timeout",
+        "_session",
+        "_write_timeout",
+    )
+
+    def __init__(
+        self,
+        connection_pool_size: int = 256,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
+        if connection_pool_size < 1:
+            raise ValueError("connection_pool_size must be at least 1")
+        self._pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._media_write_timeout = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._pool_slots: asyncio.Semaphore | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        """The default read timeout (PTB adds it to getUpdates' long-poll timeout)."""
+        return self._read_timeout
+
+    @property
+    def connection_pool_size(self) -> int:
+        """How many requests may be in flight at once."""
+        return self._pool_size
+
+    async def initialize(self) -> None:
+        """Open the session (idempotent)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size, limit_per_host=self._pool_size, ttl_dns_cache=300
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": self.USER_AGENT},
+                timeout=aiohttp.ClientTimeout(total=None),
+                raise_for_status=False,
+            )
+            self._pool_slots = asyncio.Semaphore(self._pool_size)
+
+    async def shutdown(self) -> None:
+        """Close the session and its connections (idempotent)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Send one request and return ``(status, body)``; TimedOut/NetworkError on failure."""
+        session, slots = self._session, self._pool_slots
+        if session is None or session.closed or slots is None:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        files = request_data is not None and request_data.contains_files
+        write_default = self._media_write_timeout if files else self._write_timeout
+        read = _resolve(read_timeout, self._read_timeout)
+        write = _resolve(write_timeout, write_default)
+        connect = _resolve(connect_timeout, self._connect_timeout)
+        pool = _resolve(pool_timeout, self._pool_timeout)
+        await self._acquire(slots, pool)
+        try:
+            return await self._send(session, url, method, request_data, read, write, connect)
+        finally:
+            slots.release()
+
+    @staticmethod
+    async def _acquire(slots: asyncio.Semaphore, pool: float | None) -> None:
+        """Take a connection slot within the pool timeout."""
+        if not slots.locked():
+            await slots.acquire()
+            return
+        try:
+            async with asyncio.timeout(pool):
+                await slots.acquire()
+        except TimeoutError as err:
+            raise TimedOut(POOL_TIMEOUT_MESSAGE) from err
+
+    @staticmethod
+    async def _send(
+        session: aiohttp.ClientSession,
+        url: str,
+        method: str,
+        request_data: RequestData | None,
+        read: float | None,
+        write: float | None,
+        connect: float | None,
+    ) -> tuple[int, bytes]:
+        """Perform the HTTP exchange with mapped timeouts and errors."""
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect, sock_connect=connect, sock_read=read
+        )
+        kwargs: dict[str, Any] = {"timeout": timeout}
+        if request_data is not None:
+            kwargs["data"] = _form(request_data)
+        try:
+            async with asyncio.timeout(_sum(connect, write, read)):
+                response = await session.request(method, url, **kwargs)
+            async with response:
+                return response.status, await response.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as err:
+            raise TimedOut from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
