@@ -1,0 +1,74 @@
+"""Offline batch helpers behind `akhbar cluster` and `akhbar summarize` (records in, records out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.pipeline.cluster import ClusterConfig, ClusterDoc, StoryClusterer
+from bot.pipeline.summarise import summarise
+
+
+def _published(value: Any) -> datetime | None:
+    """Parse an ISO 8601 `published` field (None when missing or unreadable)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _doc(record: dict[str, Any]) -> ClusterDoc:
+    """ClusterDoc from a JSONL record with id, title, text, published, lang (source, lede)."""
+    published = _published(record.get("published"))
+    if published is not None and published.tzinfo is not None:
+        published = published.astimezone(UTC).replace(tzinfo=None)
+    return ClusterDoc(
+        id=record["id"],
+        title=record.get("title") or "",
+        text=record.get("text") or "",
+        lede=record.get("lede") or "",
+        lang=record.get("lang"),
+        published=published,
+        source=record.get("source"),
+    )
+
+
+def cluster_records(
+    records: Iterable[dict[str, Any]], config: ClusterConfig | None = None
+) -> Iterator[dict[str, Any]]:
+    """Cluster records in the given order; yield {"id", "story"} per record."""
+    clusterer = StoryClusterer(config)
+    for record in records:
+        yield {"id": record["id"], "story": clusterer.add(_doc(record)).story}
+
+
+def summarise_records(
+    records: Iterable[dict[str, Any]],
+    sentences: int | None = None,
+    words: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Summarise records; yield {"id", "summary": [sentence, ...]} per record.
+
+    A record's `budget_words` overrides `words`; a word budget is approached by whole
+    sentences; without any budget, 3 sentences.
+    """
+    for record in records:
+        budget = record.get("budget_words", words)
+        text = record.get("text") or ""
+        title = record.get("title") or ""
+        if budget is not None:
+            summary = summarise(
+                title,
+                text,
+                record.get("lang"),
+                max_sentences=sentences or 1000,
+                target_words=int(budget),
+            )
+        else:
+            summary = summarise(title, text, record.get("lang"), max_sentences=sentences or 3)
+        yield {"id": record["id"], "summary": summary}

@@ -1,0 +1,150 @@
+"""Extractive summaries: whole sentences, verbatim, in their original order.
+
+Sentences are scored by position, centrality (cosine to the article's term centroid) and
+headline overlap; near-repeats of an already chosen sentence are skipped. Budgets are a
+sentence count plus optional word or character limits; a sentence is never cut, and a
+summary is never empty when the text has a sentence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+from bot.pipeline.sentences import split_sentences
+from bot.pipeline.text import matching_terms, tokenize
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryWeights:
+    """Weights of the sentence score components."""
+
+    position: float = 1.0
+    centrality: float = 1.0
+    headline: float = 1.0
+    length: float = 0.35
+    position_decay: float = 0.3
+    redundancy: float = 0.6
+    min_words: int = 4
+
+
+DEFAULT_WEIGHTS = SummaryWeights()
+# With a word target the length is fixed by the budget, so sentence length earns nothing.
+BUDGET_WEIGHTS = SummaryWeights(centrality=0.5, length=0.0, redundancy=0.45)
+
+
+def _cosine(a: Counter[str], b: Counter[str], norm_a: float, norm_b: float) -> float:
+    """Cosine similarity of two sparse term-count vectors with precomputed norms."""
+    if not norm_a or not norm_b:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(v * b[t] for t, v in a.items() if t in b) / (norm_a * norm_b)
+
+
+def _norm(vector: Counter[str]) -> float:
+    """Euclidean norm of a term-count vector."""
+    return math.sqrt(sum(v * v for v in vector.values()))
+
+
+def score_sentences(
+    title: str, sentences: list[str], weights: SummaryWeights = DEFAULT_WEIGHTS
+) -> tuple[list[float], list[Counter[str]]]:
+    """Score each sentence; also return the sentences' term vectors."""
+    vectors = [Counter(matching_terms(s)) for s in sentences]
+    sentence_freq: Counter[str] = Counter()
+    for vec in vectors:
+        sentence_freq.update(vec.keys())
+    n = len(sentences)
+    # Centroid: terms that recur across sentences, damped for the very common ones.
+    centroid: Counter[str] = Counter(
+        {t: df * math.log(1.0 + n / df) for t, df in sentence_freq.items() if df > 1}
+    )
+    centroid_norm = _norm(centroid)
+    title_terms = set(matching_terms(title)) if title else set()
+    word_counts = [len(tokenize(s)) for s in sentences]
+    mean_words = (sum(word_counts) / n) if n else 1.0
+    scores: list[float] = []
+    for i, vec in enumerate(vectors):
+        position = 1.0 / (1.0 + i) ** weights.position_decay
+        centrality = _cosine(vec, centroid, _norm(vec), centroid_norm)
+        headline = len(title_terms & vec.keys()) / len(title_terms) if title_terms else 0.0
+        length = min(word_counts[i] / (mean_words or 1.0), 2.0) / 2.0
+        score = (
+            weights.position * position
+            + weights.centrality * centrality
+            + weights.headline * headline
+            + weights.length * length
+        )
+        if word_counts[i] < weights.min_words:
+            score *= 0.3
+        scores.append(score)
+    return scores, vectors
+
+
+def _fits(used: int, extra: int, limit: int | None) -> bool:
+    """Whether adding `extra` to `used` stays within an optional limit."""
+    return limit is None or used + extra <= limit
+
+
+def summarise(
+    title: str,
+    text: str,
+    lang: str | None = None,
+    max_sentences: int = 3,
+    max_words: int | None = None,
+    max_chars: int | None = None,
+    target_words: int | None = None,
+    weights: SummaryWeights | None = None,
+) -> list[str]:
+    """Return up to `max_sentences` verbatim sentences of text within the budgets.
+
+    `max_words`/`max_chars` are hard limits; `target_words` is a length to approach by whole
+    sentences: a sentence that overshoots it is kept when that lands closer to the target.
+    """
+    del lang  # sentence splitting and matching terms are script-aware
+    sentences = split_sentences(text or "")
+    if not sentences:
+        return []
+    if weights is None:
+        weights = BUDGET_WEIGHTS if target_words is not None else DEFAULT_WEIGHTS
+    # Without a headline, a short first line (a feed or page title) stands in for it.
+    pseudo = sentences[0] if len(sentences) > 1 and target_words is None else ""
+    headline = title or pseudo
+    scores, vectors = score_sentences(headline, sentences, weights)
+    norms = [_norm(v) for v in vectors]
+    order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
+    chosen: list[int] = []
+    words = chars = 0
+    for i in order:
+        if len(chosen) >= max(1, max_sentences):
+            break
+        if any(
+            _cosine(vectors[i], vectors[j], norms[i], norms[j]) > weights.redundancy for j in chosen
+        ):
+            continue
+        n_words = len(tokenize(sentences[i]))
+        n_chars = len(sentences[i]) + (1 if chosen else 0)
+        if not (_fits(words, n_words, max_words) and _fits(chars, n_chars, max_chars)):
+            continue
+        if target_words is not None and chosen:
+            if words >= target_words:
+                break
+            if words + n_words - target_words > target_words - words:
+                continue
+        chosen.append(i)
+        words += n_words
+        chars += n_chars
+    if not chosen:
+        chosen = [_fallback(sentences, scores, max_chars)]
+    return [sentences[i] for i in sorted(chosen)]
+
+
+def _fallback(sentences: list[str], scores: list[float], max_chars: int | None) -> int:
+    """Pick one sentence when nothing fits: the best one within the char budget, else the first."""
+    if max_chars is not None:
+        fitting = [i for i, s in enumerate(sentences) if len(s) <= max_chars]
+        if fitting:
+            return max(fitting, key=lambda i: (scores[i], -i))
+    return 0

@@ -1,0 +1,172 @@
+"""Helpers for end-to-end tests: a local feed server and `akhbar run` as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class FeedServer:
+    """A threaded HTTP server on 127.0.0.1 serving mutable documents by path."""
+
+    def __init__(self) -> None:
+        """Start serving at once on a free port."""
+        self.documents: dict[str, tuple[bytes, str]] = {}
+        self.hits: dict[str, int] = {}
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.hits[self.path] = owner.hits.get(self.path, 0) + 1
+                doc = owner.documents.get(self.path)
+                if doc is None:
+                    self.send_error(404)
+                    return
+                body, content_type = doc
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def put(self, path: str, body: bytes, content_type: str = "application/rss+xml") -> str:
+        """Serve `body` at `path` and return its full URL."""
+        self.documents[path] = (body, content_type)
+        return self.base + path
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def rss(title: str, items: list[dict[str, Any]]) -> bytes:
+    """A small RSS 2.0 document from item dicts (title, link, description, published)."""
+    parts = [
+        f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>{escape(title)}</title>"
+    ]
+    for item in items:
+        published = item.get("published") or datetime.now(UTC)
+        parts.append(
+            "<item>"
+            f"<title>{escape(item['title'])}</title><link>{escape(item['link'])}</link>"
+            f"<guid>{escape(item['link'])}</guid>"
+            f"<description>{escape(item['description'])}</description>"
+            f"<pubDate>{format_datetime(published)}</pubDate>"
+            "</item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")
+
+
+def bot_env(api_base_url: str, db_url: str, **extra: str) -> dict[str, str]:
+    """Environment for an `akhbar run` subprocess against local servers only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AKHBAR_", "TELEGRAM_"))}
+    env.update(
+        {
+            "TELEGRAM_BOT_TOKEN": "123456:TEST-token",
+            "TELEGRAM_API_URL": api_base_url,
+            "DATABASE_URL": db_url,
+            "AKHBAR_POLL_SECONDS": "1",
+            "AKHBAR_TICK_SECONDS": "0.3",
+            "AKHBAR_LEASE_SECONDS": "3",
+            "AKHBAR_ALLOW_PRIVATE_SOURCES": "true",
+            "AKHBAR_ADMIN_IDS": "1",
+            "AKHBAR_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def bot_process(
+    env: dict[str, str], log_path: Path, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `python -m bot run` with `env`; SIGTERM (then SIGKILL) on exit; output to log_path."""
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", *args],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one `akhbar` CLI command to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1
+) -> Any:
+    """Poll a cheap predicate on a local server until it is truthy (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(text, callback_data) of every inline button in a recorded message."""
+    markup = message.get("reply_markup") or {}
+    if isinstance(markup, str):
+        import json
+
+        markup = json.loads(markup)
+    return [
+        (b.get("text", ""), b.get("callback_data", ""))
+        for row in markup.get("inline_keyboard", [])
+        for b in row
+        if b.get("callback_data")
+    ]

@@ -1,0 +1,81 @@
+"""Tests of online story clustering."""
+
+import json
+from datetime import datetime, timedelta
+
+from bot.pipeline.cluster import ClusterDoc, StoryClusterer
+from bot.pipeline.offline import cluster_records, summarise_records
+
+T0 = datetime(2024, 3, 1, 8)
+
+
+def _doc(i: int, title: str, text: str, hours: float = 0, source: str = "s") -> ClusterDoc:
+    return ClusterDoc(
+        i, title, text, lang="en", published=T0 + timedelta(hours=hours), source=source
+    )
+
+
+FIRE = "A fire destroyed the Elm Street warehouse in Springfield, firefighters said."
+VOTE = "Lawmakers in Ottawa voted on the fisheries bill after a long debate."
+
+
+def test_joins_same_event_and_separates_others() -> None:
+    c = StoryClusterer()
+    a = c.add(_doc(1, "Springfield warehouse fire on Elm Street", FIRE, 0, "x"))
+    b = c.add(
+        _doc(
+            2,
+            "Fire destroys Elm Street warehouse in Springfield",
+            FIRE + " No one was hurt.",
+            2,
+            "y",
+        )
+    )
+    d = c.add(_doc(3, "Ottawa lawmakers vote on fisheries bill", VOTE, 3))
+    assert a.is_new and not b.is_new and a.story == b.story
+    assert d.is_new and d.story != a.story
+    info = c.story_info(a.story)
+    assert info["article_count"] == 2 and info["sources"] == ["x", "y"]
+    assert info["label"] in {
+        "Springfield warehouse fire on Elm Street",
+        "Fire destroys Elm Street warehouse in Springfield",
+    }
+
+
+def test_window_evicts_and_export_restore_roundtrip() -> None:
+    keys = iter(range(100, 200))
+    c = StoryClusterer(key_factory=lambda: next(keys))
+    a = c.add(_doc(1, "Springfield warehouse fire on Elm Street", FIRE))
+    state = json.loads(json.dumps(c.export_story(a.story)))
+    vocab = json.loads(json.dumps(c.export_vocabulary()))
+    assert a.story == 100
+    fresh = StoryClusterer()
+    fresh.restore_vocabulary(vocab)
+    fresh.restore_story(state)
+    again = fresh.add(_doc(2, "Fire destroys Elm Street warehouse in Springfield", FIRE, 1))
+    assert again.story == 100
+    c.add(_doc(3, "Ottawa lawmakers vote on fisheries bill", VOTE, 24 * 60))
+    assert 100 not in c.active_keys and 100 in c.closed
+
+
+def test_offline_helpers() -> None:
+    recs = [
+        {
+            "id": "a",
+            "title": "Elm Street fire",
+            "text": FIRE,
+            "published": "2024-03-01",
+            "lang": "en",
+        },
+        {
+            "id": "b",
+            "title": "Elm Street warehouse fire",
+            "text": FIRE,
+            "published": "2024-03-01T10:00:00Z",
+            "lang": "en",
+        },
+    ]
+    out = list(cluster_records(recs))
+    assert [o["id"] for o in out] == ["a", "b"] and out[0]["story"] == out[1]["story"]
+    summ = list(summarise_records([{**recs[0], "budget_words": 3}]))
+    assert summ == [{"id": "a", "summary": [FIRE]}]

@@ -1,0 +1,147 @@
+"""`akhbar run` as a real process against the fake Bot API server and a local feed server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import FeedServer, bot_env, bot_process, buttons, rss, wait_until
+from tests.fakebotapi import ControlClient, spawn
+
+pytestmark = pytest.mark.slow
+ARABIC = re.compile(r"[\u0600-\u06FF]")
+NOW = datetime.now(UTC)
+
+FLOOD_A = {
+    "title": "Floods hit Jeddah as heavy rain closes schools",
+    "link": "https://gulf.example/jeddah-floods-schools",
+    "description": "Heavy rain flooded streets across Jeddah on Tuesday. Authorities closed schools "
+    "and urged residents to stay home. Civil defence teams rescued drivers trapped in Jeddah floods.",
+    "published": NOW - timedelta(hours=2),
+}
+FLOOD_B = {
+    "title": "Jeddah floods: schools closed after heavy rain submerges roads",
+    "link": "https://daily.example/jeddah-floods-roads",
+    "description": "Schools in Jeddah were closed after heavy rain submerged roads. Civil defence "
+    "said teams rescued drivers from flooded streets. More rain is expected in Jeddah.",
+    "published": NOW - timedelta(hours=1),
+}
+FLOOD_C = {
+    "title": "Jeddah floods: civil defence rescues more drivers as heavy rain continues",
+    "link": "https://daily.example/jeddah-floods-rescue",
+    "description": "Civil defence teams in Jeddah rescued more drivers from flooded roads as heavy "
+    "rain continued. Schools stay closed in Jeddah. Residents were told to avoid low streets.",
+}
+
+
+def texts(control: ControlClient, chat_id: int) -> list[dict[str, Any]]:
+    """Everything the bot sent or edited in a chat."""
+    return control.sent(chat_id)
+
+
+def send_and_wait(
+    control: ControlClient, chat_id: int, text: str, timeout: float = 20, **kw: Any
+) -> dict[str, Any]:
+    """Send a user message and wait for the bot's next message in that chat."""
+    before = len(texts(control, chat_id))
+    control.push_message(chat_id, text, user_id=kw.pop("user_id", chat_id), **kw)
+    return wait_until(
+        lambda: texts(control, chat_id)[before] if len(texts(control, chat_id)) > before else None,
+        timeout,
+        f"a reply to {text!r}",
+    )
+
+
+def press(
+    control: ControlClient, chat_id: int, message: dict[str, Any], prefix: str, timeout: float = 20
+) -> dict[str, Any]:
+    """Press the first button whose callback data starts with `prefix`; wait for the bot's answer."""
+    data = next(d for _, d in buttons(message) if d.startswith(prefix))
+    before = len(texts(control, chat_id))
+    control.push_callback(chat_id, message["message_id"], data, user_id=chat_id)
+    return wait_until(
+        lambda: texts(control, chat_id)[before] if len(texts(control, chat_id)) > before else None,
+        timeout,
+        f"an answer to button {data}",
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[ControlClient, FeedServer, Path]]:
+    """The fake Bot API (subprocess), a feed server and a running bot."""
+    feeds = FeedServer()
+    with spawn() as control:
+        env = bot_env(control.base_url, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+        log = tmp_path / "bot.log"
+        with bot_process(env, log) as proc:
+            try:
+                yield control, feeds, log
+            finally:
+                assert proc.poll() is None, log.read_text()[-3000:]
+    feeds.close()
+
+
+def test_start_in_english_and_arabic(world: tuple[ControlClient, FeedServer, Path]) -> None:
+    """/start answers in the user's Telegram language."""
+    control, _, _ = world
+    english = send_and_wait(control, 501, "/start", language_code="en")
+    arabic = send_and_wait(control, 502, "/start", language_code="ar")
+    assert english["text"] and not ARABIC.search(english["text"].split("\n")[0])
+    assert ARABIC.search(arabic["text"])
+
+
+def test_follow_story_then_push_search_digest_settings(
+    world: tuple[ControlClient, FeedServer, Path],
+) -> None:
+    """A user follows a story from /topics; a new item arrives as a push with related headlines."""
+    control, feeds, log = world
+    url_a = feeds.put("/a.xml", rss("Gulf", [FLOOD_A]))
+    url_b = feeds.put("/b.xml", rss("Daily", [FLOOD_B]))
+    refused = send_and_wait(control, 2, f"/addsource {url_a}", user_id=2)
+    assert "addsource" not in refused["text"].lower() or "admin" in refused["text"].lower()
+    send_and_wait(control, 1, f"/addsource {url_a}")
+    send_and_wait(control, 1, f"/addsource {url_b}")
+
+    def topics_with_story() -> dict[str, Any] | None:
+        reply = send_and_wait(control, 1, "/topics")
+        return (
+            reply
+            if any(d.startswith("fs:") for _, d in buttons(reply)) and "Jeddah" in reply["text"]
+            else None
+        )
+
+    topics = wait_until(topics_with_story, 60, "a Jeddah story in /topics", interval=1.0)
+    data = next(d for _, d in buttons(topics) if d.startswith("fs:"))
+    control.push_callback(1, topics["message_id"], data, user_id=1)
+    wait_until(
+        lambda: "Jeddah" in send_and_wait(control, 1, "/mysubs")["text"], 30, "the follow in /mysubs", 0.5
+    )
+
+    feeds.put("/b.xml", rss("Daily", [FLOOD_B, FLOOD_C]))
+    push = wait_until(
+        lambda: next(
+            (m for m in texts(control, 1) if "rescues more drivers" in (m["text"] or "")), None
+        ),
+        60,
+        "the push of the new article",
+    )
+    assert "Related" in push["text"] and "Jeddah" in push["text"]
+    assert any(d.startswith("mo:") for _, d in buttons(push))
+    card = press(control, 1, push, "mo:")
+    assert "Jeddah" in card["text"]
+
+    results = send_and_wait(control, 1, "/search jeddah floods")
+    assert "Jeddah" in results["text"]
+    followed = press(control, 1, results, "fq:")
+    assert followed["text"]
+
+    digest = send_and_wait(control, 1, "/digest")
+    assert digest["text"]
+    settings = send_and_wait(control, 1, "/settings time 07:30")
+    assert "07:30" in settings["text"]
+    assert "Traceback" not in log.read_text()

@@ -1,0 +1,33 @@
+"""Tests of extractive summaries."""
+
+from bot.pipeline.summarise import summarise
+
+TEXT = (
+    "The council approved the new budget on Monday. "
+    "The budget raises school funding by 3.5 percent. "
+    "Critics said the budget ignores roads. "
+    "The weather was mild. "
+    "The mayor will sign the budget next week."
+)
+
+
+def test_verbatim_in_order() -> None:
+    out = summarise("Council approves budget", TEXT)
+    assert 1 <= len(out) <= 3
+    assert all(s in TEXT for s in out)
+    assert [TEXT.index(s) for s in out] == sorted(TEXT.index(s) for s in out)
+
+
+def test_budgets_never_cut_never_empty() -> None:
+    assert summarise("", TEXT, max_words=2) == ["The council approved the new budget on Monday."]
+    out = summarise("", TEXT, max_chars=25)
+    assert len(out) == 1 and len(out[0]) <= 25
+    assert len(" ".join(summarise("", TEXT, max_words=16)).split()) <= 16
+    assert summarise("", TEXT, max_sentences=100, target_words=20)
+
+
+def test_short_description_and_empty() -> None:
+    assert summarise("t", "A short feed description without a full stop") == [
+        "A short feed description without a full stop"
+    ]
+    assert summarise("t", "") == []
