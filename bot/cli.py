@@ -87,7 +87,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 @app.command("run")
 def run_command(
     webhook: Annotated[
-        bool, typer.Option("--webhook", help="Receive updates through a webhook (AKHBAR_WEBHOOK_URL).")
+        bool,
+        typer.Option("--webhook", help="Receive updates through a webhook (AKHBAR_WEBHOOK_URL)."),
     ] = False,
 ) -> None:
     """Run the bot: long polling (or a webhook), source polling, deliveries and digests."""
@@ -107,3 +108,85 @@ def run_command(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+@app.command("cluster")
+def cluster_command(
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="JSONL with id, title, text, published, lang.")
+    ],
+) -> None:
+    """Assign each input article to a story, online, in input order: one JSON line per input."""
+    from bot.pipeline.offline import cluster_records
+
+    for record in cluster_records(read_jsonl(input)):
+        emit(record)
+
+
+@app.command("summarize")
+def summarize_command(
+    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL with id, title, text, lang.")],
+    sentences: Annotated[
+        int | None, typer.Option("--sentences", min=1, help="Sentences per summary.")
+    ] = None,
+    words: Annotated[
+        int | None, typer.Option("--words", min=1, help="Word budget per summary.")
+    ] = None,
+) -> None:
+    """Extractive summaries (whole sentences verbatim); a `budget_words` field overrides per line."""
+    from bot.pipeline.offline import summarise_records
+
+    if sentences is not None and words is not None:
+        raise fail("use --sentences or --words, not both")
+    for record in summarise_records(read_jsonl(input), sentences=sentences, words=words):
+        emit(record)
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="Words to search for (Arabic or English).")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per hit.")] = False,
+) -> None:
+    """Search the stored articles (after `akhbar ingest`)."""
+    from bot.search import SearchService
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    settings = settings_or_exit()
+    upgrade(settings.database_url)
+
+    async def go() -> None:
+        """Run the query and print the hits."""
+        db = Database(settings.database_url)
+        try:
+            hits = await SearchService(db).hits(query, limit=limit)
+        finally:
+            await db.dispose()
+        for hit in hits:
+            article = hit.article
+            if as_json:
+                emit(
+                    {
+                        "id": article.id,
+                        "score": round(hit.score, 4),
+                        "title": article.title,
+                        "url": article.url,
+                        "story": article.story_id,
+                        "published": article.published_at.isoformat()
+                        if article.published_at
+                        else None,
+                        "source": article.source_name,
+                    }
+                )
+            else:
+                when = (
+                    article.published_at.strftime("%Y-%m-%d %H:%M") if article.published_at else ""
+                )
+                typer.echo(
+                    f"{hit.score:7.3f}  {when}  [{article.story_id}] {article.title}  {article.url}"
+                )
+        if not hits and not as_json:
+            typer.echo("no results")
+
+    asyncio.run(go())
