@@ -149,44 +149,20 @@ def search_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per hit.")] = False,
 ) -> None:
     """Search the stored articles (after `akhbar ingest`)."""
-    from bot.search import SearchService
+    from bot.search import search_command
     from storage.db import Database
     from storage.migrate import upgrade
 
     settings = settings_or_exit()
     upgrade(settings.database_url)
 
-    async def go() -> None:
-        """Run the query and print the hits."""
+    async def go() -> str:
+        """Run the query and return what to print."""
         db = Database(settings.database_url)
         try:
-            hits = await SearchService(db).hits(query, limit=limit)
+            return await search_command(db, query, limit, as_json=as_json)
         finally:
             await db.dispose()
-        for hit in hits:
-            article = hit.article
-            if as_json:
-                emit(
-                    {
-                        "id": article.id,
-                        "score": round(hit.score, 4),
-                        "title": article.title,
-                        "url": article.url,
-                        "story": article.story_id,
-                        "published": article.published_at.isoformat()
-                        if article.published_at
-                        else None,
-                        "source": article.source_name,
-                    }
-                )
-            else:
-                when = (
-                    article.published_at.strftime("%Y-%m-%d %H:%M") if article.published_at else ""
-                )
-                typer.echo(
-                    f"{hit.score:7.3f}  {when}  [{article.story_id}] {article.title}  {article.url}"
-                )
-        if not hits and not as_json:
-            typer.echo("no results")
 
-    asyncio.run(go())
+    output = asyncio.run(go())
+    typer.echo(output if output or as_json else "no results")

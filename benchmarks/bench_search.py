@@ -1,0 +1,282 @@
+"""Benchmark: search latency over N generated articles on SQLite and PostgreSQL.
+
+Articles are made by recombining real headlines and sentences of the shared Arabic
+(saudinewsnet) and English (gva_event_clusters) data: each gets a random headline of its
+language plus 3-6 random sentences of it, published at a random time in the last 60
+days, with its search text precomputed from the sentences' matching terms. They are
+bulk-inserted (executemany on SQLite, COPY on PostgreSQL into a throwaway schema that is
+dropped afterwards). Queries are 1, 2 and 3 consecutive matching terms of real headlines,
+run through `SearchRepo.search` (the code path `/search` uses), limit 10.
+
+    .venv/bin/python benchmarks/bench_search.py [--articles 1000000] [--queries 50]
+        [--engines sqlite postgres] [--postgres-url URL] [--sqlite-path PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bot.pipeline.text import matching_terms
+from storage.db import Database, create_engine
+from storage.migrate import upgrade_connection
+from storage.repos.search import SearchRepo
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SOURCES = {
+    "ar": DATA / "saudinewsnet" / "articles.jsonl",
+    "en": DATA / "gva_event_clusters" / "articles.jsonl",
+}
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+_SENTENCE_END = re.compile(r"(?<=[.!?؟])\s+|\n+")
+Piece = tuple[str, str]  # (raw text, its matching terms joined by spaces)
+
+
+def load_pieces() -> dict[str, tuple[list[Piece], list[Piece]]]:
+    """Per language: (headlines, sentences), each with its precomputed matching terms."""
+    pieces: dict[str, tuple[list[Piece], list[Piece]]] = {}
+    for lang, path in SOURCES.items():
+        titles: list[Piece] = []
+        sentences: list[Piece] = []
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                title = (row.get("title") or "").strip()
+                if title:
+                    titles.append((title, " ".join(matching_terms(title))))
+                for sentence in _SENTENCE_END.split(row.get("text") or ""):
+                    sentence = sentence.strip()
+                    if 30 <= len(sentence) <= 400:
+                        sentences.append((sentence, " ".join(matching_terms(sentence))))
+        pieces[lang] = (titles, sentences)
+    return pieces
+
+
+def generate(
+    n: int, pieces: dict[str, tuple[list[Piece], list[Piece]]], seed: int
+) -> Iterator[tuple[object, ...]]:
+    """Rows (id, url, title, text, lang, published_at, search_text) of n articles."""
+    rng = random.Random(seed)
+    for article_id in range(1, n + 1):
+        lang = "ar" if rng.random() < 0.5 else "en"
+        titles, sentences = pieces[lang]
+        title, title_terms = rng.choice(titles)
+        body = rng.sample(sentences, rng.randint(3, 6))
+        published = (NOW - timedelta(seconds=rng.randrange(60 * 86400))).replace(tzinfo=None)
+        yield (
+            article_id,
+            f"https://bench.test/{article_id}",
+            title,
+            "\n".join(s for s, _ in body),
+            lang,
+            published,
+            " ".join([title_terms, *(t for _, t in body)]),
+        )
+
+
+def make_queries(
+    pieces: dict[str, tuple[list[Piece], list[Piece]]], per_case: int, seed: int
+) -> dict[tuple[str, int], list[list[str]]]:
+    """Per (language, word count): queries of consecutive headline terms."""
+    rng = random.Random(seed + 1)
+    queries: dict[tuple[str, int], list[list[str]]] = {}
+    for lang, (titles, _) in pieces.items():
+        for words in (1, 2, 3):
+            chosen: list[list[str]] = []
+            while len(chosen) < per_case:
+                terms = rng.choice(titles)[1].split()
+                if len(terms) >= words:
+                    start = rng.randrange(len(terms) - words + 1)
+                    chosen.append(terms[start : start + words])
+            queries[(lang, words)] = chosen
+    return queries
+
+
+async def migrate(db: Database) -> None:
+    """Create the schema (tables and full-text index) in an empty database."""
+    async with db.engine.begin() as conn:
+        await conn.run_sync(upgrade_connection)
+
+
+def load_sqlite(path: Path, rows: Iterator[tuple[object, ...]]) -> None:
+    """Bulk insert into SQLite (the FTS5 triggers index every row)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    sql = (
+        "INSERT INTO articles (id, url, title, text, lang, published_at, search_text, lede,"
+        " fetched_at, fanned_out) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, 1)"
+    )
+    batch: list[tuple[object, ...]] = []
+    fetched = NOW.replace(tzinfo=None).isoformat(sep=" ")
+    for row in rows:
+        values = list(row)
+        values[5] = row[5].isoformat(sep=" ")  # type: ignore[attr-defined]
+        batch.append((*values, fetched))
+        if len(batch) >= 20_000:
+            conn.executemany(sql, batch)
+            conn.commit()
+            batch.clear()
+    if batch:
+        conn.executemany(sql, batch)
+    conn.commit()
+    conn.execute("INSERT INTO articles_fts(articles_fts) VALUES ('optimize')")
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+async def load_postgres(db: Database, schema: str, rows: Iterator[tuple[object, ...]]) -> None:
+    """COPY into PostgreSQL with the GIN index dropped, then rebuild it and ANALYZE."""
+    async with db.engine.begin() as conn:
+        await conn.execute(text("DROP INDEX IF EXISTS ix_articles_search_tsv"))
+    fetched = NOW.replace(tzinfo=None)
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        batch: list[tuple[object, ...]] = []
+        columns = ["id", "url", "title", "text", "lang", "published_at", "search_text"]
+        columns += ["lede", "fetched_at", "fanned_out"]
+        for row in rows:
+            batch.append((*row, "", fetched, True))
+            if len(batch) >= 50_000:
+                await driver.copy_records_to_table(
+                    "articles", records=batch, columns=columns, schema_name=schema
+                )
+                batch.clear()
+        if batch:
+            await driver.copy_records_to_table(
+                "articles", records=batch, columns=columns, schema_name=schema
+            )
+    async with db.engine.begin() as conn:
+        await conn.execute(text("SET maintenance_work_mem = '1GB'"))
+        await conn.execute(
+            text(
+                "CREATE INDEX ix_articles_search_tsv ON articles "
+                "USING gin (to_tsvector('simple'::regconfig, search_text))"
+            )
+        )
+        await conn.execute(text("ANALYZE articles"))
+
+
+async def measure(
+    db: Database, queries: dict[tuple[str, int], list[list[str]]]
+) -> dict[tuple[str, int], tuple[float, float, float]]:
+    """(p50 ms, p95 ms, mean hits) per (language, word count), after one warm-up pass."""
+    results: dict[tuple[str, int], tuple[float, float, float]] = {}
+    for case, case_queries in queries.items():
+        for terms in case_queries[:5]:
+            async with db.unit_of_work() as session:
+                await SearchRepo(session).search(terms, limit=10, now=NOW)
+        timings: list[float] = []
+        hits = 0
+        for terms in case_queries:
+            start = time.perf_counter()
+            async with db.unit_of_work() as session:
+                found = await SearchRepo(session).search(terms, limit=10, now=NOW)
+            timings.append((time.perf_counter() - start) * 1000)
+            hits += len(found)
+        ordered = sorted(timings)
+        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        results[case] = (statistics.median(timings), p95, hits / len(case_queries))
+    return results
+
+
+def print_table(
+    engine: str, n: int, load_s: float, results: dict[tuple[str, int], tuple[float, float, float]]
+) -> None:
+    """Print one engine's results."""
+    print(f"\n{engine}: {n:,} articles, loaded and indexed in {load_s:.0f} s")
+    print(f"{'lang':<5} {'words':>5} {'p50 ms':>8} {'p95 ms':>8} {'hits':>6}")
+    for (lang, words), (p50, p95, hits) in results.items():
+        print(f"{lang:<5} {words:>5} {p50:>8.1f} {p95:>8.1f} {hits:>6.1f}")
+
+
+async def run_sqlite(
+    n: int,
+    pieces: dict[str, tuple[list[Piece], list[Piece]]],
+    queries: dict[tuple[str, int], list[list[str]]],
+    seed: int,
+    path: Path | None,
+) -> None:
+    """Build, measure and report SQLite."""
+    with tempfile.TemporaryDirectory() as tmp:
+        file = path or Path(tmp) / "bench.db"
+        if file.exists():
+            file.unlink()
+        db = Database(f"sqlite+aiosqlite:///{file}")
+        await migrate(db)
+        await db.dispose()
+        start = time.perf_counter()
+        load_sqlite(file, generate(n, pieces, seed))
+        load_s = time.perf_counter() - start
+        db = Database(f"sqlite+aiosqlite:///{file}")
+        try:
+            print_table("SQLite FTS5", n, load_s, await measure(db, queries))
+        finally:
+            await db.dispose()
+
+
+async def run_postgres(
+    n: int,
+    pieces: dict[str, tuple[list[Piece], list[Piece]]],
+    queries: dict[tuple[str, int], list[list[str]]],
+    seed: int,
+    url: str,
+) -> None:
+    """Build, measure and report PostgreSQL in a throwaway schema."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(url, connect_args={"server_settings": {"search_path": schema}})
+    try:
+        await migrate(db)
+        start = time.perf_counter()
+        await load_postgres(db, schema, generate(n, pieces, seed))
+        load_s = time.perf_counter() - start
+        print_table("PostgreSQL tsvector/GIN", n, load_s, await measure(db, queries))
+    finally:
+        await db.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def main() -> None:
+    """Parse flags, build the corpora, run each engine."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--articles", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=50, help="queries per language and length")
+    parser.add_argument("--engines", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument("--sqlite-path", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    pieces = load_pieces()
+    queries = make_queries(pieces, args.queries, args.seed)
+    for lang, (titles, sentences) in pieces.items():
+        print(f"{lang}: {len(titles)} headlines, {len(sentences)} sentences to recombine")
+    if "sqlite" in args.engines:
+        await run_sqlite(args.articles, pieces, queries, args.seed, args.sqlite_path)
+    if "postgres" in args.engines:
+        await run_postgres(args.articles, pieces, queries, args.seed, args.postgres_url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
