@@ -143,7 +143,7 @@ def summarize_command(
 
 
 @app.command("search")
-def search_command(
+def search_cli(
     query: Annotated[str, typer.Argument(help="Words to search for (Arabic or English).")],
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per hit.")] = False,

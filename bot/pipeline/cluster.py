@@ -15,12 +15,13 @@ import heapq
 import itertools
 import math
 import re
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.pipeline.sentences import analyse
 from bot.pipeline.text import matching_terms, term_of
 
 # A capitalised word inside a sentence (not sentence-initial): likely a name or place.
@@ -61,7 +62,13 @@ class ClusterConfig:
     gap_penalty: float = 0.04  # the bar rises with log(1 + days since the story's last article)
     centroid_weight: float = 0.5  # share of centroid cosine in the combined similarity
     min_centroid: float = 0.15  # the centroid must agree at least this much (anti-chaining)
-    window_days: float = 30.0  # a story quiet this long closes
+    window_days: float = 365.0  # a story quiet this long closes
+    evidence_days: float = 30.0  # a longer gap needs shared rare terms (names, places, numbers)
+    min_shared_rare: int = 2  # rare terms an article must share with a story after a long gap
+    rare_df: int = 3  # a term seen in at most max(rare_df, rare_fraction * n) articles is rare
+    rare_fraction: float = 0.002
+    story_rare_terms: int = 60  # rare terms remembered per story
+    max_active: int = 20_000  # stories held in memory; the quietest beyond this close (LRU)
     title_weight: float = 3.0
     lede_weight: float = 2.0
     body_weight: float = 1.0
@@ -70,9 +77,11 @@ class ClusterConfig:
     lede_terms: int = 60  # body terms that count as lede when no lede is given
     doc_terms: int = 80  # terms kept per article vector
     centroid_terms: int = 200  # terms kept in a story centroid
+    index_terms: int = 40  # heaviest centroid terms through which a story can be found
     recent_articles: int = 8  # articles per story compared directly
     candidates: int = 10  # stories scored per article
     vote_terms: int = 20  # heaviest article terms used to find candidate stories
+    vote_max_df: float = 0.05  # terms in more than this share of articles do not vote
     near_duplicate: float = 0.9  # cosine for the near-duplicate shortcut
     near_duplicate_title: float = 0.6  # headline-term Jaccard for the shortcut
     max_vocabulary: int = 400_000  # document-frequency table size before pruning
@@ -101,15 +110,14 @@ class _Story:
     languages: set[str] = field(default_factory=set)
     centroid: Vector = field(default_factory=dict)
     recent: deque[_Recent] = field(default_factory=deque)
+    rare: dict[str, None] = field(default_factory=dict)
     label: str = ""
     label_score: float = -1.0
 
 
 def _cosine(a: Vector, b: Vector) -> float:
-    """Dot product of two unit-normalised sparse vectors."""
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(w * b[t] for t, w in a.items() if t in b)
+    """Dot product of two unit-normalised sparse vectors (shared terms found in C)."""
+    return sum([a[t] * b[t] for t in a.keys() & b.keys()])
 
 
 def _normalise(vec: dict[str, float], keep: int) -> Vector:
@@ -146,8 +154,10 @@ class StoryClusterer:
         self.config = config or ClusterConfig()
         self._counter = itertools.count(1)
         self._key_factory = key_factory or (lambda: next(self._counter))
-        self._stories: dict[int, _Story] = {}
+        # Active stories, least recently joined first (the LRU order for the size cap).
+        self._stories: OrderedDict[int, _Story] = OrderedDict()
         self._index: dict[str, set[int]] = {}
+        self._indexed: dict[int, tuple[str, ...]] = {}
         self._df: Counter[str] = Counter()
         self._n_docs = 0
         self._clock: datetime | None = None
@@ -171,8 +181,9 @@ class StoryClusterer:
         self._n_docs += 1
         self._df.update(weighted.keys())
         vector = self._vectorise(weighted)
+        rare = self._rare_terms(vector)
         title_set = frozenset(title_terms)
-        best_key, best_sim, duplicate_of = self._best_story(vector, title_set, now)
+        best_key, best_sim, duplicate_of = self._best_story(vector, rare, title_set, now)
         is_new = best_key is None
         if best_key is None:
             key = self._key_factory()
@@ -182,7 +193,10 @@ class StoryClusterer:
         else:
             key = best_key
             story = self._stories[key]
-        self._join(story, doc, vector, title_set, now)
+            self._stories.move_to_end(key)
+        self._join(story, doc, vector, rare, title_set, now)
+        if len(self._stories) > cfg.max_active:
+            self._close(next(iter(self._stories)))
         if len(self._df) > cfg.max_vocabulary:
             self._prune_vocabulary()
         return Assignment(doc.id, key, is_new, best_sim, duplicate_of)
@@ -203,13 +217,12 @@ class StoryClusterer:
     def similar_stories(self, key: int, limit: int = 3) -> list[tuple[int, float]]:
         """Active stories most similar to story `key` by centroid cosine, best first."""
         story = self._stories[key]
-        scores: dict[int, float] = {}
-        for term, weight in story.centroid.items():
-            for other in self._index.get(term, ()):
-                if other != key:
-                    gain = weight * self._stories[other].centroid.get(term, 0.0)
-                    scores[other] = scores.get(other, 0.0) + gain
-        ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
+        others: set[int] = set()
+        for term in self._indexed.get(key, ()):
+            others.update(self._index.get(term, ()))
+        others.discard(key)
+        scores = [(k, _cosine(story.centroid, self._stories[k].centroid)) for k in others]
+        ranked = sorted(scores, key=lambda kv: (-kv[1], kv[0]))[:limit]
         return [(k, s) for k, s in ranked if s > 0]
 
     def export_story(self, key: int) -> dict[str, Any]:
@@ -225,6 +238,7 @@ class StoryClusterer:
             "first_seen": _iso(s.first_seen),
             "last_seen": _iso(s.last_seen),
             "centroid": dict(s.centroid),
+            "rare": list(s.rare),
             "recent": [
                 {
                     "id": r.id,
@@ -260,13 +274,19 @@ class StoryClusterer:
                 ),
                 maxlen=self.config.recent_articles,
             ),
+            rare=dict.fromkeys(str(t) for t in data.get("rare", ())),
             label=data["label"],
             label_score=float(data["label_score"]),
         )
+        if story.key in self._stories:
+            self._close(story.key, record=False)
         self._stories[story.key] = story
-        self._reindex(story, ())
+        self._reindex(story)
         if self._clock is None or story.last_seen > self._clock:
             self._clock = story.last_seen
+        if len(self._stories) > self.config.max_active:
+            quietest = min(self._stories.values(), key=lambda s: s.last_seen)
+            self._close(quietest.key)
 
     def export_vocabulary(self) -> dict[str, Any]:
         """Streaming document frequencies as a JSON-able dict."""
@@ -288,19 +308,20 @@ class StoryClusterer:
         """Headline terms and the weighted term frequencies of a document."""
         cfg = self.config
         title_terms = matching_terms(doc.title)
-        body = matching_terms(doc.text[: cfg.body_terms * 12])[: cfg.body_terms]
+        body = analyse(doc.text).leading_terms(cfg.body_terms) if doc.text else []
         if doc.lede:
             lede = matching_terms(doc.lede)
         else:
             lede, body = body[: cfg.lede_terms], body[cfg.lede_terms :]
         tf: dict[str, float] = {}
+        get = tf.get
         for terms, weight in (
             (title_terms, cfg.title_weight),
             (lede, cfg.lede_weight),
             (body, cfg.body_weight),
         ):
             for term in terms:
-                tf[term] = tf.get(term, 0.0) + weight
+                tf[term] = get(term, 0.0) + weight
         if cfg.entity_weight:
             for name in _ENTITY.findall(doc.title + ". " + doc.text[: cfg.body_terms * 12]):
                 for part in name.lower().split():
@@ -312,27 +333,46 @@ class StoryClusterer:
 
     def _vectorise(self, tf: dict[str, float]) -> Vector:
         """Sublinear TF times streaming IDF, pruned and unit-normalised."""
-        n = self._n_docs
+        n1 = self._n_docs + 1
         df = self._df
-        vec = {t: (1.0 + math.log(f)) * math.log((n + 1) / (df[t] + 0.5)) for t, f in tf.items()}
-        return _normalise({t: w for t, w in vec.items() if w > 0}, self.config.doc_terms)
+        log = math.log
+        vec = {}
+        for t, f in tf.items():
+            w = (1.0 + log(f)) * log(n1 / (df[t] + 0.5))
+            if w > 0:
+                vec[t] = w
+        return _normalise(vec, self.config.doc_terms)
+
+    def _rare_terms(self, vector: Vector) -> frozenset[str]:
+        """Terms of the article vector seen in few articles so far (names, places, numbers)."""
+        cfg = self.config
+        limit = max(cfg.rare_df, cfg.rare_fraction * self._n_docs)
+        df = self._df
+        return frozenset(t for t in vector if df[t] <= limit)
 
     def _best_story(
-        self, vector: Vector, title_set: frozenset[str], now: datetime
+        self, vector: Vector, rare: frozenset[str], title_set: frozenset[str], now: datetime
     ) -> tuple[int | None, float, str | int | None]:
-        """Best matching active story (key, similarity margin, duplicate) or (None, 0, None)."""
+        """Best matching active story (key, similarity, duplicate) or (None, 0, None)."""
         cfg = self.config
         votes: dict[int, float] = {}
+        get = votes.get
+        max_df = max(cfg.rare_df, cfg.vote_max_df * self._n_docs)
+        df = self._df
         top = heapq.nlargest(cfg.vote_terms, vector.items(), key=lambda kv: kv[1])
         for term, weight in top:
-            for key in self._index.get(term, ()):
-                gain = weight * self._stories[key].centroid.get(term, 0.0)
-                votes[key] = votes.get(key, 0.0) + gain
+            keys = self._index.get(term)
+            if keys and df[term] <= max_df:
+                for key in keys:
+                    votes[key] = get(key, 0.0) + weight
         best_key: int | None = None
         best_margin = -1.0
         best_sim = 0.0
         for key in heapq.nlargest(cfg.candidates, votes, key=votes.__getitem__):
             story = self._stories[key]
+            centroid = _cosine(vector, story.centroid)
+            if centroid < cfg.min_centroid:
+                continue
             recent_best = 0.0
             for r in story.recent:
                 sim = _cosine(vector, r.vector)
@@ -340,12 +380,12 @@ class StoryClusterer:
                     _jaccard(title_set, r.title_terms) >= cfg.near_duplicate_title
                 ):
                     return key, sim, r.id
-                recent_best = max(recent_best, sim)
-            centroid = _cosine(vector, story.centroid)
-            if centroid < cfg.min_centroid:
+                if sim > recent_best:
+                    recent_best = sim
+            gap_days = max(0.0, (now - story.last_seen).total_seconds() / 86400.0)
+            if gap_days > cfg.evidence_days and len(rare & story.rare.keys()) < cfg.min_shared_rare:
                 continue
             combined = (1 - cfg.centroid_weight) * recent_best + cfg.centroid_weight * centroid
-            gap_days = max(0.0, (now - story.last_seen).total_seconds() / 86400.0)
             margin = combined - (cfg.threshold + cfg.gap_penalty * math.log1p(gap_days))
             if margin >= 0 and margin > best_margin:
                 best_key, best_margin, best_sim = key, margin, combined
@@ -358,12 +398,12 @@ class StoryClusterer:
         story: _Story,
         doc: ClusterDoc,
         vector: Vector,
+        rare: frozenset[str],
         title_set: frozenset[str],
         now: datetime,
     ) -> None:
         """Add a document to a story and update its state and the term index."""
         cfg = self.config
-        old_terms = tuple(story.centroid)
         story.count += 1
         if doc.source:
             story.sources.add(doc.source)
@@ -371,18 +411,22 @@ class StoryClusterer:
             story.languages.add(doc.lang)
         story.last_seen = max(story.last_seen, now)
         story.first_seen = min(story.first_seen, now)
-        merged = dict(story.centroid)
         decay = story.count - 1
-        for term in merged:
-            merged[term] *= decay
+        merged = {t: w * decay for t, w in story.centroid.items()}
+        get = merged.get
         for term, weight in vector.items():
-            merged[term] = merged.get(term, 0.0) + weight
+            merged[term] = get(term, 0.0) + weight
         story.centroid = _normalise(merged, cfg.centroid_terms)
         if story.recent.maxlen != cfg.recent_articles:
             story.recent = deque(story.recent, maxlen=cfg.recent_articles)
         story.recent.append(_Recent(doc.id, doc.title, vector, title_set, now))
+        for term in rare:
+            story.rare.pop(term, None)
+            story.rare[term] = None
+        while len(story.rare) > cfg.story_rare_terms:
+            del story.rare[next(iter(story.rare))]
         self._relabel(story)
-        self._reindex(story, old_terms)
+        self._reindex(story)
 
     def _relabel(self, story: _Story) -> None:
         """Label = headline of the recent article closest to the centroid (ties: earliest)."""
@@ -393,18 +437,41 @@ class StoryClusterer:
         if not story.label and story.recent:
             story.label = story.recent[0].title
 
-    def _reindex(self, story: _Story, old_terms: tuple[str, ...]) -> None:
-        """Point the term index at the story's current centroid terms."""
-        new_terms = story.centroid.keys()
+    def _reindex(self, story: _Story) -> None:
+        """Point the term index at the story's heaviest centroid terms and its rare terms."""
+        centroid = story.centroid
+        top = heapq.nlargest(self.config.index_terms, centroid, key=centroid.__getitem__)
+        new_terms = (*top, *(t for t in story.rare if t not in centroid))
+        old_terms = self._indexed.get(story.key, ())
+        new_set = set(new_terms)
         for term in old_terms:
-            if term not in new_terms:
-                keys = self._index.get(term)
-                if keys is not None:
-                    keys.discard(story.key)
-                    if not keys:
-                        del self._index[term]
+            if term not in new_set:
+                self._unindex(term, story.key)
         for term in new_terms:
-            self._index.setdefault(term, set()).add(story.key)
+            keys = self._index.get(term)
+            if keys is None:
+                self._index[term] = {story.key}
+            else:
+                keys.add(story.key)
+        self._indexed[story.key] = new_terms
+
+    def _unindex(self, term: str, key: int) -> None:
+        """Remove one story from one term's postings."""
+        keys = self._index.get(term)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._index[term]
+
+    def _close(self, key: int, record: bool = True) -> None:
+        """Drop a story's state and its index entries; remember its key as closed."""
+        del self._stories[key]
+        for term in self._indexed.pop(key, ()):
+            self._unindex(term, key)
+        if record:
+            self.closed.append(key)
+            if len(self.closed) > 10_000:
+                del self.closed[:-10_000]
 
     def _evict(self, now: datetime) -> None:
         """Sweep quiet stories at most every hour of stream time."""
@@ -416,16 +483,7 @@ class StoryClusterer:
         self._last_sweep = now
         horizon = now - timedelta(days=self.config.window_days)
         for key in [k for k, s in self._stories.items() if s.last_seen < horizon]:
-            story = self._stories.pop(key)
-            for term in story.centroid:
-                keys = self._index.get(term)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del self._index[term]
-            self.closed.append(key)
-        if len(self.closed) > 10_000:
-            del self.closed[:-10_000]
+            self._close(key)
 
     def _prune_vocabulary(self) -> None:
         """Drop terms seen only once to bound the document-frequency table."""

@@ -9,6 +9,10 @@ returned sentence is a verbatim (stripped) substring of the input.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bot.pipeline.text import raw_tokens, token_terms_of
 
 _TERMINATOR = re.compile(r"[.!?\u061f\u2026]+|\n")
 _WORD_BEFORE = re.compile(r"([^\W_]+(?:\.[^\W_]+)*)$")
@@ -142,3 +146,37 @@ def split_sentences(text: str, lang: str | None = None) -> list[str]:
     """Split text into verbatim sentences (see module docstring for the rules)."""
     del lang  # the rules are script-aware per character
     return [text[lo:hi] for lo, hi in sentence_spans(text)]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A text split into sentences, with each sentence's word count and matching terms."""
+
+    sentences: tuple[str, ...]
+    word_counts: tuple[int, ...]
+    terms: tuple[tuple[str, ...], ...]
+
+    def leading_terms(self, limit: int) -> list[str]:
+        """The first `limit` matching terms of the text, in order."""
+        out: list[str] = []
+        for terms in self.terms:
+            out += terms
+            if len(out) >= limit:
+                return out[:limit]
+        return out
+
+
+@lru_cache(maxsize=64)
+def analyse(text: str) -> Analysis:
+    """Sentences, word counts and matching terms of text, each sentence tokenised once.
+
+    Memoised for the last few texts, so the clusterer and the summariser of one article
+    share the work.
+    """
+    sentences = split_sentences(text)
+    tokens = [raw_tokens(s) for s in sentences]
+    return Analysis(
+        tuple(sentences),
+        tuple(len(t) for t in tokens),
+        tuple(tuple(token_terms_of(t)) for t in tokens),
+    )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.pipeline.sentences import split_sentences
+from bot.pipeline.sentences import analyse
 from bot.pipeline.text import matching_terms, tokenize
 
 
@@ -23,8 +24,8 @@ class SummaryWeights:
     position: float = 1.0
     centrality: float = 1.0
     headline: float = 1.0
-    length: float = 0.35
-    position_decay: float = 0.3
+    length: float = 0.25
+    position_decay: float = 0.2
     redundancy: float = 0.6
     min_words: int = 4
 
@@ -52,24 +53,39 @@ def score_sentences(
     title: str, sentences: list[str], weights: SummaryWeights = DEFAULT_WEIGHTS
 ) -> tuple[list[float], list[Counter[str]]]:
     """Score each sentence; also return the sentences' term vectors."""
-    vectors = [Counter(matching_terms(s)) for s in sentences]
+    terms = [matching_terms(s) for s in sentences]
+    word_counts = [len(tokenize(s)) for s in sentences]
+    title_terms = frozenset(matching_terms(title)) if title else frozenset()
+    return _score(title_terms, terms, word_counts, weights)
+
+
+def _score(
+    title_terms: frozenset[str],
+    terms: Sequence[Sequence[str]],
+    word_counts: Sequence[int],
+    weights: SummaryWeights,
+) -> tuple[list[float], list[Counter[str]]]:
+    """Scores and term vectors of sentences given their terms and word counts."""
+    vectors = [Counter(t) for t in terms]
     sentence_freq: Counter[str] = Counter()
     for vec in vectors:
         sentence_freq.update(vec.keys())
-    n = len(sentences)
+    n = len(vectors)
     # Centroid: terms that recur across sentences, damped for the very common ones.
-    centroid: Counter[str] = Counter(
-        {t: df * math.log(1.0 + n / df) for t, df in sentence_freq.items() if df > 1}
-    )
-    centroid_norm = _norm(centroid)
-    title_terms = set(matching_terms(title)) if title else set()
-    word_counts = [len(tokenize(s)) for s in sentences]
+    centroid = {t: df * math.log(1.0 + n / df) for t, df in sentence_freq.items() if df > 1}
+    centroid_norm = math.sqrt(sum(v * v for v in centroid.values()))
     mean_words = (sum(word_counts) / n) if n else 1.0
+    n_title = len(title_terms)
     scores: list[float] = []
     for i, vec in enumerate(vectors):
         position = 1.0 / (1.0 + i) ** weights.position_decay
-        centrality = _cosine(vec, centroid, _norm(vec), centroid_norm)
-        headline = len(title_terms & vec.keys()) / len(title_terms) if title_terms else 0.0
+        norm = _norm(vec)
+        if norm and centroid_norm:
+            shared = vec.keys() & centroid.keys()
+            centrality = sum(vec[t] * centroid[t] for t in shared) / (norm * centroid_norm)
+        else:
+            centrality = 0.0
+        headline = len(title_terms & vec.keys()) / n_title if n_title else 0.0
         length = min(word_counts[i] / (mean_words or 1.0), 2.0) / 2.0
         score = (
             weights.position * position
@@ -104,15 +120,19 @@ def summarise(
     sentences: a sentence that overshoots it is kept when that lands closer to the target.
     """
     del lang  # sentence splitting and matching terms are script-aware
-    sentences = split_sentences(text or "")
+    analysis = analyse(text or "")
+    sentences = analysis.sentences
     if not sentences:
         return []
     if weights is None:
         weights = BUDGET_WEIGHTS if target_words is not None else DEFAULT_WEIGHTS
     # Without a headline, a short first line (a feed or page title) stands in for it.
     pseudo = sentences[0] if len(sentences) > 1 and target_words is None else ""
-    headline = title or pseudo
-    scores, vectors = score_sentences(headline, sentences, weights)
+    if title:
+        title_terms = frozenset(matching_terms(title))
+    else:
+        title_terms = frozenset(analysis.terms[0]) if pseudo else frozenset()
+    scores, vectors = _score(title_terms, analysis.terms, analysis.word_counts, weights)
     norms = [_norm(v) for v in vectors]
     order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     chosen: list[int] = []
@@ -124,7 +144,7 @@ def summarise(
             _cosine(vectors[i], vectors[j], norms[i], norms[j]) > weights.redundancy for j in chosen
         ):
             continue
-        n_words = len(tokenize(sentences[i]))
+        n_words = analysis.word_counts[i]
         n_chars = len(sentences[i]) + (1 if chosen else 0)
         if not (_fits(words, n_words, max_words) and _fits(chars, n_chars, max_chars)):
             continue
@@ -141,7 +161,7 @@ def summarise(
     return [sentences[i] for i in sorted(chosen)]
 
 
-def _fallback(sentences: list[str], scores: list[float], max_chars: int | None) -> int:
+def _fallback(sentences: Sequence[str], scores: list[float], max_chars: int | None) -> int:
     """Pick one sentence when nothing fits: the best one within the char budget, else the first."""
     if max_chars is not None:
         fitting = [i for i, s in enumerate(sentences) if len(s) <= max_chars]

@@ -39,46 +39,63 @@ _HAS_ARABIC = re.compile("[\u0600-\u06ff]")
 MAX_QUERY_TERMS = 32
 _DETECT_SAMPLE = 4000
 
-# Proclitics, longest first; stripped repeatedly while at least 3 letters remain.
-_PREFIXES: tuple[str, ...] = (
+# Proclitic chains that end in the definite article: conjunction? preposition? + ال (or لل,
+# the preposition ل before ال with its alef dropped). After such a chain the stem begins.
+_ARTICLE_CHAINS: tuple[str, ...] = (
     "وبال",
     "وكال",
-    "وفال",
+    "فبال",
+    "فكال",
     "ولل",
     "فلل",
     "وال",
+    "فال",
     "بال",
     "كال",
-    "فال",
     "لل",
     "ال",
-    "و",
-    "ف",
-    "ب",
-    "ل",
-    "ك",
 )
-# Suffixes (already normalised: ة -> ه), longest first; stripped at most twice.
-_SUFFIXES: tuple[str, ...] = (
-    "كما",
-    "هما",
-    "تين",
-    "تان",
-    "يين",
-    "ات",
-    "ون",
-    "ين",
-    "ان",
-    "ها",
-    "هم",
-    "هن",
-    "كم",
-    "كن",
-    "نا",
-    "يه",
-    "ته",
-    "ه",
-    "ي",
+_CONJUNCTIONS = "وف"
+_PREPOSITIONS = "بلك"
+# Frequent words (normalised) whose first letter is a root letter that looks like a clitic:
+# a bare single-letter prefix is not stripped from them, so لبنان stays لبنان (not نان) and
+# وزير matches الوزير. A prefix in front of them is still stripped (ولبنان -> لبنان).
+_ROOT_INITIAL_RAW = """
+    لبنان لبناني ليبيا ليبي لندن لاعب لاعبين لجنه لجان لقاء لقاءات لغه ليله لحظه لواء لوحه لقب
+    بيروت بغداد بريطانيا بريطاني باكستان بنغلاديش بلجيكا بلغاريا بولندا البرازيل برازيل بحرين
+    بيان بيانات بناء برنامج برامج بدايه بلد بلاد بلدان بلديه بيت بيوت بحث بحوث بطوله بنك بنوك
+    بعثه بحر بئر بيع بيئه بطاقه بطل بورصه باب بشر بعض بعد
+    فرنسا فرنسي فلسطين فلسطيني فنزويلا فيتنام فنلندا فريق فرق فتره فرصه فرص فيلم افلام فكره
+    فصل فرع فروع فندق فوز فعاليات فعاليه فيروس فساد فقر فضاء
+    كندا كوريا كويت كوبا كينيا كولومبيا كبير كبيره كبار كتاب كتب كلمه كلمات كره كاس كامل
+    كليه كليات كثير كثيره كميه كميات كهرباء كرسي كنيسه
+    وزير وزيره وزراء وزاره وزارات وطن وطني وطنيه وفد وفود وفاه وقت وكاله وكالات واحد واحده
+    وجود وسايل وسيله ولايه ولايات ولي وادي واقع واضح وجه وصول ورشه وظيفه وظايف وضع وثيقه
+    وثايق واشنطن وكيل وعد وعي ودايع
+"""
+# Suffixes (already normalised: ة -> ه), longest first, with what replaces them: the
+# relative (nisba) endings keep their ي so سعوديه/سعوديين/سعودي -> سعودي, not the name سعود.
+_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("كما", ""),
+    ("هما", ""),
+    ("تين", ""),
+    ("تان", ""),
+    ("يين", "ي"),
+    ("يون", "ي"),
+    ("يات", "ي"),
+    ("ات", ""),
+    ("ون", ""),
+    ("ين", ""),
+    ("ان", ""),
+    ("ها", ""),
+    ("هم", ""),
+    ("هن", ""),
+    ("كم", ""),
+    ("كن", ""),
+    ("نا", ""),
+    ("يه", "ي"),
+    ("ته", ""),
+    ("ه", ""),
 )
 _MIN_STEM = 3
 
@@ -389,6 +406,7 @@ def normalize_arabic(s: str) -> str:
 
 
 _AR_STOPWORDS = frozenset(normalize_arabic(w) for w in _AR_STOPWORDS_RAW)
+_ROOT_INITIAL = frozenset(normalize_arabic(w) for w in _ROOT_INITIAL_RAW.split())
 
 
 def detect_language(text: str) -> Lang:
@@ -407,24 +425,37 @@ def tokenize(text: str) -> list[str]:
 
 
 def _strip_prefixes(word: str) -> str:
-    """Strip Arabic proclitics repeatedly while a stem of at least three letters remains."""
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _PREFIXES:
-            if word.startswith(prefix) and len(word) - len(prefix) >= _MIN_STEM:
-                word = word[len(prefix) :]
-                changed = True
-                break
+    """Strip one proclitic chain: conjunction? then preposition? then ال, keeping >= 3 letters.
+
+    A chain ending in ال is stripped whole and nothing more; otherwise at most one
+    conjunction (و/ف) and then at most one preposition (ب/ل/ك) go, never from a word in
+    the root-initial list (so لبنان keeps its ل while بلبنان and ولبنان lose theirs).
+    """
+    for chain in _ARTICLE_CHAINS:
+        if word.startswith(chain) and len(word) - len(chain) >= _MIN_STEM:
+            return word[len(chain) :]
+    if word in _ROOT_INITIAL:
+        return word
+    if word[0] in _CONJUNCTIONS and len(word) > _MIN_STEM:
+        word = word[1:]
+        for chain in _ARTICLE_CHAINS:
+            if word.startswith(chain) and len(word) - len(chain) >= _MIN_STEM:
+                return word[len(chain) :]
+        if word in _ROOT_INITIAL:
+            return word
+    if word[0] in _PREPOSITIONS and len(word) > _MIN_STEM:
+        word = word[1:]
     return word
 
 
 def _strip_suffixes(word: str) -> str:
     """Strip up to two Arabic suffixes while a stem of at least three letters remains."""
     for _ in range(2):
-        for suffix in _SUFFIXES:
+        for suffix, replacement in _SUFFIXES:
             if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
-                word = word[: -len(suffix)]
+                word = word[: -len(suffix)] + replacement
+                if replacement:
+                    return word
                 break
         else:
             return word
@@ -439,6 +470,8 @@ def arabic_stem(token: str) -> str:
     word = _strip_prefixes(token)
     if word in _AR_STOPWORDS:
         return ""
+    if word in _ROOT_INITIAL:
+        return word
     return _strip_suffixes(word)
 
 
@@ -468,16 +501,45 @@ def matching_form(text: str) -> str:
     return normalize_arabic(text).lower()
 
 
+_TOKEN_TERMS: dict[str, tuple[str, ...]] = {}
+_TOKEN_TERMS_MAX = 300_000
+
+
+def _token_terms(token: str) -> tuple[str, ...]:
+    """Matching terms of one raw token (diacritics already removed), memoised in a bounded table."""
+    norm = token.translate(_TRANSLATION).lower()
+    if _TOKEN.fullmatch(norm):
+        term = term_of(norm)
+        terms: tuple[str, ...] = (term,) if term else ()
+    else:  # casefolding made a non-word character (e.g. a combining dot): split again
+        terms = tuple(t for t in map(term_of, _TOKEN.findall(norm)) if t)
+    if len(_TOKEN_TERMS) >= _TOKEN_TERMS_MAX:
+        _TOKEN_TERMS.clear()
+    _TOKEN_TERMS[token] = terms
+    return terms
+
+
+def token_terms_of(tokens: list[str]) -> list[str]:
+    """Matching terms of raw word tokens of text whose diacritics were removed, in order."""
+    get = _TOKEN_TERMS.get
+    out: list[str] = []
+    for token in tokens:
+        terms = get(token)
+        if terms is None:
+            terms = _token_terms(token)
+        out += terms
+    return out
+
+
+def raw_tokens(text: str) -> list[str]:
+    """Word tokens of text after removing diacritics and tatweel (not yet normalised)."""
+    return _TOKEN.findall(_DIACRITICS.sub("", text))
+
+
 def matching_terms(text: str, lang: str | None = None) -> list[str]:
     """Return the matching terms of text in order (both scripts; stopwords dropped)."""
     del lang  # each token's script decides; kept for a uniform call signature
-    out: list[str] = []
-    append = out.append
-    for token in _TOKEN.findall(matching_form(text)):
-        term = term_of(token)
-        if term:
-            append(term)
-    return out
+    return token_terms_of(_TOKEN.findall(_DIACRITICS.sub("", text)))
 
 
 def query_terms(text: str, limit: int = MAX_QUERY_TERMS) -> list[str]:
