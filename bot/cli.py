@@ -110,6 +110,16 @@ def main() -> None:
     app()
 
 
+def _register_plugins() -> None:
+    """Add the command groups that live beside their services."""
+    from bot import cli_ingest
+
+    cli_ingest.register(app, source_app)
+
+
+_register_plugins()
+
+
 @app.command("cluster")
 def cluster_command(
     input: Annotated[

@@ -1,0 +1,150 @@
+"""Ingest benchmark: saudinewsnet into a fresh SQLite file, as JSONL and as locally served RSS.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--mode jsonl|rss|both] [--limit N]
+
+Each mode runs in its own process so peak memory (ru_maxrss) is per mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.fetch import Fetcher, FetchLimits  # noqa: E402
+from bot.ingest import IngestService  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.stories import StoryService  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.migrate import upgrade  # noqa: E402
+from storage.repos.sources import SourceRepo  # noqa: E402
+
+DATA = (
+    Path(os.environ.get("AKHBAR_DATA_DIR", ROOT.parent / "shared" / "data"))
+    / "saudinewsnet"
+    / "articles.jsonl"
+)
+
+
+def load(limit: int | None) -> list[dict[str, Any]]:
+    """The data set sorted by published time."""
+    records = [json.loads(line) for line in DATA.open(encoding="utf-8") if line.strip()]
+    records.sort(key=lambda r: str(r.get("published") or ""))
+    return records[:limit] if limit else records
+
+
+def rss_for(outlet: str, records: list[dict[str, Any]]) -> bytes:
+    """One RSS 2.0 feed holding an outlet's articles."""
+    items = []
+    for r in records:
+        published = datetime.fromisoformat(str(r["published"])).replace(tzinfo=UTC)
+        items.append(
+            f"<item><guid>{escape(r['id'])}</guid><link>{escape(r['url'])}</link>"
+            f"<title>{escape(r.get('title') or '')}</title>"
+            f"<description>{escape(r.get('text') or '')}</description>"
+            f"<pubDate>{format_datetime(published)}</pubDate></item>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{escape(outlet)}</title><link>http://127.0.0.1/</link><language>ar</language>"
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+def serve(folder: Path) -> tuple[ThreadingHTTPServer, int]:
+    """Serve a folder on 127.0.0.1 in a background thread."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            """Stay silent."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+async def run(mode: str, limit: int | None) -> dict[str, Any]:
+    """Ingest in one mode and return the figures."""
+    records = load(limit)
+    tmp = Path(tempfile.mkdtemp(prefix="akhbar-bench-"))
+    url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url)
+    settings = Settings(allow_private_sources=True)
+    stories = StoryService(db)
+    limits = FetchLimits(max_bytes=200 * 1024 * 1024, total_timeout_s=600, read_timeout_s=600)
+    async with Fetcher(allow_private=True, limits=limits) as fetcher:
+        service = IngestService(db, fetcher, stories, settings)
+        if mode == "jsonl":
+            started = time.perf_counter()
+            report = await service.ingest_records(records)
+            elapsed = time.perf_counter() - started
+        else:
+            feeds = tmp / "feeds"
+            feeds.mkdir()
+            by_outlet: dict[str, list[dict[str, Any]]] = {}
+            for r in records:
+                by_outlet.setdefault(str(r.get("source") or "unknown"), []).append(r)
+            for outlet, items in by_outlet.items():
+                (feeds / f"{outlet}.xml").write_bytes(rss_for(outlet, items))
+            server, port = serve(feeds)
+            async with db.unit_of_work() as session:
+                repo = SourceRepo(session)
+                for outlet in by_outlet:
+                    await repo.add(f"http://127.0.0.1:{port}/{outlet}.xml", outlet, lang="ar")
+            started = time.perf_counter()
+            report = await service.poll_due("bench", limit=100)
+            elapsed = time.perf_counter() - started
+            server.shutdown()
+    await db.dispose()
+    handled = report.new + report.updated + report.duplicate + report.failed
+    return {
+        "mode": mode,
+        "sources": 12 if mode == "rss" else len({r.get("source") for r in records}),
+        "articles": handled,
+        "new": report.new,
+        "duplicate": report.duplicate,
+        "syndicated": report.syndicated,
+        "failed": report.failed,
+        "seconds": round(elapsed, 2),
+        "articles_per_s": round(handled / elapsed, 1) if elapsed else 0.0,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    """Run one mode here, or both in child processes."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mode", choices=["jsonl", "rss", "both"], default="both")
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+    if args.mode != "both":
+        print(json.dumps(asyncio.run(run(args.mode, args.limit))), flush=True)
+        return
+    for mode in ("jsonl", "rss"):
+        cmd = [sys.executable, __file__, "--mode", mode]
+        if args.limit:
+            cmd += ["--limit", str(args.limit)]
+        subprocess.run(cmd, check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""CLI commands for sources and one-shot ingestion: `akhbar source …`, `ingest`, `extract`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+
+from bot.domain import Source
+from bot.extracting import extract_inputs
+from bot.fetch import Fetcher, FetchLimits
+from bot.ingest import IngestReport, IngestService
+from bot.settings import Settings, SettingsError, get_settings
+from bot.sources import SourceError, SourceService
+from bot.stories import StoryService
+from storage.db import Database
+from storage.migrate import upgrade
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one clear line to stderr and return an Exit to raise."""
+    typer.echo(f"akhbar: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    """The settings, or one clear line and exit code 2."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _fetcher(settings: Settings) -> Fetcher:
+    """A fetcher configured from the settings."""
+    limits = FetchLimits(
+        read_timeout_s=settings.fetch_timeout_seconds,
+        total_timeout_s=max(settings.fetch_timeout_seconds * 3, settings.fetch_timeout_seconds),
+        max_bytes=settings.max_feed_bytes,
+    )
+    return Fetcher(limits=limits, allow_private=settings.allow_private_sources)
+
+
+def _migrated(settings: Settings) -> Settings:
+    """Migrate the database to head (a fresh machine just works); call outside the loop."""
+    upgrade(settings.database_url)
+    return settings
+
+
+def _database(settings: Settings) -> Database:
+    """Open the configured database."""
+    return Database(settings.database_url)
+
+
+def _is_url(value: str) -> bool:
+    """Whether an input names an http(s) URL."""
+    return value.lower().startswith(("http://", "https://"))
+
+
+def _jsonl(path: Path, report: IngestReport) -> Iterator[dict[str, Any]]:
+    """Records of a JSONL file; bad lines are counted as failures."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                report.failed += 1
+                report.errors.append(f"{path}:{number}: not valid JSON ({exc.msg})")
+                continue
+            if isinstance(record, dict):
+                yield record
+            else:
+                report.failed += 1
+                report.errors.append(f"{path}:{number}: expected a JSON object")
+
+
+async def _ingest_one(service: IngestService, item: str) -> IngestReport:
+    """Ingest one input: a URL, a .jsonl file, or a feed/page file."""
+    if _is_url(item):
+        return await service.ingest_url(item)
+    path = Path(item)
+    if path.suffix.lower() == ".jsonl":
+        report = IngestReport()
+        return (await service.ingest_records(_jsonl(path, report))).merge(report)
+    return await service.ingest_bytes(path.read_bytes(), path.resolve().as_uri())
+
+
+async def _ingest(settings: Settings, inputs: list[str]) -> IngestReport:
+    """Ingest every input with a progress bar on stderr; failures are counted, not raised."""
+    db = _database(settings)
+    total = IngestReport()
+    try:
+        stories = StoryService(db)
+        await stories.load()
+        async with _fetcher(settings) as fetcher:
+            service = IngestService(db, fetcher, stories, settings)
+            with Progress(transient=True, console=_stderr_console()) as progress:
+                task = progress.add_task("ingesting", total=len(inputs))
+                for item in inputs:
+                    try:
+                        total.merge(await _ingest_one(service, item))
+                    except (OSError, ValueError) as exc:
+                        total.failed += 1
+                        total.errors.append(f"{item}: {exc}")
+                    progress.advance(task)
+    finally:
+        await db.dispose()
+    return total
+
+
+def _stderr_console() -> Any:
+    """A rich console writing to stderr."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _source_line(source: Source) -> str:
+    """One line describing a source."""
+    state = "paused" if source.paused else ("disabled" if not source.enabled else "active")
+    lang = source.lang or "-"
+    errors = f" errors={source.error_count}" if source.error_count else ""
+    return (
+        f"{source.id}\t{source.kind}\t{lang}\t{source.poll_seconds}s\t{state}{errors}\t"
+        f"{source.name}\t{source.url}"
+    )
+
+
+async def _with_sources(settings: Settings, action: str, *args: Any) -> Any:
+    """Run one SourceService method against the configured database."""
+    db = _database(settings)
+    try:
+        async with _fetcher(settings) as fetcher:
+            service = SourceService(db, fetcher, settings)
+            return await getattr(service, action)(*args)
+    finally:
+        await db.dispose()
+
+
+def register(app: typer.Typer, source_app: typer.Typer) -> None:
+    """Add `source add|list|remove|import`, `ingest` and `extract` to the CLI."""
+
+    @source_app.command("add")
+    def source_add(
+        url: Annotated[str, typer.Argument(help="Feed or page URL (http/https).")],
+        name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+        interval: Annotated[
+            int | None, typer.Option("--interval", help="Poll interval in seconds.")
+        ] = None,
+        lang: Annotated[str | None, typer.Option("--lang", help="Language hint: ar or en.")] = None,
+    ) -> None:
+        """Add a news source (its kind is detected on the first poll)."""
+        settings = _settings()
+        try:
+            source = asyncio.run(
+                _with_sources(_migrated(settings), "add", url, name, interval, lang)
+            )
+        except SourceError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(f"added source {source.id}: {source.url}")
+
+    @source_app.command("list")
+    def source_list() -> None:
+        """List every source with its state."""
+        sources = asyncio.run(_with_sources(_migrated(_settings()), "list"))
+        if not sources:
+            typer.echo("no sources")
+        for source in sources:
+            typer.echo(_source_line(source))
+
+    @source_app.command("remove")
+    def source_remove(
+        source_id: Annotated[int, typer.Argument(metavar="ID", help="Source id.")],
+    ) -> None:
+        """Remove a source (its articles stay)."""
+        if not asyncio.run(_with_sources(_migrated(_settings()), "remove", source_id)):
+            raise _fail(f"no source with id {source_id}", code=1)
+        typer.echo(f"removed source {source_id}")
+
+    @source_app.command("import")
+    def source_import(
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="TOML or OPML file.")],
+    ) -> None:
+        """Import sources from a TOML list or an OPML file."""
+        added, skipped, errors = asyncio.run(
+            _with_sources(_migrated(_settings()), "import_file", file)
+        )
+        for error in errors:
+            typer.echo(f"error: {error}", err=True)
+        typer.echo(f"added {added}, skipped {skipped}, errors {len(errors)}")
+        if errors and not added:
+            raise typer.Exit(1)
+
+    @app.command("ingest")
+    def ingest_command(
+        inputs: Annotated[
+            list[str],
+            typer.Argument(metavar="PATH_OR_URL...", help="Feed/page files, URLs or .jsonl."),
+        ],
+    ) -> None:
+        """Ingest feeds, pages or JSONL into the database once; print a summary line."""
+        report = asyncio.run(_ingest(_migrated(_settings()), inputs))
+        for error in report.errors[:20]:
+            typer.echo(f"error: {error}", err=True)
+        typer.echo(report.summary_line())
+        if report.failed and not (report.new or report.updated or report.duplicate):
+            raise typer.Exit(1)
+
+    @app.command("extract")
+    def extract_command(
+        inputs: Annotated[
+            list[str], typer.Argument(metavar="FILE_OR_URL...", help="Page or feed files or URLs.")
+        ],
+        url: Annotated[
+            str | None, typer.Option("--url", help="Original URL of a file (for links).")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input.")] = False,
+    ) -> None:
+        """Extract title, text, date, language… of each input, in input order."""
+        settings = _settings()
+        for record in extract_inputs(inputs, url, lambda: _fetcher(settings)):
+            if as_json:
+                sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            else:
+                title = record.get("title") or ""
+                typer.echo(f"{record.get('input')}\t{record.get('kind')}\t{title}")
+        sys.stdout.flush()

@@ -1,0 +1,186 @@
+"""Story service: the online clusterer around the database (stable story ids, persisted state).
+
+The clusterer issues its own positive keys for new stories; the service creates the
+StoryRow, so the database issues the story id, and keeps a key → id map. Restored
+stories get the key `-id`, which can never collide with a fresh positive key. The
+persisted state always carries the database id as its key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import Article
+from bot.pipeline.cluster import ClusterDoc, StoryClusterer
+from bot.pipeline.related import Headline, related_headlines
+from storage.db import Database
+from storage.repos.articles import ArticleRepo
+from storage.repos.stories import StoryRepo
+
+Clock = Callable[[], datetime]
+SIMILAR_STORIES = 3
+STORY_ARTICLES = 50
+
+
+def _utcnow() -> datetime:
+    """Current aware UTC time."""
+    return datetime.now(UTC)
+
+
+def _headline(article: Article) -> Headline:
+    """The related-headline view of an article."""
+    return Headline(
+        id=article.id,
+        title=article.title,
+        source=str(article.source_id) if article.source_id is not None else None,
+        published=article.published_at,
+        story=article.story_id,
+    )
+
+
+class StoryService:
+    """Assigns each new article to a story and keeps story rows and clusterer state in step."""
+
+    def __init__(
+        self, db: Database, clusterer: StoryClusterer | None = None, now: Clock = _utcnow
+    ) -> None:
+        """Wrap a clusterer (a fresh default one if None); `now` is the clock."""
+        self.db = db
+        self.clusterer = clusterer or StoryClusterer()
+        self.now = now
+        self._ids: dict[int, int] = {}  # clusterer key -> story id
+        self._keys: dict[int, int] = {}  # story id -> clusterer key
+        self._dirty: set[int] = set()  # clusterer keys whose row needs saving
+
+    @property
+    def window(self) -> timedelta:
+        """How long a quiet story stays open."""
+        return timedelta(days=self.clusterer.config.window_days)
+
+    def story_id(self, key: int) -> int | None:
+        """The database id of a clusterer key, if known."""
+        return self._ids.get(key)
+
+    def _bind(self, key: int, story_id: int) -> None:
+        """Remember that clusterer key `key` is story `story_id`."""
+        self._ids[key] = story_id
+        self._keys[story_id] = key
+
+    async def load(self) -> int:
+        """Restore active stories' state from the database; return how many were loaded."""
+        async with self.db.unit_of_work() as session:
+            states = await StoryRepo(session).active_states(self.now() - self.window)
+        for story_id, state in states:
+            data = dict(state)
+            data["key"] = -story_id
+            try:
+                self.clusterer.restore_story(data)
+            except (KeyError, TypeError, ValueError):
+                continue  # an unreadable state: the story simply stops attracting articles
+            self._bind(-story_id, story_id)
+        return len(self._ids)
+
+    async def reset(self) -> int:
+        """Drop in-memory state (e.g. after a rolled-back batch) and reload from the database."""
+        self.clusterer = type(self.clusterer)(self.clusterer.config)
+        self._ids.clear()
+        self._keys.clear()
+        self._dirty.clear()
+        return await self.load()
+
+    async def assign(self, session: AsyncSession, article: Article, *, defer: bool = False) -> int:
+        """Cluster a just-inserted article inside the caller's unit of work; return its story id.
+
+        With `defer`, the story row is saved by `flush(session)` (once per story per batch).
+        """
+        doc = ClusterDoc(
+            id=article.id,
+            title=article.title,
+            text=article.text,
+            lede=article.lede,
+            lang=article.lang,
+            published=article.published_at or self.now(),
+            source=str(article.source_id) if article.source_id is not None else None,
+        )
+        result = self.clusterer.add(doc)
+        story_id = self._ids.get(result.story)
+        if story_id is None:
+            at = doc.published or self.now()
+            story = await StoryRepo(session).create(article.title, at)
+            story_id = story.id
+            self._bind(result.story, story_id)
+        await ArticleRepo(session).set_story(article.id, story_id)
+        self._dirty.add(result.story)
+        if not defer:
+            await self.flush(session)
+        if len(self._ids) > 2 * len(self.clusterer.active_keys) + 1000:
+            self._prune()
+        return story_id
+
+    async def flush(self, session: AsyncSession) -> int:
+        """Save the figures and state of every story changed since the last flush."""
+        repo = StoryRepo(session)
+        active = set(self.clusterer.active_keys)
+        saved = 0
+        for key in sorted(self._dirty):
+            story_id = self._ids.get(key)
+            if story_id is None or key not in active:
+                continue
+            info = self.clusterer.story_info(key)
+            state: dict[str, Any] = self.clusterer.export_story(key)
+            state["key"] = story_id
+            await repo.save(
+                story_id,
+                label=str(info["label"]),
+                article_count=int(info["article_count"]),
+                source_count=len(info["sources"]),
+                languages=info["languages"],
+                last_seen=info["last_seen"],
+                state=state,
+            )
+            saved += 1
+        self._dirty.clear()
+        return saved
+
+    def _prune(self) -> None:
+        """Forget key mappings of stories the clusterer has evicted."""
+        active = set(self.clusterer.active_keys)
+        for key in [k for k in self._ids if k not in active]:
+            story_id = self._ids.pop(key)
+            self._keys.pop(story_id, None)
+            self._dirty.discard(key)
+
+    async def close_quiet(self, now: datetime | None = None) -> int:
+        """Close stories quiet for the window: evict them from memory and their DB state."""
+        at = now or self.now()
+        self.clusterer.close_quiet(at)
+        self._prune()
+        async with self.db.unit_of_work() as session:
+            return await StoryRepo(session).close_quiet(at - self.window)
+
+    async def related(self, article: Article, limit: int = 5) -> list[Article]:
+        """Related articles: the story's other reports, topped up from similar active stories."""
+        if article.story_id is None:
+            return []
+        async with self.db.unit_of_work() as session:
+            repo = ArticleRepo(session)
+            own = await repo.for_story(article.story_id, STORY_ARTICLES)
+            similar: list[Article] = []
+            key = self._keys.get(article.story_id)
+            if key is not None and key in set(self.clusterer.active_keys):
+                for other_key, _score in self.clusterer.similar_stories(key, SIMILAR_STORIES):
+                    other_id = self._ids.get(other_key)
+                    if other_id is not None:
+                        similar.extend(await repo.for_story(other_id, limit))
+        by_id = {a.id: a for a in [*own, *similar]}
+        chosen = related_headlines(
+            _headline(article),
+            [_headline(a) for a in own],
+            [_headline(a) for a in similar],
+            limit=limit,
+        )
+        return [by_id[int(h.id)] for h in chosen]
