@@ -1,0 +1,729 @@
+"""Delivery: fan-out of new articles into the outbox, and the worker that sends it.
+
+`FanOut` turns each new article (claimed through `articles.fanned_out` in one
+transaction) into at most one outbox row per chat. `DeliveryWorker` claims due rows with a
+lease, folds a chat's burst of one story into one message, paces sends with
+`bot.pipeline.limits.RateLimiter`, honours quiet hours, and maps Telegram faults into
+retries, plain-text fallbacks, blocked chats and parked failures.
+
+Design choices:
+- Digest-only follows create no instant row: the digest builder reads the chat's follows
+  over the last 24 h. A chat with an instant follow and a digest-only follow matching the
+  same article gets the instant push.
+- Muted follows and paused or blocked chats create no row.
+- A syndicated copy (``duplicate_of`` set) is enqueued as SKIPPED ("duplicate") for chats
+  that already got the original; for chats whose original is still pending it is enqueued
+  with the original's story, so the worker sends both in one message and the composer
+  renders "also: Source B". Chats that never got the original get the copy as a push.
+- Quiet hours (article rows only; a digest comes at the time the user chose): HOLD puts the
+  row back until the window ends, without counting an attempt; DIGEST skips it with reason
+  ``quiet-digest`` (the digest then covers it).
+
+Repeat bound after ``kill -9``: a row is marked SENT in its own transaction right after
+Telegram answers, so only messages whose send completed but whose mark had not yet
+committed can repeat: at most ``max_in_flight`` messages (one per chat task) per killed
+process, plus, for a multi-part digest interrupted between parts, the parts already sent.
+Their rows are retaken by another process once their lease (``lease_seconds``) expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from bot.domain import (
+    Article,
+    Chat,
+    ChatType,
+    Delivery,
+    DeliveryKind,
+    DeliveryMode,
+    DeliveryState,
+    Follow,
+    FollowKind,
+    QuietMode,
+)
+from bot.pipeline.limits import RateLimiter
+from bot.pipeline.schedule import in_quiet_hours, quiet_ends_at
+from storage.db import Database
+from storage.repos.articles import ArticleRepo
+from storage.repos.chats import ChatRepo, FollowRepo
+from storage.repos.deliveries import DeliveryRepo, NewDelivery
+
+if TYPE_CHECKING:
+    from telegram import Bot, InlineKeyboardMarkup
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- sending protocol
+
+
+class ButtonLike(Protocol):
+    """An inline button as rendering produces it (e.g. handlers.render.Button)."""
+
+    @property
+    def text(self) -> str:
+        """The label."""
+        ...
+
+    @property
+    def data(self) -> str | None:
+        """Callback data, if a callback button."""
+        ...
+
+    @property
+    def url(self) -> str | None:
+        """The link, if a URL button."""
+        ...
+
+
+Buttons = Sequence[Sequence[ButtonLike]]
+
+
+class Outgoing(NamedTuple):
+    """One message to send: HTML text, its plain-text fallback, buttons and the preview switch."""
+
+    html_text: str
+    plain_text: str
+    buttons: Buttons = ()
+    disable_preview: bool = True
+
+
+class SendError(Exception):
+    """Base of the typed send failures a `Sender` raises."""
+
+
+class SendRetryAfter(SendError):
+    """429: wait `seconds`, for this chat or (`is_global`) for every chat."""
+
+    def __init__(self, seconds: float, is_global: bool = False) -> None:
+        """Keep the wait and its scope."""
+        super().__init__(f"retry after {seconds}s ({'global' if is_global else 'chat'})")
+        self.seconds = float(seconds)
+        self.is_global = is_global
+
+
+class SendForbidden(SendError):
+    """403 or chat gone: the bot was blocked or kicked, or the chat does not exist."""
+
+
+class SendBadContent(SendError):
+    """400 the message itself is bad (e.g. "can't parse entities")."""
+
+
+class SendTransient(SendError):
+    """Timeouts, network errors, 5xx: worth retrying later."""
+
+
+class Sender(Protocol):
+    """Sends one message and returns its Telegram message id, raising `SendError` subclasses."""
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: Buttons,
+        disable_preview: bool,
+        *,
+        html: bool = True,
+    ) -> int:
+        """Send `text` (Telegram HTML when `html`, else plain) to a chat."""
+        ...
+
+
+Composer = Callable[[Chat, Sequence[Delivery], Sequence[Article]], Awaitable[Outgoing]]
+DigestComposer = Callable[[Chat, Delivery], Awaitable[Sequence[Outgoing]]]
+KeywordMatcher = Callable[[Article], Iterable[int]]
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+_TAG_RE = re.compile(r"<[^>]*>")
+
+
+def strip_tags(text: str) -> str:
+    """Telegram HTML → plain text (tags dropped, entities decoded)."""
+    return html.unescape(_TAG_RE.sub("", text))
+
+
+class TelegramSender:
+    """A `Sender` over a python-telegram-bot `Bot`, mapping its errors to `SendError`s."""
+
+    def __init__(self, bot: Bot, *, retry_after_is_global: bool = False) -> None:
+        """Wrap a bot; Telegram does not say whether a 429 is global, so choose here."""
+        self.bot = bot
+        self.retry_after_is_global = retry_after_is_global
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: Buttons,
+        disable_preview: bool,
+        *,
+        html: bool = True,
+    ) -> int:
+        """Send one message with `Bot.send_message`."""
+        from telegram import LinkPreviewOptions
+        from telegram.constants import ParseMode
+        from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+        try:
+            message = await self.bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                parse_mode=ParseMode.HTML if html else None,
+                reply_markup=_keyboard(buttons),
+                link_preview_options=LinkPreviewOptions(is_disabled=disable_preview),
+            )
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            raise SendRetryAfter(seconds, self.retry_after_is_global) from exc
+        except Forbidden as exc:
+            raise SendForbidden(str(exc)) from exc
+        except BadRequest as exc:
+            lowered = str(exc).lower()
+            if "chat not found" in lowered or "kicked" in lowered or "deactivated" in lowered:
+                raise SendForbidden(str(exc)) from exc
+            raise SendBadContent(str(exc)) from exc
+        except (TimedOut, NetworkError) as exc:
+            raise SendTransient(str(exc)) from exc
+        return int(message.message_id)
+
+
+def _keyboard(buttons: Buttons) -> InlineKeyboardMarkup | None:
+    """Rendered buttons → a PTB inline keyboard (None when there are none)."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    rows = [
+        [
+            InlineKeyboardButton(b.text, url=b.url)
+            if b.url
+            else InlineKeyboardButton(b.text, callback_data=b.data or "")
+            for b in row
+        ]
+        for row in buttons
+        if row
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+# ---------------------------------------------------------------- fan-out
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutResult:
+    """What one fan-out pass did."""
+
+    articles: int = 0
+    enqueued: int = 0
+
+
+def _chosen_follow(follows: Sequence[Follow]) -> Follow | None:
+    """The follow a push is attributed to: an instant story follow first, else any instant one."""
+    instant = [f for f in follows if f.mode == DeliveryMode.INSTANT and not f.muted]
+    instant.sort(key=lambda f: (f.kind != FollowKind.STORY, f.id))
+    return instant[0] if instant else None
+
+
+class FanOut:
+    """Enqueues the deliveries owed for new articles, exactly once per chat and article."""
+
+    def __init__(
+        self,
+        db: Database,
+        match_keywords: KeywordMatcher | None = None,
+        *,
+        holder: str = "fanout",
+        batch: int = 50,
+        clock: Clock = utc_now,
+    ) -> None:
+        """Use `db`; `match_keywords(article)` returns the ids of keyword follows it matches."""
+        self.db = db
+        self.match_keywords = match_keywords
+        self.holder = holder
+        self.batch = batch
+        self.clock = clock
+
+    async def run_once(self) -> FanOutResult:
+        """Fan out one batch of new articles in one transaction (a crash redoes it whole)."""
+        async with self.db.unit_of_work() as session:
+            repo = DeliveryRepo(session)
+            articles = await repo.claim_fanout(self.batch, self.holder)
+            enqueued = 0
+            for article in articles:
+                enqueued += await self._fan_out(repo, FollowRepo(session), article)
+            await repo.mark_fanned_out([a.id for a in articles])
+        if articles:
+            log.info("fan-out: %d articles, %d deliveries", len(articles), enqueued)
+        return FanOutResult(len(articles), enqueued)
+
+    async def run_until_idle(self, max_batches: int = 1000) -> FanOutResult:
+        """Repeat `run_once` until nothing is left (or `max_batches`)."""
+        total_a = total_e = 0
+        for _ in range(max_batches):
+            result = await self.run_once()
+            total_a += result.articles
+            total_e += result.enqueued
+            if result.articles == 0:
+                break
+        return FanOutResult(total_a, total_e)
+
+    async def _follows_for(
+        self, repo: DeliveryRepo, follows: FollowRepo, article: Article
+    ) -> list[Follow]:
+        """Unmuted story and keyword follows that match an article."""
+        found: list[Follow] = []
+        if article.story_id is not None:
+            found.extend(await follows.story_followers(article.story_id))
+        if self.match_keywords is not None:
+            ids = set(self.match_keywords(article))
+            if ids:
+                found.extend(f for f in await repo.follows_by_ids(ids) if not f.muted)
+        return found
+
+    async def _fan_out(self, repo: DeliveryRepo, follows: FollowRepo, article: Article) -> int:
+        """Enqueue one article for every chat that should get it."""
+        by_chat: dict[int, list[Follow]] = {}
+        for follow in await self._follows_for(repo, follows, article):
+            by_chat.setdefault(follow.chat_id, []).append(follow)
+        chosen = {c: f for c, fs in by_chat.items() if (f := _chosen_follow(fs)) is not None}
+        if not chosen:
+            return 0
+        chats = await repo.chats_by_ids(chosen)
+        live = [c for c in chosen if c in chats and not chats[c].paused and not chats[c].blocked]
+        originals: dict[int, tuple[DeliveryState, int | None]] = {}
+        if article.duplicate_of is not None and live:
+            originals = await repo.states_for_article(article.duplicate_of, live)
+        rows = [self._row(article, chosen[c], originals.get(c)) for c in live]
+        return await repo.enqueue_many(rows, self.clock())
+
+    @staticmethod
+    def _row(
+        article: Article, follow: Follow, original: tuple[DeliveryState, int | None] | None
+    ) -> NewDelivery:
+        """The outbox row for one chat (a copy of something already delivered is skipped)."""
+        story_id = article.story_id
+        state, note = DeliveryState.PENDING, None
+        if original is not None:
+            orig_state, orig_story = original
+            if orig_state in (DeliveryState.PENDING, DeliveryState.CLAIMED):
+                story_id = orig_story if orig_story is not None else story_id
+            else:
+                state, note = DeliveryState.SKIPPED, "duplicate"
+        return NewDelivery(
+            chat_id=follow.chat_id,
+            kind=DeliveryKind.ARTICLE,
+            article_id=article.id,
+            story_id=story_id,
+            follow_id=follow.id,
+            state=state,
+            note=note,
+        )
+
+
+# ---------------------------------------------------------------- worker
+
+
+@dataclass(slots=True)
+class WorkerResult:
+    """Counts from one worker pass."""
+
+    claimed: int = 0
+    messages: int = 0
+    sent: int = 0
+    folded: int = 0
+    retried: int = 0
+    held: int = 0
+    failed: int = 0
+    skipped: int = 0
+    released: int = 0
+    plain_fallbacks: int = 0
+
+    def add(self, other: WorkerResult) -> None:
+        """Accumulate another result."""
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass(slots=True)
+class _Message:
+    """One message to send for a chat: its rows (first = the one recorded as sent)."""
+
+    rows: list[Delivery]
+    articles: list[Article] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[int]:
+        """All row ids."""
+        return [r.id for r in self.rows]
+
+
+class _ChatDone(Exception):
+    """Stop working on one chat (blocked, or its rows were rescheduled)."""
+
+
+class DeliveryWorker:
+    """Claims due outbox rows and sends them, many chats at once, within Telegram's limits."""
+
+    def __init__(
+        self,
+        db: Database,
+        sender: Sender,
+        compose: Composer,
+        *,
+        compose_digest: DigestComposer | None = None,
+        holder: str = "worker",
+        max_per_second: float = 30.0,
+        limiter: RateLimiter | None = None,
+        clock: Clock = utc_now,
+        sleep: Sleep = asyncio.sleep,
+        lease_seconds: float = 60.0,
+        batch: int = 1000,
+        max_in_flight: int = 64,
+        max_attempts: int = 5,
+        backoff_base: float = 2.0,
+        backoff_cap: float = 900.0,
+    ) -> None:
+        """Wire the sender, composers, limits and clock (all injectable for tests)."""
+        self.db = db
+        self.sender = sender
+        self.compose = compose
+        self.compose_digest = compose_digest
+        self.holder = holder
+        self.limiter = limiter or RateLimiter(max_per_second)
+        self.max_per_second = max_per_second
+        self.clock = clock
+        self.sleep = sleep
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch = batch
+        self.max_in_flight = max_in_flight
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._semaphore = asyncio.Semaphore(max_in_flight)
+        self._stopping = asyncio.Event()
+        self._digest_progress: dict[int, int] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # -- public
+
+    async def run_once(self) -> WorkerResult:
+        """Claim one batch of due rows and deliver them; returns what happened."""
+        result = WorkerResult()
+        if self._stopping.is_set():
+            return result
+        self._idle.clear()
+        try:
+            now = self.clock()
+            limit = max(
+                1, min(self.batch, int(self.max_per_second * self.lease.total_seconds() / 2))
+            )
+            async with self.db.unit_of_work() as session:
+                claimed = await DeliveryRepo(session).claim(
+                    now, self.holder, now + self.lease, limit
+                )
+            result.claimed = len(claimed)
+            if not claimed:
+                return result
+            deadline = now + self.lease - min(self.lease / 4, timedelta(seconds=10))
+            by_chat: dict[int, list[Delivery]] = {}
+            for row in claimed:
+                by_chat.setdefault(row.chat_id, []).append(row)
+            async with self.db.unit_of_work() as session:
+                chats = await DeliveryRepo(session).chats_by_ids(by_chat)
+                article_ids = [r.article_id for r in claimed if r.article_id is not None]
+                articles = {a.id: a for a in await ArticleRepo(session).get_many(article_ids)}
+            tasks = [
+                asyncio.create_task(
+                    self._guarded(chats.get(chat_id), chat_id, rows, articles, deadline)
+                )
+                for chat_id, rows in by_chat.items()
+            ]
+            for partial in await asyncio.gather(*tasks):
+                result.add(partial)
+            return result
+        finally:
+            self._idle.set()
+
+    async def run_until_idle(self, max_batches: int = 1000) -> WorkerResult:
+        """Repeat `run_once` until a pass claims nothing (or `max_batches`)."""
+        total = WorkerResult()
+        for _ in range(max_batches):
+            result = await self.run_once()
+            total.add(result)
+            if result.claimed == 0:
+                break
+        return total
+
+    async def stop(self) -> int:
+        """Stop sending new messages, wait for in-flight sends, and release unsent claims."""
+        self._stopping.set()
+        await self._idle.wait()
+        async with self.db.unit_of_work() as session:
+            released = await DeliveryRepo(session).release(self.holder)
+        log.info("delivery worker %s stopped; released %d rows", self.holder, released)
+        return released
+
+    # -- per chat
+
+    async def _guarded(
+        self,
+        chat: Chat | None,
+        chat_id: int,
+        rows: list[Delivery],
+        articles: dict[int, Article],
+        deadline: datetime,
+    ) -> WorkerResult:
+        """Deliver one chat's rows under the in-flight semaphore; never raises."""
+        result = WorkerResult()
+        async with self._semaphore:
+            try:
+                await self._deliver_chat(chat, chat_id, rows, articles, deadline, result)
+            except _ChatDone:
+                pass
+            except Exception:
+                log.exception("delivery to chat failed unexpectedly; releasing its rows")
+                async with self.db.unit_of_work() as session:
+                    await DeliveryRepo(session).release(self.holder, [r.id for r in rows])
+        return result
+
+    async def _deliver_chat(
+        self,
+        chat: Chat | None,
+        chat_id: int,
+        rows: list[Delivery],
+        articles: dict[int, Article],
+        deadline: datetime,
+        result: WorkerResult,
+    ) -> None:
+        """Apply chat state and quiet hours, fold bursts, and send each message in order."""
+        if chat is None or chat.blocked or chat.paused:
+            reason = (
+                "chat gone" if chat is None else ("chat blocked" if chat.blocked else "chat paused")
+            )
+            await self._write(lambda r: r.skip_many([x.id for x in rows], reason))
+            result.skipped += len(rows)
+            return
+        article_rows = [r for r in rows if r.kind == DeliveryKind.ARTICLE]
+        now = self.clock()
+        if article_rows and in_quiet_hours(now, chat.timezone, chat.quiet_start, chat.quiet_end):
+            ids = [r.id for r in article_rows]
+            if chat.quiet_mode == QuietMode.DIGEST:
+                await self._write(lambda r: r.skip_many(ids, "quiet-digest"))
+                result.skipped += len(ids)
+            else:
+                until = quiet_ends_at(now, chat.timezone, chat.quiet_start, chat.quiet_end)
+                await self._write(lambda r: r.retry_many(ids, until, "quiet-hours", count=False))
+                result.held += len(ids)
+            rows = [r for r in rows if r.kind != DeliveryKind.ARTICLE]
+        messages = _group(rows, articles)
+        for index, message in enumerate(messages):
+            rest = [r for m in messages[index:] for r in m.rows]
+            if self._stopping.is_set() or self.clock() >= deadline:
+                await self._release(rest)
+                result.released += len(rest)
+                return
+            await self._send_message(chat, message, rest, deadline, result)
+
+    async def _send_message(
+        self,
+        chat: Chat,
+        message: _Message,
+        rest: list[Delivery],
+        deadline: datetime,
+        result: WorkerResult,
+    ) -> None:
+        """Compose and send one message, then record the outcome of its rows."""
+        primary = message.rows[0]
+        if primary.kind == DeliveryKind.DIGEST:
+            parts = list(await self.compose_digest(chat, primary)) if self.compose_digest else []
+            if not parts:
+                await self._write(lambda r: r.skip(primary.id, "empty digest"))
+                result.skipped += 1
+                return
+        else:
+            parts = [await self.compose(chat, message.rows, message.articles)]
+        done = (
+            self._digest_progress.get(primary.id, 0) if primary.kind == DeliveryKind.DIGEST else 0
+        )
+        first_id: int | None = None
+        for number, part in enumerate(parts):
+            if number < done:
+                continue
+            sent_id = await self._send_part(chat, message, part, rest, deadline, result)
+            if sent_id is None:
+                return
+            first_id = sent_id if first_id is None else first_id
+            if primary.kind == DeliveryKind.DIGEST:
+                self._digest_progress[primary.id] = number + 1
+        self._digest_progress.pop(primary.id, None)
+        when = self.clock()
+        folded = message.ids[1:]
+
+        async def record(repo: DeliveryRepo) -> None:
+            """Mark the primary sent and the others folded into it."""
+            await repo.mark_sent(primary.id, first_id, when)
+            if folded:
+                await repo.mark_folded(folded, primary.id, when)
+
+        await self._write(record)
+        result.messages += 1
+        result.sent += 1
+        result.folded += len(folded)
+
+    async def _send_part(
+        self,
+        chat: Chat,
+        message: _Message,
+        part: Outgoing,
+        rest: list[Delivery],
+        deadline: datetime,
+        result: WorkerResult,
+    ) -> int | None:
+        """Send one part with pacing and fault handling; None when the message did not go."""
+        await self._pace(chat, rest, deadline, result)
+        try:
+            return await self.sender.send(
+                chat.id, part.html_text, part.buttons, part.disable_preview, html=True
+            )
+        except SendBadContent as exc:
+            log.warning("chat %s: bad HTML (%s); sending plain text once", chat.id, exc)
+            return await self._send_plain(chat, message, part, rest, deadline, result)
+        except SendError as exc:
+            await self._on_error(chat, message, rest, exc, result)
+            return None
+
+    async def _send_plain(
+        self,
+        chat: Chat,
+        message: _Message,
+        part: Outgoing,
+        rest: list[Delivery],
+        deadline: datetime,
+        result: WorkerResult,
+    ) -> int | None:
+        """The single plain-text retry after a 400; a second 400 parks the message."""
+        await self._pace(chat, rest, deadline, result)
+        plain = part.plain_text or strip_tags(part.html_text)
+        result.plain_fallbacks += 1
+        try:
+            return await self.sender.send(
+                chat.id, plain, part.buttons, part.disable_preview, html=False
+            )
+        except SendBadContent as exc:
+            error = f"bad content: {exc}"
+            await self._write(lambda r: r.park_many(message.ids, error, self.clock()))
+            result.failed += len(message.rows)
+            return None
+        except SendError as exc:
+            await self._on_error(chat, message, rest, exc, result)
+            return None
+
+    async def _pace(
+        self, chat: Chat, rest: list[Delivery], deadline: datetime, result: WorkerResult
+    ) -> None:
+        """Wait for the rate limiter; reschedule the chat's rows if the wait outlasts the lease."""
+        is_group = chat.type != ChatType.PRIVATE
+        while True:
+            now = self.clock()
+            wait = self.limiter.acquire(chat.id, is_group, now.timestamp())
+            if wait <= 0:
+                return
+            if now + timedelta(seconds=wait) >= deadline or self._stopping.is_set():
+                await self._reschedule(rest, now + timedelta(seconds=wait), "rate limit")
+                result.retried += len(rest)
+                raise _ChatDone
+            await self.sleep(wait)
+
+    async def _release(self, rows: list[Delivery]) -> None:
+        """Give rows back as pending (stopping, or the lease is about to run out)."""
+        ids = [r.id for r in rows]
+        await self._write(lambda r: r.release(self.holder, ids))
+
+    async def _reschedule(self, rows: list[Delivery], at: datetime, reason: str) -> None:
+        """Put rows back to pending until `at` without counting an attempt."""
+        ids = [r.id for r in rows]
+        await self._write(lambda r: r.retry_many(ids, at, reason, count=False))
+
+    async def _on_error(
+        self,
+        chat: Chat,
+        message: _Message,
+        rest: list[Delivery],
+        exc: SendError,
+        result: WorkerResult,
+    ) -> None:
+        """Map a send failure to its outcome; raises `_ChatDone` when the chat must stop."""
+        now = self.clock()
+        if isinstance(exc, SendRetryAfter):
+            until = now + timedelta(seconds=max(exc.seconds, 0.0))
+            if exc.is_global:
+                self.limiter.block_global(until.timestamp())
+            else:
+                self.limiter.block_chat(chat.id, until.timestamp())
+            ids = [r.id for r in rest]
+            await self._write(lambda r: r.retry_many(ids, until, str(exc), count=False))
+            result.retried += len(ids)
+            raise _ChatDone
+        if isinstance(exc, SendForbidden):
+            log.info("chat %s blocked the bot or is gone; stopping its deliveries", chat.id)
+
+            async def block(repo: DeliveryRepo) -> None:
+                """Mark the chat blocked and skip everything it is still owed."""
+                await ChatRepo(repo.session).update(chat.id, blocked=True)
+                await repo.skip_chat(chat.id, f"blocked: {exc}")
+
+            await self._write(block)
+            result.skipped += len(rest)
+            raise _ChatDone
+        attempts = message.rows[0].attempts + 1
+        if attempts >= self.max_attempts:
+            await self._write(lambda r: r.park_many(message.ids, f"transient: {exc}", now))
+            result.failed += len(message.rows)
+            return
+        delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
+        at = now + timedelta(seconds=delay)
+        await self._write(lambda r: r.retry_many(message.ids, at, f"transient: {exc}"))
+        result.retried += len(message.rows)
+
+    async def _write(self, action: Callable[[DeliveryRepo], Awaitable[object]]) -> None:
+        """Run one repository write in its own transaction."""
+        async with self.db.unit_of_work() as session:
+            await action(DeliveryRepo(session))
+
+
+def _group(rows: Sequence[Delivery], articles: dict[int, Article]) -> list[_Message]:
+    """Fold a chat's article rows by story into one message each; digests stay alone."""
+    messages: list[_Message] = []
+    by_story: dict[int, _Message] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        if row.kind == DeliveryKind.DIGEST:
+            messages.append(_Message([row]))
+            continue
+        article = articles.get(row.article_id) if row.article_id is not None else None
+        if row.story_id is not None and row.story_id in by_story:
+            target = by_story[row.story_id]
+            target.rows.append(row)
+        else:
+            target = _Message([row])
+            messages.append(target)
+            if row.story_id is not None:
+                by_story[row.story_id] = target
+        if article is not None:
+            target.articles.append(article)
+    return messages

@@ -1,0 +1,117 @@
+"""Pure send-rate limiting for Telegram (the clock is passed in as float seconds).
+
+Limits enforced, each as a sliding window so a Telegram-like enforcer never sees an excess:
+- global: at most `max_per_second` sends in any `global_window` (1 s, plus a safety margin);
+- private chat: at most one send per `private_interval` (1 s, plus margin);
+- group / supergroup / channel: at most `group_count` (20) sends in any `group_window` (60 s);
+- blocks from 429 answers: until a time, for one chat or for everything.
+
+`acquire()` is check-and-record in one step, so concurrent asyncio tasks cannot both take
+the last slot (there is no await between the check and the record).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+PRUNE_EVERY = 4096
+MIN_WAIT = 0.001  # never ask for a wait too small to move a float clock
+
+
+class RateLimiter:
+    """Global, per-chat and 429-block limits; every method takes `now` in seconds."""
+
+    def __init__(
+        self,
+        max_per_second: float = 30.0,
+        *,
+        global_window: float = 1.0,
+        private_interval: float = 1.0,
+        group_count: int = 20,
+        group_window: float = 60.0,
+        margin: float = 0.03,
+    ) -> None:
+        """Configure the limits; `margin` widens every window (fraction) against clock jitter."""
+        if max_per_second <= 0:
+            raise ValueError("max_per_second must be positive")
+        self.global_count = max(1, math.floor(max_per_second * global_window))
+        self.global_window = global_window * (1 + margin)
+        self.private_interval = private_interval * (1 + margin)
+        self.group_count = group_count
+        self.group_window = group_window * (1 + margin)
+        self._global: deque[float] = deque()
+        self._private_last: dict[int, float] = {}
+        self._groups: dict[int, deque[float]] = {}
+        self._chat_blocked: dict[int, float] = {}
+        self._global_blocked = 0.0
+        self._records = 0
+
+    def next_allowed(self, chat_id: int, chat_is_group: bool, now: float) -> float:
+        """Seconds to wait before a send to this chat is allowed (0.0 when allowed now)."""
+        wait = max(
+            self._global_blocked - now,
+            self._chat_blocked.get(chat_id, 0.0) - now,
+            _window_wait(self._global, self.global_count, self.global_window, now),
+        )
+        if chat_is_group:
+            q = self._groups.get(chat_id)
+            if q is not None:
+                wait = max(wait, _window_wait(q, self.group_count, self.group_window, now))
+        else:
+            last = self._private_last.get(chat_id)
+            if last is not None:
+                wait = max(wait, last + self.private_interval - now)
+        if wait <= 0:
+            return 0.0
+        return max(wait, MIN_WAIT)
+
+    def record(self, chat_id: int, now: float, chat_is_group: bool = False) -> None:
+        """Count one send to this chat at `now`."""
+        self._global.append(now)
+        if chat_is_group:
+            self._groups.setdefault(chat_id, deque()).append(now)
+        else:
+            self._private_last[chat_id] = now
+        self._records += 1
+        if self._records % PRUNE_EVERY == 0:
+            self.prune(now)
+
+    def acquire(self, chat_id: int, chat_is_group: bool, now: float) -> float:
+        """Record a send and return 0.0 if allowed now; otherwise return the wait, recording nothing."""
+        wait = self.next_allowed(chat_id, chat_is_group, now)
+        if wait <= 0:
+            self.record(chat_id, now, chat_is_group)
+        return wait
+
+    def block_chat(self, chat_id: int, until: float) -> None:
+        """Hold every send to one chat until `until` (a 429 for that chat)."""
+        self._chat_blocked[chat_id] = max(until, self._chat_blocked.get(chat_id, 0.0))
+
+    def block_global(self, until: float) -> None:
+        """Hold every send until `until` (a global 429)."""
+        self._global_blocked = max(until, self._global_blocked)
+
+    def prune(self, now: float) -> None:
+        """Forget per-chat state that can no longer delay anything (bounded memory)."""
+        self._private_last = {
+            c: t for c, t in self._private_last.items() if t + self.private_interval > now
+        }
+        for chat_id in [
+            c for c, q in self._groups.items() if not q or now - q[-1] >= self.group_window
+        ]:
+            del self._groups[chat_id]
+        self._chat_blocked = {c: t for c, t in self._chat_blocked.items() if t > now}
+
+    def tracked_chats(self) -> int:
+        """How many chats have per-chat state (for memory checks)."""
+        return len(self._private_last) + len(self._groups) + len(self._chat_blocked)
+
+
+def _window_wait(q: deque[float], count: int, window: float, now: float) -> float:
+    """Seconds until one more event fits in a sliding window of `count` per `window`."""
+    while q and now - q[0] >= window:
+        q.popleft()
+    if len(q) < count:
+        return 0.0
+    return window - (now - q[-count])

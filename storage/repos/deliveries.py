@@ -1,0 +1,382 @@
+"""The delivery outbox: enqueue once, claim with leases, record outcomes; fan-out and digest claims.
+
+Claims: on PostgreSQL every claim query takes `FOR UPDATE SKIP LOCKED`, so processes
+sharing the database never claim the same row; on SQLite one transaction is the claim
+(a single writer). A claimed row carries `claimed_by`/`claim_until`; when the holder dies
+its rows become due again once `claim_until` has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import Article, Chat, Delivery, DeliveryKind, DeliveryState, Follow
+from storage.mappers import to_chat, to_delivery, to_follow
+from storage.models import ArticleRow, ChatRow, DeliveryRow, FollowRow, utcnow
+from storage.repos._dialect import insert_for, is_postgres
+from storage.repos.articles import ArticleRepo
+
+INSERT_CHUNK = 500
+IN_CHUNK = 5000
+_PENDING = str(DeliveryState.PENDING)
+_CLAIMED = str(DeliveryState.CLAIMED)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """An outbox row to enqueue (ids and timestamps are filled by the database)."""
+
+    chat_id: int
+    kind: DeliveryKind = DeliveryKind.ARTICLE
+    article_id: int | None = None
+    story_id: int | None = None
+    follow_id: int | None = None
+    digest_on: date | None = None
+    state: DeliveryState = DeliveryState.PENDING
+    next_attempt_at: datetime | None = None
+    note: str | None = None  # stored in last_error (why a row was enqueued as skipped)
+
+
+def _chunks(items: Sequence[int], size: int = IN_CHUNK) -> Iterable[Sequence[int]]:
+    """Split ids into IN-clause-sized pieces."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class DeliveryRepo:
+    """Read and write the delivery outbox, fan-out flags and digest claims."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        """Bind to one unit of work."""
+        self.session = session
+
+    async def enqueue_many(self, rows: Sequence[NewDelivery], now: datetime | None = None) -> int:
+        """Insert rows, ignoring any already owed (same chat+article or chat+digest day)."""
+        now = now or utcnow()
+        inserted = 0
+        for start in range(0, len(rows), INSERT_CHUNK):
+            values = [
+                {
+                    "chat_id": r.chat_id,
+                    "kind": str(r.kind),
+                    "state": str(r.state),
+                    "article_id": r.article_id,
+                    "story_id": r.story_id,
+                    "follow_id": r.follow_id,
+                    "digest_on": r.digest_on,
+                    "attempts": 0,
+                    "next_attempt_at": r.next_attempt_at or now,
+                    "last_error": r.note,
+                    "created_at": now,
+                }
+                for r in rows[start : start + INSERT_CHUNK]
+            ]
+            stmt = insert_for(self.session, DeliveryRow).values(values).on_conflict_do_nothing()
+            result = await self.session.execute(stmt)
+            inserted += max(0, int(getattr(result, "rowcount", 0) or 0))
+        return inserted
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        """One outbox row."""
+        row = await self.session.get(DeliveryRow, delivery_id)
+        return None if row is None else to_delivery(row)
+
+    async def for_chat(self, chat_id: int) -> list[Delivery]:
+        """A chat's outbox rows, oldest first."""
+        rows = await self.session.scalars(
+            select(DeliveryRow).where(DeliveryRow.chat_id == chat_id).order_by(DeliveryRow.id)
+        )
+        return [to_delivery(r) for r in rows]
+
+    async def claim(
+        self, now: datetime, holder: str, lease_until: datetime, limit: int
+    ) -> list[Delivery]:
+        """Claim up to `limit` due rows (pending and due, or claimed with an expired lease)."""
+        is_due = or_(
+            and_(DeliveryRow.state == _PENDING, DeliveryRow.next_attempt_at <= now),
+            and_(DeliveryRow.state == _CLAIMED, DeliveryRow.claim_until < now),
+        )
+        due = (
+            select(DeliveryRow.id)
+            .where(is_due)
+            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+            .limit(limit)
+        )
+        if is_postgres(self.session):
+            due = due.with_for_update(skip_locked=True)
+        ids = list(await self.session.scalars(due))
+        if not ids:
+            return []
+        # Re-check `is_due` in the UPDATE: on SQLite the SELECT may run outside the write
+        # transaction, so another claimer may have taken some of these rows meanwhile.
+        await self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id.in_(ids), is_due)
+            .values(state=_CLAIMED, claimed_by=holder, claim_until=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        rows = await self.session.scalars(
+            select(DeliveryRow)
+            .where(
+                DeliveryRow.id.in_(ids),
+                DeliveryRow.state == _CLAIMED,
+                DeliveryRow.claimed_by == holder,
+                DeliveryRow.claim_until == lease_until,
+            )
+            .order_by(DeliveryRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return [to_delivery(r) for r in rows]
+
+    async def mark_sent(self, delivery_id: int, message_id: int | None, now: datetime) -> None:
+        """Record a delivered message and its Telegram message id."""
+        await self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id == delivery_id)
+            .values(
+                state=str(DeliveryState.SENT),
+                message_id=message_id,
+                sent_at=now,
+                claimed_by=None,
+                claim_until=None,
+                last_error=None,
+            )
+        )
+
+    async def mark_folded(self, ids: Sequence[int], into_id: int, now: datetime) -> None:
+        """Record rows delivered inside another row's message."""
+        for part in _chunks(list(ids)):
+            await self.session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(part))
+                .values(
+                    state=str(DeliveryState.FOLDED),
+                    folded_into_id=into_id,
+                    sent_at=now,
+                    claimed_by=None,
+                    claim_until=None,
+                )
+            )
+
+    async def retry_later(
+        self, delivery_id: int, at: datetime, error: str | None, *, count: bool = True
+    ) -> None:
+        """Put a row back to pending until `at` (counting an attempt unless `count` is False)."""
+        await self.retry_many([delivery_id], at, error, count=count)
+
+    async def retry_many(
+        self, ids: Sequence[int], at: datetime, error: str | None, *, count: bool = True
+    ) -> None:
+        """`retry_later` for several rows."""
+        values: dict[str, object] = {
+            "state": _PENDING,
+            "next_attempt_at": at,
+            "claimed_by": None,
+            "claim_until": None,
+            "last_error": None if error is None else error[:2000],
+        }
+        if count:
+            values["attempts"] = DeliveryRow.attempts + 1
+        for part in _chunks(list(ids)):
+            await self.session.execute(
+                update(DeliveryRow).where(DeliveryRow.id.in_(part)).values(**values)
+            )
+
+    async def park_failed(self, delivery_id: int, error: str, now: datetime | None = None) -> None:
+        """Park a row as failed (retryable by an operator); next_attempt_at records when."""
+        await self.park_many([delivery_id], error, now)
+
+    async def park_many(self, ids: Sequence[int], error: str, now: datetime | None = None) -> None:
+        """`park_failed` for several rows."""
+        for part in _chunks(list(ids)):
+            await self.session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(part))
+                .values(
+                    state=str(DeliveryState.FAILED),
+                    attempts=DeliveryRow.attempts + 1,
+                    next_attempt_at=now or utcnow(),
+                    claimed_by=None,
+                    claim_until=None,
+                    last_error=error[:2000],
+                )
+            )
+
+    async def skip(self, delivery_id: int, reason: str) -> None:
+        """Mark a row as deliberately not sent."""
+        await self.skip_many([delivery_id], reason)
+
+    async def skip_many(self, ids: Sequence[int], reason: str) -> None:
+        """`skip` for several rows."""
+        for part in _chunks(list(ids)):
+            await self.session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(part))
+                .values(
+                    state=str(DeliveryState.SKIPPED),
+                    claimed_by=None,
+                    claim_until=None,
+                    last_error=reason[:2000],
+                )
+            )
+
+    async def skip_chat(self, chat_id: int, reason: str) -> int:
+        """Skip every unsent (pending or claimed) row of a chat, e.g. when it blocked the bot."""
+        result = await self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.chat_id == chat_id, DeliveryRow.state.in_([_PENDING, _CLAIMED]))
+            .values(
+                state=str(DeliveryState.SKIPPED),
+                claimed_by=None,
+                claim_until=None,
+                last_error=reason[:2000],
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def release(self, holder: str, ids: Sequence[int] | None = None) -> int:
+        """Give the holder's claimed rows (or only `ids`) back as pending, due at once."""
+        query = update(DeliveryRow).where(
+            DeliveryRow.state == _CLAIMED, DeliveryRow.claimed_by == holder
+        )
+        if ids is not None:
+            if not ids:
+                return 0
+            query = query.where(DeliveryRow.id.in_(list(ids)))
+        result = await self.session.execute(
+            query.values(state=_PENDING, claimed_by=None, claim_until=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def requeue_failed(self, now: datetime | None = None) -> int:
+        """Operator retry: every failed row becomes pending again with a fresh attempt count."""
+        result = await self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.state == str(DeliveryState.FAILED))
+            .values(state=_PENDING, attempts=0, next_attempt_at=now or utcnow())
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def counts_by_state(self) -> dict[str, int]:
+        """Queue depth: row count per state (every state present, zeros included)."""
+        rows = await self.session.execute(
+            select(DeliveryRow.state, func.count(DeliveryRow.id)).group_by(DeliveryRow.state)
+        )
+        counts = {str(s): 0 for s in DeliveryState}
+        for state, n in rows:
+            counts[str(state)] = int(n)
+        return counts
+
+    async def sent_since(self, since: datetime) -> int:
+        """Messages sent (not folded) since a time."""
+        n = await self.session.scalar(
+            select(func.count(DeliveryRow.id)).where(
+                DeliveryRow.state == str(DeliveryState.SENT), DeliveryRow.sent_at >= since
+            )
+        )
+        return int(n or 0)
+
+    async def failed_since(self, since: datetime) -> int:
+        """Rows parked as failed since a time."""
+        n = await self.session.scalar(
+            select(func.count(DeliveryRow.id)).where(
+                DeliveryRow.state == str(DeliveryState.FAILED),
+                DeliveryRow.next_attempt_at >= since,
+            )
+        )
+        return int(n or 0)
+
+    async def states_for_article(
+        self, article_id: int, chat_ids: Sequence[int]
+    ) -> dict[int, tuple[DeliveryState, int | None]]:
+        """For chats owed `article_id`: chat id → (row state, row story id)."""
+        found: dict[int, tuple[DeliveryState, int | None]] = {}
+        for part in _chunks(list(chat_ids)):
+            rows = await self.session.execute(
+                select(DeliveryRow.chat_id, DeliveryRow.state, DeliveryRow.story_id).where(
+                    DeliveryRow.article_id == article_id, DeliveryRow.chat_id.in_(part)
+                )
+            )
+            for chat_id, state, story_id in rows:
+                found[int(chat_id)] = (DeliveryState(state), story_id)
+        return found
+
+    async def follows_by_ids(self, ids: Iterable[int]) -> list[Follow]:
+        """Follows by id (any kind, muted included), in id order."""
+        wanted = sorted(set(ids))
+        found: list[Follow] = []
+        for part in _chunks(wanted):
+            rows = await self.session.scalars(
+                select(FollowRow).where(FollowRow.id.in_(part)).order_by(FollowRow.id)
+            )
+            found.extend(to_follow(r) for r in rows)
+        return found
+
+    async def chats_by_ids(self, ids: Iterable[int]) -> dict[int, Chat]:
+        """Chats by id."""
+        wanted = sorted(set(ids))
+        found: dict[int, Chat] = {}
+        for part in _chunks(wanted):
+            rows = await self.session.scalars(select(ChatRow).where(ChatRow.id.in_(part)))
+            found.update((r.id, to_chat(r)) for r in rows)
+        return found
+
+    async def claim_fanout(self, limit: int, holder: str) -> list[Article]:
+        """Lock up to `limit` articles not yet fanned out that have a story, oldest first.
+
+        The claim lives as long as this transaction (row locks on PostgreSQL, the single
+        writer on SQLite): fan out and `mark_fanned_out` in the same unit of work, so a
+        crash rolls everything back and the articles are fanned out again, once.
+        `holder` names the claimer for logs; no column records it.
+        """
+        del holder
+        query = (
+            select(ArticleRow.id)
+            .where(ArticleRow.fanned_out.is_(False), ArticleRow.story_id.is_not(None))
+            .order_by(ArticleRow.id)
+            .limit(limit)
+        )
+        if is_postgres(self.session):
+            query = query.with_for_update(skip_locked=True)
+        ids = list(await self.session.scalars(query))
+        return await ArticleRepo(self.session).get_many(ids)
+
+    async def mark_fanned_out(self, ids: Sequence[int]) -> None:
+        """Record that these articles' deliveries are enqueued."""
+        for part in _chunks(list(ids)):
+            await self.session.execute(
+                update(ArticleRow).where(ArticleRow.id.in_(part)).values(fanned_out=True)
+            )
+
+    async def due_digest_chats(
+        self, now: datetime, limit: int
+    ) -> list[tuple[Chat, datetime | None]]:
+        """Lock up to `limit` active chats whose digest is due (or never scheduled: None)."""
+        query = (
+            select(ChatRow)
+            .where(
+                ChatRow.paused.is_(False),
+                ChatRow.blocked.is_(False),
+                or_(ChatRow.next_digest_at.is_(None), ChatRow.next_digest_at <= now),
+            )
+            .order_by(ChatRow.next_digest_at, ChatRow.id)
+            .limit(limit)
+        )
+        if is_postgres(self.session):
+            query = query.with_for_update(skip_locked=True)
+        rows = await self.session.scalars(query)
+        return [(to_chat(r), r.next_digest_at) for r in rows]
+
+    async def set_next_digest(
+        self, chat_id: int, next_at: datetime, last_digest_on: date | None = None
+    ) -> None:
+        """Store when the chat's next digest is due (and the day last served, when given)."""
+        values: dict[str, object] = {"next_digest_at": next_at}
+        if last_digest_on is not None:
+            values["last_digest_on"] = last_digest_on
+        await self.session.execute(update(ChatRow).where(ChatRow.id == chat_id).values(**values))
