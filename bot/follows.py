@@ -19,7 +19,10 @@ class FollowMatcher:
 
     `refresh()` adds follows created since the last load; `reload()` rereads every keyword
     follow and drops the deleted ones. Muted or digest-only follows stay indexed: the
-    fan-out decides what to do with a match.
+    fan-out decides what to do with a match. Every matched article's terms are counted
+    (`FollowIndex.observe`), and `refresh()`/`reload()` re-anchor multi-word follows on
+    their rarest terms once those counts have moved enough, so the matching path itself
+    never pays for re-anchoring.
     """
 
     def __init__(self, db: Database) -> None:
@@ -35,6 +38,7 @@ class FollowMatcher:
             fresh = await FollowRepo(session).keyword_follows(after_id=self._last_id)
         for follow in fresh:
             self._put(follow)
+        self._rebalance_if_due()
         return len(fresh)
 
     async def reload(self) -> int:
@@ -46,6 +50,7 @@ class FollowMatcher:
             self.forget(gone)
         for follow in current:
             self._put(follow)
+        self._rebalance_if_due()
         return len(self.follows)
 
     def forget(self, follow_id: int) -> None:
@@ -54,12 +59,18 @@ class FollowMatcher:
         self.index.remove(follow_id)
 
     def match(self, article: Article) -> set[int]:
-        """Ids of keyword follows whose terms all occur in the article."""
-        return self.index.match(article_terms(article))
+        """Ids of keyword follows whose terms all occur in the article (a new one)."""
+        return self.match_terms(article_terms(article))
 
     def match_terms(self, terms: frozenset[str] | set[str]) -> set[int]:
-        """Ids of keyword follows matched by already computed article terms."""
+        """Ids of keyword follows matched by a new article's already computed terms."""
+        self.index.observe(terms)
         return self.index.match(terms)
+
+    def _rebalance_if_due(self) -> None:
+        """Re-anchor the index on the learned term rarity when enough articles were seen."""
+        if self.index.needs_rebalance():
+            self.index.rebalance()
 
     def _put(self, follow: Follow) -> None:
         """Index (or re-index) one follow."""

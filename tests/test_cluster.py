@@ -54,7 +54,7 @@ def test_window_evicts_and_export_restore_roundtrip() -> None:
     fresh.restore_story(state)
     again = fresh.add(_doc(2, "Fire destroys Elm Street warehouse in Springfield", FIRE, 1))
     assert again.story == 100
-    c.add(_doc(3, "Ottawa lawmakers vote on fisheries bill", VOTE, 24 * 60))
+    c.add(_doc(3, "Ottawa lawmakers vote on fisheries bill", VOTE, 24 * 400))
     assert 100 not in c.active_keys and 100 in c.closed
 
 

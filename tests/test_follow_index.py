@@ -6,7 +6,7 @@ import random
 
 from bot.domain import Article
 from bot.follows import FollowMatcher, article_terms
-from bot.pipeline.follow_index import FollowIndex
+from bot.pipeline.follow_index import REBALANCE_MIN_SEEN, FollowIndex
 from bot.pipeline.text import matching_terms, query_terms
 from storage.db import Database
 from storage.repos.chats import ChatRepo, FollowRepo
@@ -64,6 +64,47 @@ def test_many_follows_agree_with_brute_force() -> None:
         assert index.match(frozenset(article)) == expected
 
 
+def test_anchors_move_to_rare_terms_and_stay_exact() -> None:
+    """Observed articles teach term rarity; re-anchoring keeps answers exact."""
+    rng = random.Random(11)
+    common = [f"c{i}" for i in range(5)]
+    rare = [f"r{i}" for i in range(200)]
+    follows: dict[int, set[str]] = {}
+    index = FollowIndex()
+    for follow_id in range(3_000):
+        follow_terms = {rng.choice(common), *rng.sample(rare, rng.randint(1, 2))}
+        follows[follow_id] = follow_terms
+        index.add(follow_id, follow_terms)
+    articles = [set(common[: rng.randint(3, 5)]) | set(rng.sample(rare, 5)) for _ in range(300)]
+    assert not index.needs_rebalance()
+    for article in articles:
+        index.observe(article)
+    assert index.needs_rebalance()
+    index.rebalance()
+    assert not index.needs_rebalance()
+    assert all(index.anchor(i) in rare for i in follows)
+    for gone in range(0, 3_000, 5):
+        index.remove(gone)
+        del follows[gone]
+    for article in articles[:60]:
+        expected = {i for i, t in follows.items() if t <= article}
+        assert index.match(article) == expected
+    index.add(9_999, ["c0", "r0"])
+    assert index.anchor(9_999) == "r0"
+    assert index.match({"c0", "r0"}) >= {9_999}
+
+
+def test_cold_anchor_is_the_longest_term() -> None:
+    """Before any article was seen the longest (usually rarer) term anchors a follow."""
+    index = FollowIndex()
+    index.add(1, ["war", "ceasefire"])
+    index.add(2, ["a", "bb", "ccc"])
+    assert index.anchor(1) == "ceasefire" and index.anchor(2) == "ccc"
+    assert index.anchor(3) is None
+    index.add(3, ["solo"])
+    assert index.anchor(3) is None
+
+
 def test_shared_term_sets_are_one_entry() -> None:
     """Many chats following the same words all match, and removing one keeps the rest."""
     index = FollowIndex()
@@ -107,3 +148,23 @@ async def test_matcher_loads_refreshes_and_reloads(db: Database) -> None:
     assert matcher.match(article) == {aleppo.id}
     matcher.forget(aleppo.id)
     assert matcher.match(article) == set()
+
+
+async def test_matcher_reanchors_on_refresh(db: Database) -> None:
+    """After enough matched articles, a refresh re-anchors follows on their rarest term."""
+    async with db.unit_of_work() as session:
+        await ChatRepo(session).ensure(30)
+        follow, _ = await FollowRepo(session).follow_keyword(
+            30, "Aleppo ceasefire", query_terms("Aleppo ceasefire")
+        )
+    matcher = FollowMatcher(db)
+    await matcher.refresh()
+    (aleppo,) = query_terms("Aleppo")
+    (ceasefire,) = query_terms("ceasefire")
+    assert matcher.index.anchor(follow.id) == ceasefire
+    for _ in range(REBALANCE_MIN_SEEN):
+        assert matcher.match_terms({ceasefire, "talks"}) == set()
+    assert matcher.match_terms({aleppo, ceasefire}) == {follow.id}
+    await matcher.refresh()
+    assert matcher.index.anchor(follow.id) == aleppo
+    assert matcher.match_terms({aleppo, ceasefire}) == {follow.id}

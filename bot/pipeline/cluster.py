@@ -19,6 +19,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from bot.pipeline.sentences import analyse
@@ -28,6 +29,7 @@ from bot.pipeline.text import matching_terms, term_of
 _ENTITY = re.compile(r"(?<=[a-z0-9,;:] )[A-Z][A-Za-z'\-]+(?: [A-Z][A-Za-z'\-]+)*")
 
 Vector = dict[str, float]
+_weight = itemgetter(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +78,10 @@ class ClusterConfig:
     body_terms: int = 400  # matching terms read from the body
     lede_terms: int = 60  # body terms that count as lede when no lede is given
     doc_terms: int = 80  # terms kept per article vector
-    centroid_terms: int = 200  # terms kept in a story centroid
-    index_terms: int = 40  # heaviest centroid terms through which a story can be found
-    recent_articles: int = 8  # articles per story compared directly
-    candidates: int = 10  # stories scored per article
+    centroid_terms: int = 100  # terms kept in a story centroid
+    index_terms: int = 20  # heaviest centroid terms through which a story can be found
+    recent_articles: int = 5  # articles per story compared directly
+    candidates: int = 5  # stories scored per article
     vote_terms: int = 20  # heaviest article terms used to find candidate stories
     vote_max_df: float = 0.05  # terms in more than this share of articles do not vote
     near_duplicate: float = 0.9  # cosine for the near-duplicate shortcut
@@ -113,6 +115,7 @@ class _Story:
     rare: dict[str, None] = field(default_factory=dict)
     label: str = ""
     label_score: float = -1.0
+    label_id: str | int | None = None
 
 
 def _cosine(a: Vector, b: Vector) -> float:
@@ -123,11 +126,12 @@ def _cosine(a: Vector, b: Vector) -> float:
 def _normalise(vec: dict[str, float], keep: int) -> Vector:
     """Keep the `keep` heaviest terms and scale to unit length."""
     if len(vec) > keep:
-        vec = dict(heapq.nlargest(keep, vec.items(), key=lambda kv: kv[1]))
-    norm = math.sqrt(sum(w * w for w in vec.values()))
+        vec = dict(sorted(vec.items(), key=_weight, reverse=True)[:keep])
+    norm = math.sqrt(sum([w * w for w in vec.values()]))
     if not norm:
         return {}
-    return {t: w / norm for t, w in vec.items()}
+    scale = 1.0 / norm
+    return {t: w * scale for t, w in vec.items()}
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -160,6 +164,7 @@ class StoryClusterer:
         self._indexed: dict[int, tuple[str, ...]] = {}
         self._df: Counter[str] = Counter()
         self._n_docs = 0
+        self._log_df: list[float] = []  # log(df + 0.5) by document frequency
         self._clock: datetime | None = None
         self._last_sweep: datetime | None = None
         self.closed: list[int] = []
@@ -232,6 +237,7 @@ class StoryClusterer:
             "key": s.key,
             "label": s.label,
             "label_score": s.label_score,
+            "label_id": s.label_id,
             "count": s.count,
             "sources": sorted(s.sources),
             "languages": sorted(s.languages),
@@ -277,6 +283,7 @@ class StoryClusterer:
             rare=dict.fromkeys(str(t) for t in data.get("rare", ())),
             label=data["label"],
             label_score=float(data["label_score"]),
+            label_id=data.get("label_id"),
         )
         if story.key in self._stories:
             self._close(story.key, record=False)
@@ -313,13 +320,11 @@ class StoryClusterer:
             lede = matching_terms(doc.lede)
         else:
             lede, body = body[: cfg.lede_terms], body[cfg.lede_terms :]
-        tf: dict[str, float] = {}
+        tf: dict[str, float] = Counter(body)  # counted in C, then scaled
+        if cfg.body_weight != 1.0:
+            tf = {t: c * cfg.body_weight for t, c in tf.items()}
         get = tf.get
-        for terms, weight in (
-            (title_terms, cfg.title_weight),
-            (lede, cfg.lede_weight),
-            (body, cfg.body_weight),
-        ):
+        for terms, weight in ((title_terms, cfg.title_weight), (lede, cfg.lede_weight)):
             for term in terms:
                 tf[term] = get(term, 0.0) + weight
         if cfg.entity_weight:
@@ -333,14 +338,17 @@ class StoryClusterer:
 
     def _vectorise(self, tf: dict[str, float]) -> Vector:
         """Sublinear TF times streaming IDF, pruned and unit-normalised."""
-        n1 = self._n_docs + 1
+        log_n = math.log(self._n_docs + 1)
         df = self._df
-        log = math.log
+        log_df = self._log_df
         vec = {}
         for t, f in tf.items():
-            w = (1.0 + log(f)) * log(n1 / (df[t] + 0.5))
-            if w > 0:
-                vec[t] = w
+            d = df[t]
+            if d >= len(log_df):
+                log_df.extend(math.log(i + 0.5) for i in range(len(log_df), 2 * d + 16))
+            idf = log_n - log_df[d]
+            if idf > 0:
+                vec[t] = (1.0 + math.log(f)) * idf
         return _normalise(vec, self.config.doc_terms)
 
     def _rare_terms(self, vector: Vector) -> frozenset[str]:
@@ -419,23 +427,24 @@ class StoryClusterer:
         story.centroid = _normalise(merged, cfg.centroid_terms)
         if story.recent.maxlen != cfg.recent_articles:
             story.recent = deque(story.recent, maxlen=cfg.recent_articles)
-        story.recent.append(_Recent(doc.id, doc.title, vector, title_set, now))
+        newest = _Recent(doc.id, doc.title, vector, title_set, now)
+        story.recent.append(newest)
         for term in rare:
             story.rare.pop(term, None)
             story.rare[term] = None
         while len(story.rare) > cfg.story_rare_terms:
             del story.rare[next(iter(story.rare))]
-        self._relabel(story)
+        self._relabel(story, newest)
         self._reindex(story)
 
-    def _relabel(self, story: _Story) -> None:
-        """Label = headline of the recent article closest to the centroid (ties: earliest)."""
-        for r in story.recent:
-            score = _cosine(r.vector, story.centroid)
-            if r.title and score > story.label_score + 1e-9:
-                story.label, story.label_score = r.title, score
-        if not story.label and story.recent:
-            story.label = story.recent[0].title
+    def _relabel(self, story: _Story, newest: _Recent) -> None:
+        """Label = headline closest to the current centroid: the newest article's or the old one."""
+        centroid = story.centroid
+        current = next((r for r in story.recent if r.id == story.label_id), None)
+        story.label_score = _cosine(current.vector, centroid) if current else -1.0
+        score = _cosine(newest.vector, centroid)
+        if newest.title and (score > story.label_score + 1e-9 or not story.label):
+            story.label, story.label_score, story.label_id = newest.title, score, newest.id
 
     def _reindex(self, story: _Story) -> None:
         """Point the term index at the story's heaviest centroid terms and its rare terms."""

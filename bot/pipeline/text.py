@@ -35,6 +35,7 @@ _TOKEN = re.compile(r"[^\W_]+")
 _ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\u06fa-\u06ff]")
 _LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
 _HAS_ARABIC = re.compile("[\u0600-\u06ff]")
+_TRANSLATED = re.compile("[" + "".join(chr(c) for c in _TRANSLATION) + "]")
 
 MAX_QUERY_TERMS = 32
 _DETECT_SAMPLE = 4000
@@ -424,6 +425,20 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+_CHAIN_LENGTHS = sorted({len(c) for c in _ARTICLE_CHAINS}, reverse=True)
+_CHAIN_SET = frozenset(_ARTICLE_CHAINS)
+_SUFFIX_MAP = dict(_SUFFIXES)
+_SUFFIX_LENGTHS = sorted({len(s) for s, _ in _SUFFIXES}, reverse=True)
+
+
+def _strip_article(word: str) -> str | None:
+    """The word without a leading definite-article chain, or None when it has none."""
+    for n in _CHAIN_LENGTHS:
+        if len(word) - n >= _MIN_STEM and word[:n] in _CHAIN_SET:
+            return word[n:]
+    return None
+
+
 def _strip_prefixes(word: str) -> str:
     """Strip one proclitic chain: conjunction? then preposition? then ال, keeping >= 3 letters.
 
@@ -431,16 +446,16 @@ def _strip_prefixes(word: str) -> str:
     conjunction (و/ف) and then at most one preposition (ب/ل/ك) go, never from a word in
     the root-initial list (so لبنان keeps its ل while بلبنان and ولبنان lose theirs).
     """
-    for chain in _ARTICLE_CHAINS:
-        if word.startswith(chain) and len(word) - len(chain) >= _MIN_STEM:
-            return word[len(chain) :]
+    stem = _strip_article(word)
+    if stem is not None:
+        return stem
     if word in _ROOT_INITIAL:
         return word
     if word[0] in _CONJUNCTIONS and len(word) > _MIN_STEM:
         word = word[1:]
-        for chain in _ARTICLE_CHAINS:
-            if word.startswith(chain) and len(word) - len(chain) >= _MIN_STEM:
-                return word[len(chain) :]
+        stem = _strip_article(word)
+        if stem is not None:
+            return stem
         if word in _ROOT_INITIAL:
             return word
     if word[0] in _PREPOSITIONS and len(word) > _MIN_STEM:
@@ -449,11 +464,17 @@ def _strip_prefixes(word: str) -> str:
 
 
 def _strip_suffixes(word: str) -> str:
-    """Strip up to two Arabic suffixes while a stem of at least three letters remains."""
+    """Strip up to two Arabic suffixes while a stem of at least three letters remains.
+
+    A relative (nisba) ending is replaced by ي and ends the stripping.
+    """
     for _ in range(2):
-        for suffix, replacement in _SUFFIXES:
-            if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
-                word = word[: -len(suffix)] + replacement
+        for n in _SUFFIX_LENGTHS:
+            if len(word) - n < _MIN_STEM:
+                continue
+            replacement = _SUFFIX_MAP.get(word[-n:])
+            if replacement is not None:
+                word = word[:-n] + replacement
                 if replacement:
                     return word
                 break
@@ -501,34 +522,28 @@ def matching_form(text: str) -> str:
     return normalize_arabic(text).lower()
 
 
-_TOKEN_TERMS: dict[str, tuple[str, ...]] = {}
+_TOKEN_TERMS: dict[str, str] = {}  # raw token -> matching term ("" when dropped)
 _TOKEN_TERMS_MAX = 300_000
 
 
-def _token_terms(token: str) -> tuple[str, ...]:
-    """Matching terms of one raw token (diacritics already removed), memoised in a bounded table."""
-    norm = token.translate(_TRANSLATION).lower()
-    if _TOKEN.fullmatch(norm):
-        term = term_of(norm)
-        terms: tuple[str, ...] = (term,) if term else ()
-    else:  # casefolding made a non-word character (e.g. a combining dot): split again
-        terms = tuple(t for t in map(term_of, _TOKEN.findall(norm)) if t)
+def _token_term(token: str) -> str:
+    """Matching term of one raw token (diacritics already removed), memoised in a bounded table."""
+    norm = (token.translate(_TRANSLATION) if _TRANSLATED.search(token) else token).lower()
+    if not _TOKEN.fullmatch(norm):  # casefolding made a non-word character: drop it
+        norm = "".join(_TOKEN.findall(norm))
+    term = term_of(norm) if norm else ""
     if len(_TOKEN_TERMS) >= _TOKEN_TERMS_MAX:
         _TOKEN_TERMS.clear()
-    _TOKEN_TERMS[token] = terms
-    return terms
+    _TOKEN_TERMS[token] = term
+    return term
 
 
 def token_terms_of(tokens: list[str]) -> list[str]:
     """Matching terms of raw word tokens of text whose diacritics were removed, in order."""
-    get = _TOKEN_TERMS.get
-    out: list[str] = []
-    for token in tokens:
-        terms = get(token)
-        if terms is None:
-            terms = _token_terms(token)
-        out += terms
-    return out
+    terms = list(map(_TOKEN_TERMS.get, tokens))
+    if None in terms:
+        terms = [_token_term(tok) if term is None else term for tok, term in zip(tokens, terms)]
+    return list(filter(None, terms))
 
 
 def raw_tokens(text: str) -> list[str]:

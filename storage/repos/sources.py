@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Source, SourceKind
@@ -75,28 +75,35 @@ class SourceRepo:
         self, now: datetime, holder: str, lease_until: datetime, limit: int
     ) -> list[Source]:
         """Claim up to `limit` due sources for `holder` so no other process polls them."""
-        due = (
-            select(SourceRow.id)
-            .where(
-                SourceRow.enabled.is_(True),
-                SourceRow.paused.is_(False),
-                or_(SourceRow.next_poll_at.is_(None), SourceRow.next_poll_at <= now),
-                or_(SourceRow.claim_until.is_(None), SourceRow.claim_until < now),
-            )
-            .order_by(SourceRow.next_poll_at)
-            .limit(limit)
+        is_due = and_(
+            SourceRow.enabled.is_(True),
+            SourceRow.paused.is_(False),
+            or_(SourceRow.next_poll_at.is_(None), SourceRow.next_poll_at <= now),
+            or_(SourceRow.claim_until.is_(None), SourceRow.claim_until < now),
         )
+        due = select(SourceRow.id).where(is_due).order_by(SourceRow.next_poll_at).limit(limit)
         if self.session.bind.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         ids = list(await self.session.scalars(due))
         if not ids:
             return []
+        # Re-check in the UPDATE: on SQLite the SELECT runs before the write lock is taken,
+        # so another process may have claimed some of these rows in between.
         await self.session.execute(
             update(SourceRow)
-            .where(SourceRow.id.in_(ids))
+            .where(SourceRow.id.in_(ids), is_due)
             .values(claimed_by=holder, claim_until=lease_until)
+            .execution_options(synchronize_session=False)
         )
-        rows = await self.session.scalars(select(SourceRow).where(SourceRow.id.in_(ids)))
+        rows = await self.session.scalars(
+            select(SourceRow)
+            .where(
+                SourceRow.id.in_(ids),
+                SourceRow.claimed_by == holder,
+                SourceRow.claim_until == lease_until,
+            )
+            .execution_options(populate_existing=True)
+        )
         return [to_source(r) for r in rows]
 
     async def record_poll(
