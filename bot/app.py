@@ -16,7 +16,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from bot.chats import ChatService
 from bot.delivery import DeliveryWorker, FanOut, TelegramSender
 from bot.digests import DigestScheduler
-from bot.fetch import FetchLimits, Fetcher
+from bot.fetch import Fetcher, FetchLimits
 from bot.follows import FollowMatcher
 from bot.ingest import IngestService
 from bot.search import SearchService
@@ -48,7 +48,7 @@ def setup_logging(level: str) -> None:
 def make_fetcher(settings: Settings) -> Fetcher:
     """The one shared HTTP fetcher for sources, configured from the settings."""
     limits = FetchLimits(
-        total_timeout=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes
+        total_timeout_s=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes
     )
     return Fetcher(limits=limits, allow_private=settings.allow_private_sources)
 

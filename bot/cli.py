@@ -112,9 +112,10 @@ def main() -> None:
 
 def _register_plugins() -> None:
     """Add the command groups that live beside their services."""
-    from bot import cli_ingest
+    from bot import cli_demo, cli_ingest
 
     cli_ingest.register(app, source_app)
+    cli_demo.register(app)
 
 
 _register_plugins()

@@ -1,0 +1,538 @@
+"""`akhbar demo`: the real handlers in a terminal chat, offline, over a shipped demo feed.
+
+A local `BaseRequest` (`LocalBotApi`) stands in for the Bot API: it answers the calls the
+bot makes and hands every sent or edited message to a printer. Typed lines become real
+`Update` objects fed to `Application.process_update`, so the demo runs the same handlers
+and render functions as Telegram. Demo items are released over the first minutes and go
+through ingest, fan-out and the delivery worker, so pushes arrive as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import sys
+import tempfile
+import time as _time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder
+from telegram.request import BaseRequest, RequestData
+
+from bot.fetch import Fetcher
+from bot.services import Services
+from bot.settings import Settings
+from storage.db import Database
+
+ITEMS_PATH: Final = Path(__file__).resolve().parent / "demo" / "items.json"
+DEMO_TOKEN: Final = "0:akhbar-demo"
+BOT_ID: Final = 1
+BOT_USERNAME: Final = "akhbar_demo_bot"
+USER_ID: Final = 1001
+CHAT_ID: Final = 1001
+PUMP_SECONDS: Final = 1.0
+_LINK: Final = re.compile(r'<a href="([^"]*)">(.*?)</a>', re.S)
+_TAG: Final = re.compile(r"<[^>]+>")
+_BIDI: Final = re.compile("[\u200e\u200f\u2066-\u2069]")
+
+JSON = dict[str, Any]
+Listener = Callable[[str, JSON, Any], None]
+
+
+# --------------------------------------------------------------------------- local Bot API
+
+
+def _bot_user() -> JSON:
+    """The demo bot's user object."""
+    return {
+        "id": BOT_ID,
+        "is_bot": True,
+        "first_name": "Akhbar",
+        "username": BOT_USERNAME,
+        "can_join_groups": True,
+        "can_read_all_group_messages": False,
+        "supports_inline_queries": False,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """One Bot API call the bot made, with its parameters and our answer."""
+
+    method: str
+    params: JSON
+    result: Any
+
+
+@dataclass
+class LocalBotApi(BaseRequest):
+    """An in-process Bot API: answers getMe, sendMessage, edits, callbacks, menus, members."""
+
+    admins: dict[int, set[int]] = field(default_factory=dict)
+    chat_types: dict[int, str] = field(default_factory=dict)
+    listener: Listener | None = None
+    calls: list[ApiCall] = field(default_factory=list)
+    messages: dict[tuple[int, int], JSON] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def read_timeout(self) -> float | None:
+        """No network, no timeout."""
+        return None
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
+        """Answer one call as the Bot API would."""
+        api_method = url.rsplit("/", 1)[-1]
+        params: JSON = dict(request_data.parameters) if request_data is not None else {}
+        result = self.answer(api_method, params)
+        self.calls.append(ApiCall(api_method, params, result))
+        if self.listener is not None:
+            self.listener(api_method, params, result)
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def chat(self, chat_id: int) -> JSON:
+        """A chat object for an id (private for positive ids, supergroup for negative)."""
+        kind = self.chat_types.get(chat_id, "private" if chat_id > 0 else "supergroup")
+        chat: JSON = {"id": chat_id, "type": kind}
+        if kind == "private":
+            chat["first_name"] = "Reader"
+        else:
+            chat["title"] = f"Chat {chat_id}"
+        return chat
+
+    def answer(self, api_method: str, params: JSON) -> Any:
+        """The result object of one method."""
+        if api_method == "getMe":
+            return _bot_user()
+        if api_method == "sendMessage":
+            return self._store(int(params["chat_id"]), next(self._ids), params)
+        if api_method == "editMessageText":
+            key = (int(params["chat_id"]), int(params["message_id"]))
+            return self._store(key[0], key[1], params)
+        if api_method == "getChatMember":
+            chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+            status = "creator" if user_id in self.admins.get(chat_id, set()) else "member"
+            user = {"id": user_id, "is_bot": False, "first_name": "User"}
+            member: JSON = {"status": status, "user": user}
+            if status == "creator":
+                member["is_anonymous"] = False
+            return member
+        if api_method == "getChat":
+            return self.chat(int(params["chat_id"]))
+        if api_method in ("getMyCommands", "getUpdates"):
+            return []
+        return True
+
+    def _store(self, chat_id: int, message_id: int, params: JSON) -> JSON:
+        """Remember a sent or edited message and return it as a Message object."""
+        message: JSON = {
+            "message_id": message_id,
+            "date": int(_time.time()),
+            "chat": self.chat(chat_id),
+            "from": _bot_user(),
+            "text": str(params.get("text", "")),
+        }
+        markup = params.get("reply_markup")
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        if isinstance(markup, dict):
+            message["reply_markup"] = markup
+        self.messages[(chat_id, message_id)] = message
+        return message
+
+    def sent(self, chat_id: int | None = None) -> list[ApiCall]:
+        """sendMessage calls (optionally to one chat), oldest first."""
+        return [
+            c
+            for c in self.calls
+            if c.method == "sendMessage"
+            and (chat_id is None or int(c.params["chat_id"]) == chat_id)
+        ]
+
+
+# --------------------------------------------------------------------------- updates
+
+
+class UpdateFactory:
+    """Builds real Update objects: command messages and button presses."""
+
+    def __init__(self, bot_username: str = BOT_USERNAME) -> None:
+        """Number updates and messages from 1."""
+        self.bot_username = bot_username
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(100_000)
+
+    def message(
+        self,
+        text: str,
+        *,
+        chat_id: int,
+        user_id: int | None,
+        chat_type: str = "private",
+        language_code: str | None = "en",
+        sender_chat_id: int | None = None,
+        channel: bool = False,
+    ) -> JSON:
+        """A message (or channel post) update as JSON; a leading /command gets its entity."""
+        chat: JSON = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = "Reader"
+        else:
+            chat["title"] = f"Chat {chat_id}"
+        message: JSON = {
+            "message_id": next(self._message_ids),
+            "date": int(_time.time()),
+            "chat": chat,
+            "text": text,
+        }
+        if user_id is not None:
+            user: JSON = {"id": user_id, "is_bot": False, "first_name": "Reader"}
+            if language_code:
+                user["language_code"] = language_code
+            message["from"] = user
+        if sender_chat_id is not None:
+            message["sender_chat"] = {"id": sender_chat_id, "type": chat_type, "title": "Chat"}
+        if text.startswith("/"):
+            head = text.split(maxsplit=1)[0]
+            length = len(head.encode("utf-16-le")) // 2
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        key = "channel_post" if channel else "message"
+        return {"update_id": next(self._update_ids), key: message}
+
+    def callback(
+        self,
+        data: str,
+        *,
+        message: JSON,
+        user_id: int,
+        language_code: str | None = "en",
+    ) -> JSON:
+        """A button press on a bot message as JSON."""
+        user: JSON = {"id": user_id, "is_bot": False, "first_name": "Reader"}
+        if language_code:
+            user["language_code"] = language_code
+        update_id = next(self._update_ids)
+        return {
+            "update_id": update_id,
+            "callback_query": {
+                "id": str(update_id),
+                "from": user,
+                "chat_instance": str(message["chat"]["id"]),
+                "message": message,
+                "data": data,
+            },
+        }
+
+
+# --------------------------------------------------------------------------- terminal text
+
+
+def terminal_text(html_text: str) -> str:
+    """Telegram HTML as terminal text: links as "text (url)", tags and bidi marks dropped."""
+    text = _LINK.sub(
+        lambda m: f"{_TAG.sub('', m.group(2))} ({html.unescape(m.group(1))})", html_text
+    )
+    return _BIDI.sub("", html.unescape(_TAG.sub("", text)))
+
+
+def keyboard_buttons(message: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, callback data) of a message's inline keyboard, in reading order."""
+    markup = message.get("reply_markup") or {}
+    rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+    found: list[tuple[str, str]] = []
+    for row in rows:
+        for button in row:
+            data = button.get("callback_data")
+            if isinstance(data, str):
+                found.append((str(button.get("text", "")), data))
+    return found
+
+
+# --------------------------------------------------------------------------- demo items
+
+
+def load_items(path: Path = ITEMS_PATH) -> list[JSON]:
+    """The demo items, ordered by release offset."""
+    items = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a JSON list")
+    return sorted((dict(i) for i in items), key=lambda i: float(i.get("offset", 0)))
+
+
+def as_record(item: Mapping[str, Any], index: int) -> JSON:
+    """A demo item as an ingest record."""
+    return {
+        "id": f"demo-{index}",
+        "title": item["title"],
+        "text": item["text"],
+        "source": item["source"],
+        "lang": item.get("lang"),
+        "url": item.get("url") or f"https://demo.akhbar.invalid/{index}",
+    }
+
+
+# --------------------------------------------------------------------------- the session
+
+
+class DemoSession:
+    """One terminal chat with the bot: typed lines in, printed messages out."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        language: str = "en",
+        speed: float = 1.0,
+        items: list[JSON] | None = None,
+    ) -> None:
+        """Prepare (nothing runs until `start`)."""
+        self.out = out
+        self.language = language
+        self.speed = max(speed, 0.0)
+        self.items = items if items is not None else load_items()
+        self.released = 0
+        self.skipped = 0.0
+        self.started = _time.monotonic()
+        self.api = LocalBotApi(listener=self._on_call)
+        self.factory = UpdateFactory()
+        self.buttons: list[tuple[str, str, JSON]] = []
+        self.pushing = False
+        self._tmp = tempfile.TemporaryDirectory(prefix="akhbar-demo-")
+        self.services: Services | None = None
+        self.application: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._pump_lock = asyncio.Lock()
+        self._engines: Any = None
+
+    # -- printing
+
+    def _print(self, text: str = "") -> None:
+        """Write one block to the terminal."""
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _on_call(self, method: str, params: JSON, result: Any) -> None:
+        """Print what the bot sends; remember the newest keyboard."""
+        if method in ("sendMessage", "editMessageText") and isinstance(result, dict):
+            label = "📣 push" if self.pushing else ("✏️ edited" if method != "sendMessage" else "🤖")
+            self._print(f"\n{label}\n{terminal_text(str(params.get('text', '')))}")
+            buttons = keyboard_buttons(result)
+            if buttons:
+                self.buttons = [(text, data, result) for text, data in buttons]
+                choices = "  ".join(f"[{n}] {text}" for n, (text, _) in enumerate(buttons, 1))
+                self._print(choices)
+        elif method == "answerCallbackQuery" and params.get("text"):
+            self._print(f"💬 {params['text']}")
+
+    # -- life cycle
+
+    async def start(self) -> None:
+        """Build the database, services, application and engines; release the first items."""
+        from bot.app import build_engines, build_services
+        from handlers.context import install_services
+        from handlers.setup import register, set_command_menus
+        from storage.migrate import upgrade_async
+
+        url = f"sqlite+aiosqlite:///{Path(self._tmp.name) / 'demo.db'}"
+        settings = Settings(
+            database_url=url,
+            admin_ids=frozenset({USER_ID}),
+            telegram_bot_token=None,
+            default_language=self.language,
+        )
+        await upgrade_async(url)
+        db = Database(url)
+        services = await build_services(settings, db, fetcher=Fetcher())
+        application = (
+            ApplicationBuilder()
+            .token(DEMO_TOKEN)
+            .request(self.api)
+            .get_updates_request(self.api)
+            .updater(None)
+            .build()
+        )
+        install_services(application, services)
+        register(application)
+        await application.initialize()
+        await set_command_menus(application.bot)
+        self.services, self.application = services, application
+        self._engines = build_engines(services, application)
+        await self.pump()
+
+    async def close(self) -> None:
+        """Stop the application and remove the temporary database."""
+        if self.application is not None:
+            await self.application.shutdown()
+        if self.services is not None:
+            await self.services.db.dispose()
+        self._tmp.cleanup()
+
+    def elapsed(self) -> float:
+        """Demo seconds since the start (sped up, plus any /wait)."""
+        return (_time.monotonic() - self.started) * self.speed + self.skipped
+
+    async def pump(self) -> None:
+        """Release due items, then fan out and deliver what they owe."""
+        if self.services is None or self._engines is None:
+            return
+        async with self._pump_lock:
+            now = self.elapsed()
+            due: list[JSON] = []
+            while self.released < len(self.items):
+                item = self.items[self.released]
+                if float(item.get("offset", 0)) > now:
+                    break
+                due.append(as_record(item, self.released))
+                self.released += 1
+            if due:
+                await self.services.ingest.ingest_records(due)
+            await self.services.follows.refresh()
+            await self._engines.fanout.run_until_idle()
+            self.pushing = True
+            try:
+                await self._engines.worker.run_until_idle()
+            finally:
+                self.pushing = False
+
+    async def run_pumps(self, stop: asyncio.Event) -> None:
+        """Pump every second until stopped."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=PUMP_SECONDS)
+            except TimeoutError:
+                await self.pump()
+
+    # -- input
+
+    async def handle_line(self, line: str) -> bool:
+        """Act on one typed line; False means quit."""
+        text = line.strip()
+        if not text:
+            return True
+        if text in ("/quit", "/exit"):
+            return False
+        if text.startswith("/wait"):
+            arg = text.removeprefix("/wait").strip()
+            self.skipped += float(arg) if arg.replace(".", "", 1).isdigit() else 60.0
+            await self.pump()
+            return True
+        if text.isdigit():
+            await self.press(int(text))
+            return True
+        await self.feed(
+            self.factory.message(
+                text, chat_id=CHAT_ID, user_id=USER_ID, language_code=self.language
+            )
+        )
+        await self.pump()
+        return True
+
+    async def press(self, number: int) -> None:
+        """Press the numbered button of the newest keyboard."""
+        if not 1 <= number <= len(self.buttons):
+            self._print("(no such button)")
+            return
+        _text, data, message = self.buttons[number - 1]
+        await self.feed(
+            self.factory.callback(
+                data, message=message, user_id=USER_ID, language_code=self.language
+            )
+        )
+        await self.pump()
+
+    async def feed(self, payload: JSON) -> None:
+        """Turn JSON into an Update and let the application process it."""
+        if self.application is None:
+            return
+        update = Update.de_json(payload, self.application.bot)
+        await self.application.process_update(update)
+
+    def intro(self) -> None:
+        """What the demo is and how to use it."""
+        self._print(
+            "Akhbar demo — offline, no token. Type commands as in Telegram "
+            "(/start, /topics, /follow flood, /search fuel, /mysubs, /help).\n"
+            "Numbers press the buttons shown as [1] [2] …; /wait 60 skips a minute of "
+            "demo time; /quit ends. New demo items arrive over the first three minutes."
+        )
+
+
+async def run_script(session: DemoSession, lines: Iterable[str], linger: float) -> None:
+    """Run lines one after another, then wait briefly for pending pushes."""
+    await session.start()
+    try:
+        for line in lines:
+            if line.strip():
+                session._print(f"\n> {line.strip()}")
+            if not await session.handle_line(line):
+                break
+        deadline = _time.monotonic() + linger
+        while _time.monotonic() < deadline:
+            await session.pump()
+            await asyncio.sleep(0.2)
+        await session.pump()
+    finally:
+        await session.close()
+
+
+async def run_interactive(session: DemoSession, stdin: TextIO) -> None:
+    """The terminal chat: read lines while items keep arriving in the background."""
+    await session.start()
+    session.intro()
+    stop = asyncio.Event()
+    pumps = asyncio.create_task(session.run_pumps(stop))
+    try:
+        while True:
+            session.out.write("\n> ")
+            session.out.flush()
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            if not await session.handle_line(line):
+                break
+    finally:
+        stop.set()
+        await pumps
+        await session.close()
+
+
+def run_demo(
+    script: Path | None = None,
+    *,
+    language: str = "en",
+    speed: float = 1.0,
+    linger: float = 1.0,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """Run the demo: a script file, piped stdin, or an interactive terminal chat."""
+    source = stdin or sys.stdin
+    session = DemoSession(out or sys.stdout, language=language, speed=speed)
+    if script is not None:
+        lines = script.read_text(encoding="utf-8").splitlines()
+        asyncio.run(run_script(session, lines, linger))
+    elif not source.isatty():
+        asyncio.run(run_script(session, source.read().splitlines(), linger))
+    else:
+        asyncio.run(run_interactive(session, source))

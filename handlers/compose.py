@@ -1,0 +1,251 @@
+"""Composition pieces: pushes and digests for the delivery worker, and read views for handlers.
+
+`compose_push(services, chat, deliveries, articles)` is the worker's `Composer` once
+`services` is bound (``functools.partial``); `build_digest(services, chat, since)` is the
+digest scheduler's `DigestBuilder` the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from bot.delivery import Outgoing, strip_tags
+from bot.domain import Article, Chat, Delivery, DeliveryState, Follow, FollowKind, Story
+from bot.follows import article_terms
+from bot.services import Services
+from handlers.i18n import to_local
+from handlers.render import (
+    DigestEntry,
+    Rendered,
+    render_burst,
+    render_digest,
+    render_latest,
+    render_push,
+    render_story_card,
+    render_topics,
+)
+from storage.repos.articles import ArticleRepo
+from storage.repos.chats import FollowRepo
+from storage.repos.deliveries import DeliveryRepo
+from storage.repos.stories import StoryRepo
+
+DIGEST_WINDOW: Final = timedelta(hours=24)
+DIGEST_STORIES: Final = 10
+TOPICS_PAGE: Final = 5
+TOPICS_WINDOW: Final = timedelta(days=3)
+LATEST_PAGE: Final = 10
+TIMELINE_MAX: Final = 40
+RELATED_LIMIT: Final = 5
+_GOT: Final = frozenset({DeliveryState.SENT, DeliveryState.FOLDED})
+
+
+def plain_text(html_text: str) -> str:
+    """The plain-text fallback of a Telegram-HTML message."""
+    return strip_tags(html_text)
+
+
+def _outgoing(rendered: Rendered) -> Outgoing:
+    """A rendered message as the worker's `Outgoing`."""
+    return Outgoing(
+        rendered.text, plain_text(rendered.text), rendered.buttons, rendered.disable_preview
+    )
+
+
+def _source(article: Article) -> str:
+    """An article's source name (may be empty)."""
+    return article.source_name or ""
+
+
+async def _related(services: Services, article: Article, exclude: set[int]) -> list[Article]:
+    """Related headlines of the story: other sources first, newest first."""
+    found = await services.stories.related(article, RELATED_LIMIT + len(exclude))
+    found = [a for a in found if a.id not in exclude and a.duplicate_of is None]
+    found.sort(
+        key=lambda a: (
+            a.story_id != article.story_id,
+            a.source_id == article.source_id,
+            -_when(a).timestamp(),
+        )
+    )
+    return found[:RELATED_LIMIT]
+
+
+async def compose_push(
+    services: Services,
+    chat: Chat,
+    deliveries: Sequence[Delivery],
+    articles: Sequence[Article],
+) -> Outgoing:
+    """One push (with related headlines and "also:" copies) or a burst for one story's rows."""
+    items = list(articles)
+    if not items:
+        async with services.db.unit_of_work() as session:
+            wanted = [d.article_id for d in deliveries if d.article_id is not None]
+            items = await ArticleRepo(session).get_many(wanted)
+    if not items:
+        raise LookupError("the articles of these deliveries no longer exist")
+    ids = {a.id for a in items}
+    originals = [a for a in items if a.duplicate_of is None or a.duplicate_of not in ids]
+    copies: dict[int, list[str]] = {}
+    for article in items:
+        if article.duplicate_of is not None and article.duplicate_of in ids:
+            copies.setdefault(article.duplicate_of, []).append(_source(article))
+    story_id = next((d.story_id for d in deliveries if d.story_id is not None), None)
+    story_id = story_id if story_id is not None else originals[0].story_id
+    story: Story | None = None
+    if story_id is not None:
+        async with services.db.unit_of_work() as session:
+            story = await StoryRepo(session).get(story_id)
+    lang, tz = chat.language, chat.timezone
+    if len(originals) > 1 and story is not None:
+        burst = [(a, _source(a), list(a.summary)) for a in originals]
+        return _outgoing(render_burst(lang, tz, story, burst))
+    article = originals[0]
+    related = await _related(services, article, ids)
+    also = [name for name in copies.get(article.id, []) if name and name != _source(article)]
+    rendered = render_push(
+        lang,
+        tz,
+        article,
+        _source(article),
+        list(article.summary),
+        [(a, _source(a)) for a in related],
+        list(dict.fromkeys(also)),
+        story,
+    )
+    return _outgoing(rendered)
+
+
+def _matches(follow: Follow, terms: frozenset[str]) -> bool:
+    """Whether a keyword follow's terms all occur in an article's terms."""
+    return bool(follow.terms) and all(term in terms for term in follow.terms)
+
+
+def _first_line(article: Article) -> str:
+    """A one-line summary of an article."""
+    if article.summary:
+        return article.summary[0]
+    return article.lede or ""
+
+
+async def _followed_articles(
+    services: Services, follows: list[Follow], since: datetime
+) -> list[Article]:
+    """Originals published since `since` that match one of these (unmuted) follows."""
+    story_ids = {f.story_id for f in follows if f.kind is FollowKind.STORY and f.story_id}
+    keywords = [f for f in follows if f.kind is FollowKind.KEYWORD]
+    async with services.db.unit_of_work() as session:
+        repo = ArticleRepo(session)
+        if keywords:
+            candidates = await repo.since(since)
+        elif story_ids:
+            candidates = await repo.since(since, story_ids)
+        else:
+            candidates = []
+    chosen: list[Article] = []
+    for article in candidates:
+        if article.duplicate_of is not None:
+            continue
+        if article.story_id in story_ids:
+            chosen.append(article)
+        elif keywords:
+            terms = article_terms(article)
+            if any(_matches(f, terms) for f in keywords):
+                chosen.append(article)
+    return chosen
+
+
+async def build_digest(services: Services, chat: Chat, since: datetime) -> list[str]:
+    """The chat's digest for articles since `since` (HTML parts); [] when there is nothing new.
+
+    Top stories by new articles: label, count, one-line summary, two newest headlines.
+    Articles the chat already got in full as pushes only count towards "N more updates".
+    With `chat.empty_digest`, an empty digest is rendered instead of [].
+    """
+    now = since + DIGEST_WINDOW
+    follows = [f for f in await services.chats.follows(chat.id) if not f.muted]
+    articles = await _followed_articles(services, follows, since) if follows else []
+    async with services.db.unit_of_work() as session:
+        got = {
+            d.article_id
+            for d in await DeliveryRepo(session).for_chat(chat.id)
+            if d.article_id is not None and d.state in _GOT
+        }
+        fresh = [a for a in articles if a.id not in got]
+        story_ids = {a.story_id for a in fresh if a.story_id is not None}
+        stories = await StoryRepo(session).get_many(story_ids)
+    more = len(articles) - len(fresh)
+    by_story: dict[int, list[Article]] = {}
+    for article in fresh:
+        if article.story_id in stories:
+            by_story.setdefault(article.story_id, []).append(article)
+        else:
+            more += 1
+    ranked = sorted(
+        by_story.items(),
+        key=lambda item: (-len(item[1]), -max(_when(a) for a in item[1]).timestamp()),
+    )
+    entries: list[DigestEntry] = []
+    for story_id, items in ranked[:DIGEST_STORIES]:
+        newest = sorted(items, key=lambda a: _when(a), reverse=True)
+        entries.append(
+            DigestEntry(
+                story=stories[story_id],
+                new_count=len(items),
+                summary_line=_first_line(newest[0]),
+                headlines=[(a, _source(a)) for a in newest[:2]],
+            )
+        )
+    more += sum(len(items) for _, items in ranked[DIGEST_STORIES:])
+    if not entries and not chat.empty_digest:
+        return []
+    local_day = to_local(now, chat.timezone).date()
+    return render_digest(chat.language, chat.timezone, entries, more, local_day)
+
+
+def _when(article: Article) -> datetime:
+    """The best known time of an article (aware; the epoch when unknown)."""
+    found = article.published_at or article.fetched_at
+    if found is None:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+async def topics_view(services: Services, chat: Chat, page: int) -> Rendered:
+    """One page of trending stories with Follow buttons."""
+    now = services.clock()
+    page = max(0, page)
+    async with services.db.unit_of_work() as session:
+        stories = await StoryRepo(session).trending(
+            now - TOPICS_WINDOW, TOPICS_PAGE + 1, page * TOPICS_PAGE
+        )
+    has_more = len(stories) > TOPICS_PAGE
+    return render_topics(chat.language, stories[:TOPICS_PAGE], page, has_more, now)
+
+
+async def latest_view(services: Services, chat: Chat, page: int = 0) -> Rendered:
+    """The newest articles."""
+    async with services.db.unit_of_work() as session:
+        articles = await ArticleRepo(session).latest(LATEST_PAGE, max(0, page) * LATEST_PAGE)
+    return render_latest(chat.language, chat.timezone, articles)
+
+
+async def story_view(services: Services, chat: Chat, story_id: int) -> list[Rendered] | None:
+    """The full-coverage card of a story, or None when it does not exist."""
+    async with services.db.unit_of_work() as session:
+        story = await StoryRepo(session).get(story_id)
+        if story is None:
+            return None
+        articles = await ArticleRepo(session).for_story(story_id, TIMELINE_MAX)
+    originals = [a for a in articles if a.duplicate_of is None] or articles
+    summary = list(originals[0].summary) if originals else []
+    timeline = [(a, _source(a)) for a in reversed(originals)]
+    return render_story_card(chat.language, chat.timezone, story, summary, timeline)
+
+
+async def has_follows(services: Services, chat_id: int) -> bool:
+    """Whether the chat follows anything."""
+    async with services.db.unit_of_work() as session:
+        return bool(await FollowRepo(session).for_chat(chat_id))

@@ -1,0 +1,54 @@
+"""Registers every handler on the application and sets the command menus."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from telegram import Bot, BotCommand, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
+
+from handlers import commands as c
+from handlers.buttons import on_button
+from handlers.context import AnyApplication
+from handlers.errors import on_error
+from handlers.i18n import command_menu
+
+#: New commands in private chats and groups, and channel posts (edits are ignored).
+COMMAND_UPDATES: Final = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
+
+COMMANDS: Final[dict[str, c.Handler]] = {
+    "start": c.cmd_start,
+    "help": c.cmd_help,
+    "topics": c.cmd_topics,
+    "follow": c.cmd_follow,
+    "unfollow": c.cmd_unfollow,
+    "mysubs": c.cmd_mysubs,
+    "search": c.cmd_search,
+    "latest": c.cmd_latest,
+    "story": c.cmd_story,
+    "digest": c.cmd_digest,
+    "settings": c.cmd_settings,
+    "language": c.cmd_language,
+    "stop": c.cmd_stop,
+    "sources": c.cmd_sources,
+    "addsource": c.cmd_addsource,
+    "removesource": c.cmd_removesource,
+    "stats": c.cmd_stats,
+}
+
+
+def register(application: AnyApplication) -> None:
+    """Add the flood gate, every command, the button handler, the fallback and the error handler."""
+    application.add_handler(TypeHandler(Update, c.flood_gate), group=-1)
+    for name, callback in COMMANDS.items():
+        application.add_handler(CommandHandler(name, callback, filters=COMMAND_UPDATES))
+    application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(MessageHandler(filters.COMMAND & COMMAND_UPDATES, c.cmd_unknown))
+    application.add_error_handler(on_error)
+
+
+async def set_command_menus(bot: Bot) -> None:
+    """setMyCommands in English (default) and Arabic (language_code "ar")."""
+    for lang, code in (("en", None), ("ar", "ar")):
+        menu = [BotCommand(name, text) for name, text in command_menu(lang)]
+        await bot.set_my_commands(menu, language_code=code)
