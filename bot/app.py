@@ -41,8 +41,9 @@ def setup_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler", "telegram.ext.Updater"):
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "telegram.ext.Updater"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: still running" is expected
 
 
 def make_fetcher(settings: Settings) -> Fetcher:

@@ -18,7 +18,7 @@ from bot.settings import Settings
 from storage.db import Database
 from storage.repos.sources import SourceExists, SourceRepo
 
-MIN_INTERVAL_S = 60
+MIN_INTERVAL_S = 1  # the same floor as AKHBAR_POLL_SECONDS; politeness is the operator's choice
 MAX_INTERVAL_S = 7 * 24 * 3600
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,26 @@ FLOOD_C = {
     "description": "Civil defence teams in Jeddah rescued more drivers from flooded roads as heavy "
     "rain continued. Schools stay closed in Jeddah. Residents were told to avoid low streets.",
 }
+
+
+def story_count(db_path: Path, word: str) -> int:
+    """How many stored stories mention `word` in their label (read straight from SQLite)."""
+    if not db_path.exists():
+        return 0
+    with sqlite3.connect(db_path, timeout=5) as conn:
+        try:
+            row = conn.execute(
+                "SELECT count(*) FROM stories WHERE label LIKE ?", (f"%{word}%",)
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return 0
+    return int(row[0])
+
+
+def follow_count(db_path: Path) -> int:
+    """How many follows are stored."""
+    with sqlite3.connect(db_path, timeout=5) as conn:
+        return int(conn.execute("SELECT count(*) FROM follows").fetchone()[0])
 
 
 def texts(control: ControlClient, chat_id: int) -> list[dict[str, Any]]:
@@ -100,6 +121,7 @@ def test_follow_story_then_push_search_digest_settings(
 ) -> None:
     """A user follows a story from /topics; a new item arrives as a push with related headlines."""
     control, feeds, log = world
+    db_path = log.parent / "bot.db"
     url_a = feeds.put("/a.xml", rss("Gulf", [FLOOD_A]))
     url_b = feeds.put("/b.xml", rss("Daily", [FLOOD_B]))
     refused = send_and_wait(control, 2, f"/addsource {url_a}", user_id=2)
@@ -107,20 +129,12 @@ def test_follow_story_then_push_search_digest_settings(
     send_and_wait(control, 1, f"/addsource {url_a}")
     send_and_wait(control, 1, f"/addsource {url_b}")
 
-    def topics_with_story() -> dict[str, Any] | None:
-        reply = send_and_wait(control, 1, "/topics")
-        return (
-            reply
-            if any(d.startswith("fs:") for _, d in buttons(reply)) and "Jeddah" in reply["text"]
-            else None
-        )
-
-    topics = wait_until(topics_with_story, 60, "a Jeddah story in /topics", interval=1.0)
+    wait_until(lambda: story_count(db_path, "Jeddah") > 0, 60, "the Jeddah story to be stored", 0.3)
+    topics = send_and_wait(control, 1, "/topics")
+    assert "Jeddah" in topics["text"] and any(d.startswith("fs:") for _, d in buttons(topics))
     data = next(d for _, d in buttons(topics) if d.startswith("fs:"))
     control.push_callback(1, topics["message_id"], data, user_id=1)
-    wait_until(
-        lambda: "Jeddah" in send_and_wait(control, 1, "/mysubs")["text"], 30, "the follow in /mysubs", 0.5
-    )
+    wait_until(lambda: follow_count(db_path) > 0, 30, "the story follow to be stored", 0.2)
 
     feeds.put("/b.xml", rss("Daily", [FLOOD_B, FLOOD_C]))
     push = wait_until(
@@ -137,8 +151,9 @@ def test_follow_story_then_push_search_digest_settings(
 
     results = send_and_wait(control, 1, "/search jeddah floods")
     assert "Jeddah" in results["text"]
-    followed = press(control, 1, results, "fq:")
-    assert followed["text"]
+    data = next(d for _, d in buttons(results) if d.startswith("fq:"))
+    control.push_callback(1, results["message_id"], data, user_id=1)
+    wait_until(lambda: follow_count(db_path) == 2, 30, "the keyword follow to be stored", 0.2)
 
     digest = send_and_wait(control, 1, "/digest")
     assert digest["text"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 MAX_BACKOFF_S = 24 * 3600
-MIN_INTERVAL_S = 60
+MIN_INTERVAL_S = 1  # AKHBAR_POLL_SECONDS may be as low as 1 (tests, local demos)
 JITTER_SHARE = 0.1
 DEFAULT_PAUSE_LIMIT = 20
 
