@@ -105,6 +105,60 @@ def run_command(
     asyncio.run(run_bot(settings, webhook=webhook))
 
 
+@app.command("status")
+def status_command(
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Put parked failed deliveries back in the queue.")
+    ] = False,
+) -> None:
+    """Health: sources, outbox depth by state, sends and failures in the last hour, notices."""
+    from datetime import UTC, datetime
+
+    from bot.stats import collect_stats
+    from storage.db import Database
+    from storage.migrate import upgrade
+    from storage.repos.deliveries import DeliveryRepo
+    from storage.repos.ops import NoticeRepo
+    from storage.repos.sources import SourceRepo
+
+    settings = settings_or_exit()
+    upgrade(settings.database_url)
+
+    async def go() -> list[str]:
+        """Read the figures and format them."""
+        db = Database(settings.database_url)
+        lines: list[str] = []
+        try:
+            if retry_failed:
+                async with db.unit_of_work() as session:
+                    requeued = await DeliveryRepo(session).requeue_failed()
+                lines.append(f"requeued {requeued} failed deliveries")
+            stats = await collect_stats(db, datetime.now(UTC))
+            async with db.unit_of_work() as session:
+                sources = await SourceRepo(session).list_all()
+                notices = await NoticeRepo(session).recent(5)
+        finally:
+            await db.dispose()
+        queue = ", ".join(f"{state} {count}" for state, count in sorted(stats.queue.items()))
+        lines += [
+            f"sources: {stats.sources_total} ({stats.sources_paused} paused, "
+            f"{stats.sources_failing} failing)",
+            f"articles: {stats.articles_total}  stories: {stats.stories_total}",
+            f"chats: {stats.chats_total} ({stats.chats_blocked} blocked)  follows: {stats.follows_total}",
+            f"outbox: {queue or 'empty'}",
+            f"last hour: {stats.sent_last_hour} sent, {stats.failed_last_hour} failed",
+        ]
+        for source in sources:
+            if source.paused or source.error_count:
+                state = "paused" if source.paused else f"{source.error_count} failures"
+                lines.append(f"  source {source.id} {source.name}: {state}: {source.last_error or ''}")
+        lines += [f"notice: {notice.text}" for notice in notices]
+        return lines
+
+    for line in asyncio.run(go()):
+        typer.echo(line)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

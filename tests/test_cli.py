@@ -115,3 +115,12 @@ def test_bad_jsonl_is_one_clear_line(tmp_path: Path) -> None:
     path.write_text('{"id": "x", "title": "t", "text": "u"}\n{not json\n', encoding="utf-8")
     result = runner.invoke(app, ["cluster", "--input", str(path)])
     assert result.exit_code == 2 and ":2:" in result.output
+
+
+def test_status_reports_queue_and_sources() -> None:
+    """`akhbar status` prints source health, outbox depth and last-hour figures."""
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "sources: 0" in result.output and "outbox:" in result.output and "last hour:" in result.output
+    retried = runner.invoke(app, ["status", "--retry-failed"])
+    assert retried.exit_code == 0 and "requeued 0 failed deliveries" in retried.output
