@@ -10,10 +10,19 @@ from functools import cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo, available_timezones
 
-from bot.domain import Chat, ChatType, DeliveryMode, Follow, FollowKind, QuietMode, Story
+from bot.domain import (
+    Chat,
+    ChatType,
+    DeliveryMode,
+    Follow,
+    FollowKind,
+    QuietMode,
+    Story,
+    normalize_lang,
+    pick_language,
+)
 from bot.pipeline.text import query_terms
 from bot.settings import Settings, parse_hhmm
-from handlers.i18n import normalize_lang, pick_language
 from storage.db import Database
 from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.ops import CallbackTokenRepo

@@ -10,6 +10,22 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+SUPPORTED_LANGUAGES = ("en", "ar")
+
+
+def normalize_lang(lang: str | None) -> str:
+    """Map any value to a supported interface language (unknown → English)."""
+    return lang if lang in SUPPORTED_LANGUAGES else "en"
+
+
+def pick_language(telegram_language_code: str | None, default: str = "en") -> str:
+    """Choose the interface language from Telegram's IETF code ("ar", "ar-EG", "en-US")."""
+    fallback = normalize_lang(default)
+    if not telegram_language_code:
+        return fallback
+    primary = telegram_language_code.strip().replace("_", "-").split("-", 1)[0].lower()
+    return primary if primary in SUPPORTED_LANGUAGES else fallback
+
 
 class SourceKind(enum.StrEnum):
     """What a source URL serves."""

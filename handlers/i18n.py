@@ -30,7 +30,11 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
-SUPPORTED: Final = ("en", "ar")
+from bot.domain import SUPPORTED_LANGUAGES
+from bot.domain import normalize_lang as normalize_lang
+from bot.domain import pick_language as pick_language
+
+SUPPORTED: Final = SUPPORTED_LANGUAGES
 DOMAIN: Final = "akhbar"
 LOCALES_DIR: Final = Path(__file__).resolve().parent / "locales"
 
@@ -112,20 +116,6 @@ def catalog_entries(lang: str) -> dict[str, tuple[str, ...]]:
 def plural_keys(lang: str) -> frozenset[str]:
     """Keys of a catalog that are plural messages."""
     return _catalog(lang).plurals
-
-
-def normalize_lang(lang: str | None) -> str:
-    """Map any value to a supported language (unknown → English)."""
-    return lang if lang in SUPPORTED else "en"
-
-
-def pick_language(telegram_language_code: str | None, default: str = "en") -> str:
-    """Choose the interface language from Telegram's IETF code ("ar", "ar-EG", "en-US")."""
-    fallback = normalize_lang(default)
-    if not telegram_language_code:
-        return fallback
-    primary = telegram_language_code.strip().replace("_", "-").split("-", 1)[0].lower()
-    return primary if primary in SUPPORTED else fallback
 
 
 def _fill(template: str, kwargs: dict[str, Any]) -> str:
