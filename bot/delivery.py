@@ -298,8 +298,12 @@ class FanOut:
     async def _fan_out(self, repo: DeliveryRepo, follows: FollowRepo, article: Article) -> int:
         """Enqueue one article for every chat that should get it."""
         by_chat: dict[int, list[Follow]] = {}
+        muted: set[int] = set()
+        if article.story_id is not None:
+            muted = await follows.muted_story_chats(article.story_id)
         for follow in await self._follows_for(repo, follows, article):
-            by_chat.setdefault(follow.chat_id, []).append(follow)
+            if follow.chat_id not in muted:
+                by_chat.setdefault(follow.chat_id, []).append(follow)
         chosen = {c: f for c, fs in by_chat.items() if (f := _chosen_follow(fs)) is not None}
         if not chosen:
             return 0

@@ -404,3 +404,30 @@ async def test_telegram_sender_maps_errors() -> None:
     with pytest.raises(SendRetryAfter) as info:
         await TelegramSender(_StubBot(RetryAfter(5))).send(1, "t", [], True)  # type: ignore[arg-type]
     assert info.value.seconds == 5.0 and not info.value.is_global
+
+
+async def test_muted_story_blocks_keyword_matches_too(db: Database) -> None:
+    """A chat that muted a story gets none of its articles, even through a keyword follow."""
+    from datetime import UTC, datetime
+
+    from bot.delivery import FanOut
+    from storage.repos.articles import ArticleFields, ArticleRepo
+    from storage.repos.chats import ChatRepo, FollowRepo
+    from storage.repos.deliveries import DeliveryRepo
+    from storage.repos.stories import StoryRepo
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    async with db.unit_of_work() as s:
+        await ChatRepo(s).ensure(7)
+        story = await StoryRepo(s).create("Floods", now)
+        keyword, _ = await FollowRepo(s).follow_keyword(7, "floods", ["flood"])
+        muted, _ = await FollowRepo(s).follow_story(7, story.id)
+        await FollowRepo(s).update(7, muted.id, muted=True)
+        article = await ArticleRepo(s).insert(
+            ArticleFields(url="https://x/1", title="Floods", published_at=now)
+        )
+        await ArticleRepo(s).set_story(article.id, story.id)
+    result = await FanOut(db, lambda _article: {keyword.id}).run_until_idle()
+    async with db.unit_of_work() as s:
+        owed = await DeliveryRepo(s).for_chat(7)
+    assert result.articles == 1 and owed == []

@@ -210,6 +210,15 @@ class FollowRepo:
         )
         return [to_follow(r) for r in rows]
 
+    async def muted_story_chats(self, story_id: int) -> set[int]:
+        """Chats that muted this story (they get none of its articles, even via keywords)."""
+        rows = await self.session.scalars(
+            select(FollowRow.chat_id).where(
+                FollowRow.story_id == story_id, FollowRow.muted.is_(True)
+            )
+        )
+        return set(rows)
+
     async def keyword_follows(self, after_id: int = 0) -> list[Follow]:
         """Every keyword follow with id > after_id (for building the term index)."""
         rows = await self.session.scalars(
