@@ -1,0 +1,216 @@
+"""Delivery benchmark: one new article followed by N chats, and digest building at scale.
+
+(a) ``rate``: the real fan-out and `DeliveryWorker` (composer `handlers.compose.compose_push`,
+    `TelegramSender` over a PTB `Bot` with `AiohttpRequest`) against the fake Bot API in a
+    subprocess enforcing 30 msg/s: effective msg/s and 429s (target ≥ 28.5 msg/s, zero 429s).
+(b) ``burst``: the same with the budget at 1,000 msg/s against a zero-latency fake without
+    limits: sustained msg/s (target ≥ 1,000) and peak RSS (target < 300 MB).
+(c) ``digest``: `DigestScheduler.run_until_idle` over N chats whose digest is due, each
+    following a story with fresh articles, building with `handlers.compose.build_digest`:
+    seconds (target < 60).
+
+Every part uses a fresh SQLite file. Run from the repository root::
+
+    .venv/bin/python benchmarks/bench_delivery.py [--parts rate burst digest]
+        [--chats 10000] [--digest-chats 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, select
+from telegram import Bot
+
+from bot.app import build_services
+from bot.delivery import DeliveryWorker, FanOut, TelegramSender
+from bot.digests import DigestScheduler
+from bot.domain import DeliveryState
+from bot.settings import Settings
+from bot.telegram_request import AiohttpRequest
+from handlers.compose import build_digest, compose_push
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import DeliveryRow
+from storage.repos.articles import ArticleFields, ArticleRepo
+from storage.repos.chats import ChatRepo, FollowRepo
+from storage.repos.deliveries import DeliveryRepo
+from storage.repos.stories import StoryRepo
+from tests.fakebotapi import spawn
+
+TOKEN = "123456:BENCH"
+FIRST_CHAT = 1_000_000
+SEED_BATCH = 2000
+
+
+def fresh_url(folder: Path, name: str) -> str:
+    """A migrated SQLite file of its own."""
+    url = f"sqlite+aiosqlite:///{folder / name}.db"
+    upgrade(url)
+    return url
+
+
+async def seed(db: Database, chats: int, articles: int = 1) -> tuple[int, list[int]]:
+    """`chats` chats following one story, and `articles` articles of it (not fanned out)."""
+    now = datetime.now(UTC)
+    async with db.unit_of_work() as session:
+        story = await StoryRepo(session).create("Port strike", now - timedelta(hours=3))
+    for start in range(0, chats, SEED_BATCH):
+        async with db.unit_of_work() as session:
+            repo, follows = ChatRepo(session), FollowRepo(session)
+            for chat_id in range(FIRST_CHAT + start, FIRST_CHAT + min(chats, start + SEED_BATCH)):
+                await repo.ensure(chat_id)
+                await follows.follow_story(chat_id, story.id)
+    ids: list[int] = []
+    async with db.unit_of_work() as session:
+        repo_a = ArticleRepo(session)
+        for n in range(articles):
+            article = await repo_a.insert(
+                ArticleFields(
+                    url=f"https://news.example/port-strike-{n}",
+                    title=f"Port strike enters day {n + 2} as talks stall",
+                    lede="Dock workers stayed out as talks with the port authority stalled.",
+                    text="Dock workers stayed out as talks stalled. Ships wait offshore.",
+                    summary=("Dock workers stayed out as talks with the port authority stalled.",),
+                    guid=f"port-strike-{n}",
+                    published_at=now - timedelta(minutes=30 + n),
+                    fetched_at=now,
+                    search_text="port strike dock workers talks",
+                )
+            )
+            await repo_a.set_story(article.id, story.id)
+            ids.append(article.id)
+    return story.id, ids
+
+
+async def sent_count(db: Database) -> int:
+    """Outbox rows marked sent."""
+    async with db.unit_of_work() as session:
+        n = await session.scalar(
+            select(func.count(DeliveryRow.id)).where(DeliveryRow.state == str(DeliveryState.SENT))
+        )
+    return int(n or 0)
+
+
+async def deliver(url: str, base_url: str, chats: int, per_second: float) -> tuple[int, float]:
+    """Seed, fan out and send everything with the real worker; (sent, seconds sending)."""
+    settings = Settings(
+        database_url=url, telegram_bot_token=TOKEN, max_messages_per_second=per_second
+    )
+    db = Database(url)
+    services = await build_services(settings, db)
+    await seed(db, chats)
+    bot = Bot(TOKEN, base_url=base_url, request=AiohttpRequest(connection_pool_size=128))
+    await bot.initialize()
+    worker = DeliveryWorker(
+        db,
+        TelegramSender(bot),
+        functools.partial(compose_push, services),
+        holder="bench",
+        max_per_second=per_second,
+        lease_seconds=settings.lease_seconds,
+    )
+    fanned = await FanOut(db, holder="bench").run_until_idle()
+    assert fanned.enqueued == chats, fanned
+    started = time.perf_counter()
+    sent = 0
+    while sent < chats:
+        result = await worker.run_once()
+        sent = await sent_count(db)
+        if result.claimed == 0:
+            await asyncio.sleep(0.05)
+    seconds = time.perf_counter() - started
+    await bot.shutdown()
+    await db.dispose()
+    return sent, seconds
+
+
+def part_rate(folder: Path, chats: int) -> None:
+    """(a) Against a fake enforcing 30 msg/s."""
+    with spawn("--limits", "--global-per-second", "30") as control:
+        sent, seconds = asyncio.run(
+            deliver(fresh_url(folder, "rate"), control.base_url, chats, 30.0)
+        )
+        stats = control.stats()
+    rate = sent / seconds
+    print(
+        f"(a) {sent} chats at a 30 msg/s budget: {rate:.2f} msg/s in {seconds:.1f} s; "
+        f"429s received: {stats['count_429'] + stats['limit_429s']} "
+        f"(target ≥ 28.5 msg/s, zero 429s) -> {'PASS' if rate >= 28.5 and not stats['limit_429s'] and not stats['count_429'] else 'FAIL'}"
+    )
+
+
+def part_burst(folder: Path, chats: int) -> None:
+    """(b) Budget 1,000 msg/s against a zero-latency fake without limits."""
+    with spawn() as control:
+        sent, seconds = asyncio.run(
+            deliver(fresh_url(folder, "burst"), control.base_url, chats, 1000.0)
+        )
+    rate = sent / seconds
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"(b) {sent} chats at a 1,000 msg/s budget: {rate:.0f} msg/s in {seconds:.1f} s; "
+        f"peak RSS {peak_mb:.0f} MB (targets ≥ 1,000 msg/s, < 300 MB) -> "
+        f"{'PASS' if rate >= 1000 and peak_mb < 300 else 'FAIL'}"
+    )
+
+
+async def digests(url: str, chats: int) -> tuple[int, float]:
+    """Seed chats due for a digest with fresh articles; time enqueueing every digest."""
+    settings = Settings(database_url=url, telegram_bot_token=TOKEN)
+    db = Database(url)
+    services = await build_services(settings, db)
+    await seed(db, chats, articles=5)
+    now = datetime.now(UTC)
+    for start in range(0, chats, SEED_BATCH):
+        async with db.unit_of_work() as session:
+            repo = DeliveryRepo(session)
+            for chat_id in range(FIRST_CHAT + start, FIRST_CHAT + min(chats, start + SEED_BATCH)):
+                await repo.set_next_digest(chat_id, now - timedelta(minutes=1))
+    scheduler = DigestScheduler(db, functools.partial(build_digest, services), cache_limit=0)
+    started = time.perf_counter()
+    result = await scheduler.run_until_idle()
+    seconds = time.perf_counter() - started
+    await db.dispose()
+    return result.enqueued, seconds
+
+
+def part_digest(folder: Path, chats: int) -> None:
+    """(c) Digest building for many chats."""
+    enqueued, seconds = asyncio.run(digests(fresh_url(folder, "digest"), chats))
+    print(
+        f"(c) digests for {chats} chats: {enqueued} built and enqueued in {seconds:.1f} s "
+        f"({enqueued / seconds:.0f}/s; target < 60 s for 100,000) -> "
+        f"{'PASS' if seconds * 100_000 / chats < 60 else 'FAIL'} (scaled to 100,000)"
+    )
+
+
+def main() -> None:
+    """Run the chosen parts."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--parts", nargs="+", default=["rate", "burst", "digest"])
+    parser.add_argument("--chats", type=int, default=10_000, help="chats for (a) and (b)")
+    parser.add_argument("--digest-chats", type=int, default=100_000, help="chats for (c)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="akhbar-bench-") as tmp:
+        folder = Path(tmp)
+        if "rate" in args.parts:
+            part_rate(folder, args.chats)
+        if "burst" in args.parts:
+            part_burst(folder, args.chats)
+        if "digest" in args.parts:
+            part_digest(folder, args.digest_chats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""Three `akhbar run` processes on one PostgreSQL database share the work without doubling it.
+
+Phases, each checked through the fake Bot API's records and the database:
+1. a new article followed by 300 chats: each chat gets exactly one push; a /start gets
+   exactly one reply, and exactly one process ever started long polling;
+2. every chat's digest made due: each chat gets exactly one digest;
+3. the process holding the updates lease is SIGKILLed while it holds claimed deliveries of
+   a second article: after its lease expires another process answers /start, and every
+   row the dead one had claimed is sent (repeats within the documented in-flight bound).
+Throughout, each feed source is fetched at most once per poll interval (not once per
+process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import DeliveryKind, DeliveryState
+from storage.db import Database, create_engine
+from storage.migrate import upgrade
+from storage.models import DeliveryRow, LeaseRow
+from storage.repos.articles import ArticleFields, ArticleRepo
+from storage.repos.chats import ChatRepo
+from storage.repos.sources import SourceRepo
+from tests.conftest import POSTGRES_URL
+from tests.e2e import FeedServer, bot_env, bot_process, rss, wait_until
+from tests.fakebotapi import ControlClient, spawn
+from tests.test_e2e_crash import IN_FLIGHT_BOUND, seed_database
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.stress]
+
+PROCESSES = 3
+CHATS = list(range(20_000, 20_300))
+POLL_SECONDS = 2
+SOURCES = 3
+T = TypeVar("T")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of its own (dropped afterwards)."""
+    name = f"akhbar_mp_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"PostgreSQL not usable at {POSTGRES_URL}: {exc}")
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def with_db(url: str, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one unit of work against the test database from synchronous test code."""
+
+    async def go() -> T:
+        db = Database(url)
+        try:
+            async with db.unit_of_work() as session:
+                return await action(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+async def _add_sources(session: AsyncSession, urls: list[str]) -> None:
+    """Feed sources polled every POLL_SECONDS."""
+    repo = SourceRepo(session)
+    for n, url in enumerate(urls):
+        await repo.add(url, f"Feed {n}", poll_seconds=POLL_SECONDS)
+
+
+def _states(kind: DeliveryKind, article_id: int | None = None):  # type: ignore[no-untyped-def]
+    """A unit of work counting outbox rows of a kind (and article) by state."""
+
+    async def count(session: AsyncSession) -> dict[str, int]:
+        query = select(DeliveryRow.state, func.count(DeliveryRow.id)).where(
+            DeliveryRow.kind == str(kind)
+        )
+        if article_id is not None:
+            query = query.where(DeliveryRow.article_id == article_id)
+        rows = await session.execute(query.group_by(DeliveryRow.state))
+        return {str(s): int(n) for s, n in rows}
+
+    return count
+
+
+async def _lease_holder(session: AsyncSession) -> str | None:
+    """The instance holding the updates lease."""
+    return await session.scalar(select(LeaseRow.holder).where(LeaseRow.name == "updates"))
+
+
+def _claimed_by(holder: str, article_id: int):  # type: ignore[no-untyped-def]
+    """A unit of work listing the rows of an article claimed by one instance."""
+
+    async def ids(session: AsyncSession) -> list[int]:
+        rows = await session.scalars(
+            select(DeliveryRow.id).where(
+                DeliveryRow.article_id == article_id,
+                DeliveryRow.state == str(DeliveryState.CLAIMED),
+                DeliveryRow.claimed_by == holder,
+            )
+        )
+        return list(rows)
+
+    return ids
+
+
+def _rows_sent(ids: list[int]):  # type: ignore[no-untyped-def]
+    """A unit of work telling whether all these rows are sent."""
+
+    async def sent(session: AsyncSession) -> bool:
+        n = await session.scalar(
+            select(func.count(DeliveryRow.id)).where(
+                DeliveryRow.id.in_(ids), DeliveryRow.state == str(DeliveryState.SENT)
+            )
+        )
+        return int(n or 0) == len(ids)
+
+    return sent
+
+
+async def _digests_due(session: AsyncSession) -> None:
+    """Make every seeded chat's digest due now (with an empty digest allowed)."""
+    repo = ChatRepo(session)
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    for chat_id in CHATS:
+        await repo.update(chat_id, empty_digest=True, next_digest_at=past)
+
+
+async def _second_article(session: AsyncSession, story_id: int) -> int:
+    """A second article of the followed story, not yet fanned out."""
+    repo = ArticleRepo(session)
+    now = datetime.now(UTC)
+    article = await repo.insert(
+        ArticleFields(
+            url="https://news.example/harbour-strike-talks-resume",
+            title="Harbour strike: talks resume under a mediator",
+            lede="Talks resumed on Thursday with a government mediator.",
+            text="Talks resumed on Thursday with a government mediator. Ships still wait.",
+            summary=("Talks resumed on Thursday with a government mediator.",),
+            guid="harbour-strike-talks-resume",
+            published_at=now,
+            fetched_at=now,
+            search_text="harbour strike talks mediator",
+        )
+    )
+    await repo.set_story(article.id, story_id)
+    return article.id
+
+
+def per_chat(control: ControlClient, since: int = 0) -> Counter[int]:
+    """Messages recorded per seeded chat from index `since` of the fake's send log."""
+    wanted = set(CHATS)
+    return Counter(
+        int(m["chat_id"]) for m in control.sent(since=since) if int(m["chat_id"]) in wanted
+    )
+
+
+def reply_count(control: ControlClient, chat_id: int) -> int:
+    """How many messages the bot sent to one chat."""
+    return len(control.sent(chat_id))
+
+
+def test_processes_share_work_and_take_over(pg_url: str, tmp_path: Path) -> None:
+    """No double sends, polls, digests or receivers; takeover after kill -9."""
+    feeds = FeedServer()
+    sources = [
+        feeds.put(
+            f"/feed{n}.xml",
+            rss(
+                f"Feed {n}",
+                [
+                    {
+                        "title": f"Rain expected in region {n}",
+                        "link": f"https://weather.example/{n}",
+                        "description": f"Forecasters expect rain in region {n} this week.",
+                    }
+                ],
+            ),
+        )
+        for n in range(SOURCES)
+    ]
+    seeded = asyncio.run(seed_database(pg_url, CHATS))
+    with_db(pg_url, lambda s: _add_sources(s, sources))
+    logs = [tmp_path / f"bot{n}.log" for n in range(PROCESSES)]
+
+    with spawn() as control, ExitStack() as stack:
+        env = bot_env(control.base_url, pg_url, AKHBAR_MAX_MESSAGES_PER_SECOND="20")
+        started = time.monotonic()
+        procs: list[subprocess.Popen[bytes]] = [
+            stack.enter_context(bot_process(env, log)) for log in logs
+        ]
+
+        # 1. one push per chat; one receiver
+        wait_until(lambda: len(per_chat(control)) == len(CHATS), 90, "a push in every chat", 0.3)
+        wait_until(
+            lambda: (
+                with_db(pg_url, _states(DeliveryKind.ARTICLE, seeded.article_id))
+                == {str(DeliveryState.SENT): len(CHATS)}
+            ),
+            30,
+            "every push row sent",
+            0.3,
+        )
+        control.push_message(7, "/start", user_id=7, language_code="en")
+        wait_until(lambda: reply_count(control, 7) >= 1, 30, "a reply to /start")
+        pushes = per_chat(control)
+        assert set(pushes.values()) == {1}, pushes.most_common(3)
+        phase2 = len(control.sent())
+
+        # 2. one digest per chat
+        with_db(pg_url, _digests_due)
+        wait_until(
+            lambda: (
+                with_db(pg_url, _states(DeliveryKind.DIGEST))
+                == {str(DeliveryState.SENT): len(CHATS)}
+            ),
+            90,
+            "every digest row sent",
+            0.3,
+        )
+        digests = per_chat(control, phase2)
+        assert set(digests) == set(CHATS)
+        assert set(digests.values()) == {1}, digests.most_common(3)
+        assert reply_count(control, 7) == 1, "/start was answered more than once"
+        receivers = sum(log.read_text().count("this process now receives updates") for log in logs)
+        assert receivers == 1
+        phase3 = len(control.sent())
+
+        # 3. kill -9 the receiver while it holds claims; the others take over
+        holder = with_db(pg_url, _lease_holder)
+        assert holder is not None
+        victim = next(p for p in procs if f":{p.pid}:" in holder)
+        article2 = with_db(pg_url, lambda s: _second_article(s, seeded.story_id))
+        dead_claims = wait_until(
+            lambda: with_db(pg_url, _claimed_by(holder, article2)),
+            60,
+            "the receiver to claim deliveries of the second article",
+            0.02,
+        )
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        killed_at = time.monotonic()
+        control.push_message(8, "/start", user_id=8, language_code="en")
+        wait_until(lambda: reply_count(control, 8) >= 1, 45, "/start answered after the kill")
+        wait_until(
+            lambda: with_db(pg_url, _rows_sent(dead_claims)), 60, "the dead one's claims sent", 0.3
+        )
+        wait_until(
+            lambda: (
+                with_db(pg_url, _states(DeliveryKind.ARTICLE, article2))
+                == {str(DeliveryState.SENT): len(CHATS)}
+            ),
+            90,
+            "every push of the second article sent",
+            0.3,
+        )
+        takeover_seconds = time.monotonic() - killed_at
+        elapsed = time.monotonic() - started
+        second = per_chat(control, phase3)
+        assert set(second) == set(CHATS)
+        assert sum(n - 1 for n in second.values()) <= IN_FLIGHT_BOUND
+        survivors = [p for p in procs if p is not victim]
+        assert all(p.poll() is None for p in survivors)
+        hits = {path: feeds.hits.get(path, 0) for path in (f"/feed{n}.xml" for n in range(SOURCES))}
+
+    feeds.close()
+    # each source polled once per interval, not once per process per interval
+    most = elapsed / POLL_SECONDS + 2
+    for path, n in hits.items():
+        assert 2 <= n <= most, f"{path} fetched {n} times in {elapsed:.0f} s"
+    assert takeover_seconds < 60
+    for log in logs:
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
