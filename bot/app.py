@@ -191,9 +191,10 @@ class UpdateReceiver:
         self.services = services
         self.application = application
         self.polling = False
+        self.warming = False
 
     async def step(self) -> None:
-        """Renew or take the lease; start polling when we hold it, stop when we lost it."""
+        """Renew or take the lease; poll only while we hold it (after one quiet step when new)."""
         ttl = timedelta(seconds=self.services.settings.lease_seconds)
         try:
             async with self.services.db.unit_of_work() as session:
@@ -207,14 +208,22 @@ class UpdateReceiver:
         if updater is None:
             return
         if held and not self.polling:
+            # A lease just taken over may still have its old holder polling until that
+            # process notices; wait one step so two getUpdates calls rarely overlap.
+            if not self.warming:
+                self.warming = True
+                return
+            self.warming = False
             await updater.start_polling(allowed_updates=Update.ALL_TYPES)
             self.polling = True
             await self._set_menus()
             log.info("this process now receives updates")
-        elif not held and self.polling:
-            await updater.stop()
-            self.polling = False
-            log.info("another process receives updates now")
+        elif not held:
+            self.warming = False
+            if self.polling:
+                await updater.stop()
+                self.polling = False
+                log.info("another process receives updates now")
 
     async def _set_menus(self) -> None:
         """Publish the command menus in both languages (once we are the receiver)."""
