@@ -7,6 +7,7 @@ digest scheduler's `DigestBuilder` the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -72,6 +73,33 @@ async def _related(services: Services, article: Article, exclude: set[int]) -> l
     return found[:RELATED_LIMIT]
 
 
+_CONTEXT_TTL_S = 30.0
+_CONTEXT_MAX = 512
+_push_context: dict[
+    tuple[int, int, int | None, frozenset[int]], tuple[float, Story | None, list[Article]]
+] = {}
+
+
+async def _story_and_related(
+    services: Services, article: Article, story_id: int | None, ids: set[int]
+) -> tuple[Story | None, list[Article]]:
+    """The story and related headlines for a push, cached briefly: a fan-out asks once per chat."""
+    key = (id(services), article.id, story_id, frozenset(ids))
+    now = time.monotonic()
+    hit = _push_context.get(key)
+    if hit is not None and now - hit[0] < _CONTEXT_TTL_S:
+        return hit[1], hit[2]
+    story: Story | None = None
+    if story_id is not None:
+        async with services.db.unit_of_work() as session:
+            story = await StoryRepo(session).get(story_id)
+    related = await _related(services, article, ids)
+    if len(_push_context) >= _CONTEXT_MAX:
+        _push_context.clear()
+    _push_context[key] = (now, story, related)
+    return story, related
+
+
 async def compose_push(
     services: Services,
     chat: Chat,
@@ -94,16 +122,12 @@ async def compose_push(
             copies.setdefault(article.duplicate_of, []).append(_source(article))
     story_id = next((d.story_id for d in deliveries if d.story_id is not None), None)
     story_id = story_id if story_id is not None else originals[0].story_id
-    story: Story | None = None
-    if story_id is not None:
-        async with services.db.unit_of_work() as session:
-            story = await StoryRepo(session).get(story_id)
+    article = originals[0]
+    story, related = await _story_and_related(services, article, story_id, ids)
     lang, tz = chat.language, chat.timezone
     if len(originals) > 1 and story is not None:
         burst = [(a, _source(a), list(a.summary)) for a in originals]
         return _outgoing(render_burst(lang, tz, story, burst))
-    article = originals[0]
-    related = await _related(services, article, ids)
     also = [name for name in copies.get(article.id, []) if name and name != _source(article)]
     rendered = render_push(
         lang,
