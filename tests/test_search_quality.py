@@ -14,7 +14,7 @@ from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.search import SearchRepo
 from tests.datapaths import data_path
 
-RECALL_AT_10_FLOOR = 0.76  # measured 0.786 on SQLite (headline terms, AND then OR fill-up)
+RECALL_AT_10_FLOOR = 0.76  # measured 0.775 on SQLite (headline terms, AND then OR fill-up)
 NOW = datetime(2017, 2, 1, tzinfo=UTC)
 
 

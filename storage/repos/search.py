@@ -6,20 +6,29 @@ quoted string literal (embedded quotes doubled), on PostgreSQL each through its 
 `plainto_tsquery('simple', :term)`, combined with `&&` / `||`. No user text is ever
 spliced into SQL or parsed as query syntax.
 
-Ranking: the engine's relevance (negated `bm25()` on SQLite, `ts_rank` on PostgreSQL)
-times a recency boost `1 + 0.5 ** (age_hours / half_life)`, so between equally relevant
-articles the newer wins and a fresh article can count up to double. To stay fast on a
-large table the candidates are bounded: the newest `pool` matches (plus, on SQLite, the
-`pool` most relevant ones) are scored. Articles with all the terms come first; when
-they are fewer than asked for, articles with any of the terms follow them. Syndicated copies (`duplicate_of` set) are left out.
+Work per query is bounded, so latency does not grow with the number of matches. The
+engine only finds candidates, newest first: on SQLite the rowids of the newest
+`pool * WIDE_FACTOR` FTS5 matches (rowid order is how FTS5 stores its doclists; nothing is
+scored); on PostgreSQL the newest `pool` matches inside the smallest recent id window that
+holds that many (GIN and primary-key bitmaps ANDed). When the whole match set is that small
+every match is scored, otherwise the newest `pool`. Scoring is BM25 over the candidates'
+`search_text`, computed here (`text_relevance`), with each term's IDF estimated from the
+candidates: the engines' own scores cost more than the search (bm25() walks every query
+term's full doclist for its statistics; ts_rank needs to_tsvector per row). The final score
+is that relevance times a recency boost `1 + 0.5 ** (age_hours / half_life)`, so between
+equally relevant articles the newer wins and a fresh article can count up to double.
+Articles with all the terms come first; when they are fewer than asked for, articles with
+any of the terms follow them. Syndicated copies (`duplicate_of` set) are left out.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, TextualSelect, text
+from sqlalchemy import Integer, Text, TextualSelect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import UTCDateTime
@@ -27,34 +36,37 @@ from storage.repos._dialect import is_postgres
 
 MAX_TERMS = 32
 MAX_TERM_CHARS = 100
-DEFAULT_POOL = 200
-_SQLITE_SQL = """
-SELECT a.id AS id, a.published_at AS published_at, c.score AS score
-FROM (
-    SELECT rowid AS rid, -bm25(articles_fts) AS score FROM articles_fts
-    WHERE articles_fts MATCH :q ORDER BY rowid DESC LIMIT :pool
-) AS c
-JOIN articles AS a ON a.id = c.rid
-WHERE a.duplicate_of IS NULL
-UNION
-SELECT a.id AS id, a.published_at AS published_at, c.score AS score
-FROM (
-    SELECT rowid AS rid, -bm25(articles_fts) AS score FROM articles_fts
-    WHERE articles_fts MATCH :q ORDER BY rank LIMIT :pool
-) AS c
-JOIN articles AS a ON a.id = c.rid
-WHERE a.duplicate_of IS NULL
+DEFAULT_POOL = 200  # matches scored per query (the newest ones)
+WIDE_FACTOR = 5  # a match set up to pool * WIDE_FACTOR is scored whole
+# PostgreSQL: id windows (newest first) tried before the whole table; each must fill the pool.
+PG_WINDOWS = (20_000, 200_000)
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+# SQLite step 1: the newest matches' rowids. FTS5 walks its doclists in rowid order and
+# stops at the LIMIT, and no auxiliary function runs, so nothing is scored here.
+_SQLITE_NEWEST = """
+SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q ORDER BY rowid DESC LIMIT :wide
 """
+# SQLite step 2: the chosen candidates' text, to be scored here. (bm25() would first walk
+# every query term's whole doclist for its statistics: 40 ms for a term in 30% of a
+# million articles, whatever the LIMIT.)
+_SQLITE_TEXTS = """
+SELECT a.id AS id, a.published_at AS published_at, a.search_text AS search_text
+FROM articles AS a
+WHERE a.id IN (SELECT value FROM json_each(:ids)) AND a.duplicate_of IS NULL
+"""
+# PostgreSQL: the newest matches inside an id window, found through the GIN index (a
+# bitmap scan; `id + 0` keeps the planner from walking the primary key backwards and
+# running to_tsvector on every row it passes). The text comes back to be scored here:
+# ts_rank would recompute to_tsvector for each candidate, which costs more than the scan.
 _POSTGRES_SQL = """
-SELECT c.id AS id, c.published_at AS published_at,
-       ts_rank(to_tsvector('simple'::regconfig, c.search_text), {q}) AS score
-FROM (
-    SELECT a.id, a.published_at, a.search_text FROM articles AS a
-    WHERE to_tsvector('simple'::regconfig, a.search_text) @@ ({q})
-      AND a.duplicate_of IS NULL
-    ORDER BY (a.id + 0) DESC
-    LIMIT :pool
-) AS c
+SELECT a.id AS id, a.published_at AS published_at, a.search_text AS search_text
+FROM articles AS a
+WHERE to_tsvector('simple'::regconfig, a.search_text) @@ ({q})
+  AND a.duplicate_of IS NULL AND a.id > :lo
+ORDER BY (a.id + 0) DESC
+LIMIT :pool
 """
 
 
@@ -151,26 +163,92 @@ class SearchRepo:
     ) -> list[_Candidate]:
         """Matching, non-duplicate articles with their raw relevance (bounded by `pool`)."""
         if is_postgres(self.session):
-            statement, params = _postgres_statement(terms, match_all=match_all)
-        else:
-            statement, params = _sqlite_statement(terms, match_all=match_all)
-        result = await self.session.execute(statement, {**params, "pool": pool})
-        return [
-            _Candidate(int(article_id), published_at, float(score or 0.0))
-            for article_id, published_at, score in result
-        ]
+            return await self._postgres_candidates(terms, match_all=match_all, pool=pool)
+        return await self._sqlite_candidates(terms, match_all=match_all, pool=pool)
+
+    async def _sqlite_candidates(
+        self, terms: list[str], *, match_all: bool, pool: int
+    ) -> list[_Candidate]:
+        """The newest `pool` matches (all of them when there are few) scored by bm25."""
+        query = fts5_query(terms, match_all=match_all)
+        wide = pool * WIDE_FACTOR
+        newest = list(
+            (await self.session.execute(text(_SQLITE_NEWEST), {"q": query, "wide": wide}))
+            .scalars()
+            .all()
+        )
+        if not newest:
+            return []
+        chosen = newest if len(newest) < wide else newest[:pool]
+        result = await self.session.execute(
+            _texts(_SQLITE_TEXTS), {"ids": json.dumps([int(i) for i in chosen])}
+        )
+        return _scored(
+            [(int(i), published, search_text or "") for i, published, search_text in result], terms
+        )
+
+    async def _postgres_candidates(
+        self, terms: list[str], *, match_all: bool, pool: int
+    ) -> list[_Candidate]:
+        """The newest `pool` matches, from the smallest recent id window that has them."""
+        statement, params = _postgres_statement(terms, match_all=match_all)
+        top = await self.session.scalar(text("SELECT max(id) FROM articles"))
+        if top is None:
+            return []
+        rows: list[tuple[int, datetime | None, str]] = []
+        # Plain index scans off for these statements only: given `id > lo` the planner
+        # likes walking the primary key and running to_tsvector per row (seconds on a
+        # 20,000-row window); with bitmap scans it ANDs the GIN and primary-key bitmaps.
+        previous = await self.session.scalar(text("SELECT current_setting('enable_indexscan')"))
+        await self.session.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
+        try:
+            for window in (*PG_WINDOWS, None):
+                lo = 0 if window is None or window >= top else int(top) - window
+                result = await self.session.execute(statement, {**params, "pool": pool, "lo": lo})
+                rows = [(int(i), when, search_text or "") for i, when, search_text in result]
+                if len(rows) >= pool or lo == 0:
+                    break
+        finally:
+            await self.session.execute(
+                text("SELECT set_config('enable_indexscan', :v, true)"), {"v": previous}
+            )
+        return _scored(rows, terms)
 
 
-def _typed(sql: str) -> TextualSelect:
-    """A textual statement whose result columns are typed (published_at comes back aware UTC)."""
-    return text(sql).columns(id=Integer(), published_at=UTCDateTime(), score=Float())
+def _scored(rows: list[tuple[int, datetime | None, str]], terms: list[str]) -> list[_Candidate]:
+    """Candidates from (id, published_at, search_text) rows, scored by `text_relevance`."""
+    scores = text_relevance([search_text for _, _, search_text in rows], terms)
+    return [
+        _Candidate(article_id, published_at, score)
+        for (article_id, published_at, _), score in zip(rows, scores, strict=True)
+    ]
 
 
-def _sqlite_statement(
-    terms: list[str], *, match_all: bool
-) -> tuple[TextualSelect, dict[str, object]]:
-    """The SQLite statement and its parameters (the FTS5 query is one bound string)."""
-    return _typed(_SQLITE_SQL), {"q": fts5_query(terms, match_all=match_all)}
+def text_relevance(texts: list[str], terms: list[str]) -> list[float]:
+    """BM25 of each matching-form text for `terms`, with the IDF taken from these texts.
+
+    The candidates are the newest matches, so how many of them hold a term estimates how
+    common it is among matches: a term in every candidate weighs log 2, a rare one more.
+    """
+    if not texts:
+        return []
+    docs = [t.split() for t in texts]
+    avg_len = max(sum(map(len, docs)) / len(docs), 1.0)
+    counts = [[doc.count(term) for term in terms] for doc in docs]
+    total = len(docs)
+    idf = [
+        math.log(1.0 + total / max(sum(1 for row in counts if row[i]), 1))
+        for i in range(len(terms))
+    ]
+    scores: list[float] = []
+    for doc, row in zip(docs, counts, strict=True):
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * len(doc) / avg_len)
+        scores.append(
+            sum(
+                w * tf * (BM25_K1 + 1.0) / (tf + norm) for w, tf in zip(idf, row, strict=True) if tf
+            )
+        )
+    return scores
 
 
 def _postgres_statement(
@@ -180,4 +258,9 @@ def _postgres_statement(
     joiner = " && " if match_all else " || "
     tsquery = joiner.join(f"plainto_tsquery('simple'::regconfig, :t{i})" for i in range(len(terms)))
     params: dict[str, object] = {f"t{i}": term for i, term in enumerate(terms)}
-    return _typed(_POSTGRES_SQL.format(q=tsquery)), params
+    return _texts(_POSTGRES_SQL.format(q=tsquery)), params
+
+
+def _texts(sql: str) -> TextualSelect:
+    """A textual statement returning (id, published_at, search_text)."""
+    return text(sql).columns(id=Integer(), published_at=UTCDateTime(), search_text=Text())
