@@ -3,7 +3,7 @@
 import json
 from datetime import datetime, timedelta
 
-from bot.pipeline.cluster import ClusterDoc, StoryClusterer
+from bot.pipeline.cluster import ClusterConfig, ClusterDoc, StoryClusterer
 from bot.pipeline.offline import cluster_records, summarise_records
 
 T0 = datetime(2024, 3, 1, 8)
@@ -79,3 +79,26 @@ def test_offline_helpers() -> None:
     assert [o["id"] for o in out] == ["a", "b"] and out[0]["story"] == out[1]["story"]
     summ = list(summarise_records([{**recs[0], "budget_words": 3}]))
     assert summ == [{"id": "a", "summary": [FIRE]}]
+
+
+def test_active_story_cap_evicts_least_recent() -> None:
+    c = StoryClusterer(ClusterConfig(max_active=2))
+    a = c.add(_doc(1, "Springfield warehouse fire on Elm Street", FIRE))
+    b = c.add(_doc(2, "Ottawa lawmakers vote on fisheries bill", VOTE, 1))
+    d = c.add(_doc(3, "Harbour crane collapses in Halifax", "A crane fell onto a ship.", 2))
+    assert c.active_keys == [b.story, d.story] and a.story in c.closed
+
+
+def test_long_gap_needs_shared_rare_terms() -> None:
+    c = StoryClusterer()
+    for i in range(20):  # background articles make the generic words common
+        c.add(_doc(100 + i, f"Police report {i}", f"Police said a man was shot on day {i}.", i))
+    a = c.add(
+        _doc(1, "Man shot on Elm Street", "Police said John Brody was shot on Elm Street.", 30)
+    )
+    later = 30 + 24 * 90
+    same = c.add(
+        _doc(2, "Brody shooting suspect charged", "John Brody was shot on Elm Street.", later)
+    )
+    other = c.add(_doc(3, "Man shot, police say", "Police said a man was shot.", later + 1))
+    assert same.story == a.story and other.story != a.story

@@ -51,13 +51,19 @@ def _gva(config: ClusterConfig | None = None) -> tuple[float, float]:
 
 def test_gva_clustering_floor() -> None:
     pair_f1, b3_f1 = _gva()
-    assert pair_f1 >= 0.64 and b3_f1 >= 0.92, (pair_f1, b3_f1)
+    assert pair_f1 >= 0.70 and b3_f1 >= 0.93, (pair_f1, b3_f1)
 
 
 @pytest.mark.parametrize("delta", [-0.05, 0.05])
 def test_gva_clustering_no_cliff(delta: float) -> None:
     pair_f1, b3_f1 = _gva(ClusterConfig(threshold=ClusterConfig().threshold + delta))
-    assert pair_f1 >= 0.58 and b3_f1 >= 0.90, (delta, pair_f1, b3_f1)
+    assert pair_f1 >= 0.65 and b3_f1 >= 0.915, (delta, pair_f1, b3_f1)
+
+
+def test_gva_clustering_bounded_memory_no_cliff() -> None:
+    # Capping active stories (LRU) instead of a short window keeps the quality.
+    pair_f1, b3_f1 = _gva(ClusterConfig(max_active=50))
+    assert pair_f1 >= 0.69 and b3_f1 >= 0.93, (pair_f1, b3_f1)
 
 
 def test_saudinewsnet_cluster_sizes_sane() -> None:
@@ -106,4 +112,4 @@ def test_easc_three_sentences_floor() -> None:
 
 def test_easc_budget_floor() -> None:
     r1, _ = _easc(by_budget=True)
-    assert r1 >= 0.505, r1
+    assert r1 >= 0.51, r1

@@ -30,3 +30,15 @@ def test_query_terms_dedup_cap() -> None:
     assert query_terms("strike strikes STRIKE حلب بحلب") == ["strike", "حلب"]
     assert len(query_terms(" ".join(f"word{i}" for i in range(100)))) == 32
     assert query_terms('"*:()-- NEAR') == ["near"]
+
+
+def test_arabic_light_stemming_keeps_root_letters() -> None:
+    # One conjunction, one preposition, then the article: no repeated stripping.
+    assert matching_terms("لبنان ولبنان بلبنان") == ["لبنان"] * 3
+    assert matching_terms("وزير الوزير والوزير") == ["وزير"] * 3
+    assert matching_terms("لندن") == ["لندن"] and matching_terms("بغداد") == ["بغداد"]
+    assert matching_terms("للحلب وبالحلب فحلب") == ["حلب"] * 3
+    # Relative adjectives keep their ي, so they do not collide with the name سعود.
+    assert matching_terms("السعودية السعوديين سعودي") == ["سعودي"] * 3
+    assert matching_terms("سعود") == ["سعود"]
+    assert matching_terms("سوريا بسوريا") == ["سوريا"] * 2

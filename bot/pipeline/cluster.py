@@ -3,9 +3,12 @@
 Articles are turned into sparse TF-IDF vectors of their matching terms (headline and
 lede weighted up, IDF streamed from the articles seen so far). A candidate story is
 scored against its recent articles *and* its centroid, so a story cannot chain away
-from what it is about; the bar rises with the time since the story's last article,
-and a story quiet for `window_days` closes and its state is evicted (bounded memory).
-A near-duplicate of a recent article (same headline terms, near-identical text) joins
+from what it is about; the bar rises with the time since the story's last article, and
+after `evidence_days` of quiet an article must also share rare terms (names, places,
+numbers seen in few articles) with the story. Candidates come from an inverted index of
+each story's heaviest centroid terms and rare terms; very common terms do not vote.
+Memory is bounded by `max_active` (the least recently joined story closes first) and a
+story quiet for `window_days` closes. A near-duplicate of a recent article (same headline terms, near-identical text) joins
 that article's story directly. Story state exports to plain JSON-able dicts.
 """
 
@@ -320,9 +323,8 @@ class StoryClusterer:
             lede = matching_terms(doc.lede)
         else:
             lede, body = body[: cfg.lede_terms], body[cfg.lede_terms :]
-        tf: dict[str, float] = Counter(body)  # counted in C, then scaled
-        if cfg.body_weight != 1.0:
-            tf = {t: c * cfg.body_weight for t, c in tf.items()}
+        body_weight = cfg.body_weight
+        tf = {t: c * body_weight for t, c in Counter(body).items()}  # counted in C
         get = tf.get
         for terms, weight in ((title_terms, cfg.title_weight), (lede, cfg.lede_weight)):
             for term in terms:

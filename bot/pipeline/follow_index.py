@@ -13,7 +13,7 @@ so the anchor should be the term that articles contain least often:
   calls it on its periodic refresh, never on the matching path).
 
 Two-word follows are stored as anchor -> partner term -> ids, so an article checks them
-with one C-level set intersection per anchor it contains; longer follows as anchor ->
+with one C-level set intersection (over the partners) per anchor it contains; longer follows as anchor ->
 term set -> ids with a subset check each. Matching costs follow the article's length and
 the follows anchored on its rare terms, not the total number of follows.
 """
@@ -144,7 +144,9 @@ class FollowIndex:
         pairs = self._pairs
         for anchor in article_terms & pairs.keys():
             partners = pairs[anchor]
-            groups.extend(partners[t] for t in article_terms & partners.keys())
+            # set.intersection(dict) walks the (usually small) dict in C; `&` on a
+            # dict view would walk the whole article for every anchor instead.
+            groups.extend(map(partners.__getitem__, article_terms.intersection(partners)))
         multi = self._multi
         for anchor in article_terms & multi.keys():
             groups.extend(ids for key, ids in multi[anchor].items() if key <= article_terms)

@@ -44,11 +44,6 @@ def _cosine(a: Counter[str], b: Counter[str], norm_a: float, norm_b: float) -> f
     return sum(v * b[t] for t, v in a.items() if t in b) / (norm_a * norm_b)
 
 
-def _norm(vector: Counter[str]) -> float:
-    """Euclidean norm of a term-count vector."""
-    return math.sqrt(sum(v * v for v in vector.values()))
-
-
 def score_sentences(
     title: str, sentences: list[str], weights: SummaryWeights = DEFAULT_WEIGHTS
 ) -> tuple[list[float], list[Counter[str]]]:
@@ -56,7 +51,8 @@ def score_sentences(
     terms = [matching_terms(s) for s in sentences]
     word_counts = [len(tokenize(s)) for s in sentences]
     title_terms = frozenset(matching_terms(title)) if title else frozenset()
-    return _score(title_terms, terms, word_counts, weights)
+    scores, vectors, _ = _score(title_terms, terms, word_counts, weights)
+    return scores, vectors
 
 
 def _score(
@@ -64,25 +60,26 @@ def _score(
     terms: Sequence[Sequence[str]],
     word_counts: Sequence[int],
     weights: SummaryWeights,
-) -> tuple[list[float], list[Counter[str]]]:
-    """Scores and term vectors of sentences given their terms and word counts."""
+) -> tuple[list[float], list[Counter[str]], list[float]]:
+    """Scores, term vectors and vector norms of sentences given their terms and word counts."""
     vectors = [Counter(t) for t in terms]
+    norms = [math.sqrt(sum([v * v for v in vec.values()])) for vec in vectors]
     sentence_freq: Counter[str] = Counter()
     for vec in vectors:
         sentence_freq.update(vec.keys())
     n = len(vectors)
     # Centroid: terms that recur across sentences, damped for the very common ones.
     centroid = {t: df * math.log(1.0 + n / df) for t, df in sentence_freq.items() if df > 1}
-    centroid_norm = math.sqrt(sum(v * v for v in centroid.values()))
+    centroid_norm = math.sqrt(sum([v * v for v in centroid.values()]))
     mean_words = (sum(word_counts) / n) if n else 1.0
     n_title = len(title_terms)
     scores: list[float] = []
     for i, vec in enumerate(vectors):
         position = 1.0 / (1.0 + i) ** weights.position_decay
-        norm = _norm(vec)
+        norm = norms[i]
         if norm and centroid_norm:
             shared = vec.keys() & centroid.keys()
-            centrality = sum(vec[t] * centroid[t] for t in shared) / (norm * centroid_norm)
+            centrality = sum([vec[t] * centroid[t] for t in shared]) / (norm * centroid_norm)
         else:
             centrality = 0.0
         headline = len(title_terms & vec.keys()) / n_title if n_title else 0.0
@@ -96,7 +93,7 @@ def _score(
         if word_counts[i] < weights.min_words:
             score *= 0.3
         scores.append(score)
-    return scores, vectors
+    return scores, vectors, norms
 
 
 def _fits(used: int, extra: int, limit: int | None) -> bool:
@@ -132,8 +129,7 @@ def summarise(
         title_terms = frozenset(matching_terms(title))
     else:
         title_terms = frozenset(analysis.terms[0]) if pseudo else frozenset()
-    scores, vectors = _score(title_terms, analysis.terms, analysis.word_counts, weights)
-    norms = [_norm(v) for v in vectors]
+    scores, vectors, norms = _score(title_terms, analysis.terms, analysis.word_counts, weights)
     order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     chosen: list[int] = []
     words = chars = 0

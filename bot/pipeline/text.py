@@ -425,18 +425,22 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-_CHAIN_LENGTHS = sorted({len(c) for c in _ARTICLE_CHAINS}, reverse=True)
-_CHAIN_SET = frozenset(_ARTICLE_CHAINS)
+# A definite-article chain followed by a stem of at least three letters.
+_ARTICLE = re.compile(f"(?:{'|'.join(_ARTICLE_CHAINS)})(?=.{{{_MIN_STEM}}})", re.S)
+# The longest suffix that leaves a stem of at least three letters.
+_SUFFIX = re.compile(
+    f"(.{{{_MIN_STEM},}}?)("
+    + "|".join(sorted((s for s, _ in _SUFFIXES), key=len, reverse=True))
+    + ")$",
+    re.S,
+)
 _SUFFIX_MAP = dict(_SUFFIXES)
-_SUFFIX_LENGTHS = sorted({len(s) for s, _ in _SUFFIXES}, reverse=True)
 
 
 def _strip_article(word: str) -> str | None:
     """The word without a leading definite-article chain, or None when it has none."""
-    for n in _CHAIN_LENGTHS:
-        if len(word) - n >= _MIN_STEM and word[:n] in _CHAIN_SET:
-            return word[n:]
-    return None
+    match = _ARTICLE.match(word)
+    return word[match.end() :] if match else None
 
 
 def _strip_prefixes(word: str) -> str:
@@ -469,16 +473,12 @@ def _strip_suffixes(word: str) -> str:
     A relative (nisba) ending is replaced by ي and ends the stripping.
     """
     for _ in range(2):
-        for n in _SUFFIX_LENGTHS:
-            if len(word) - n < _MIN_STEM:
-                continue
-            replacement = _SUFFIX_MAP.get(word[-n:])
-            if replacement is not None:
-                word = word[:-n] + replacement
-                if replacement:
-                    return word
-                break
-        else:
+        match = _SUFFIX.match(word)
+        if match is None:
+            return word
+        replacement = _SUFFIX_MAP[match.group(2)]
+        word = match.group(1) + replacement
+        if replacement:
             return word
     return word
 
@@ -542,7 +542,10 @@ def token_terms_of(tokens: list[str]) -> list[str]:
     """Matching terms of raw word tokens of text whose diacritics were removed, in order."""
     terms = list(map(_TOKEN_TERMS.get, tokens))
     if None in terms:
-        terms = [_token_term(tok) if term is None else term for tok, term in zip(tokens, terms)]
+        terms = [
+            _token_term(tok) if term is None else term
+            for tok, term in zip(tokens, terms, strict=True)
+        ]
     return list(filter(None, terms))
 
 
