@@ -1,8 +1,11 @@
 """Ingestion service: poll due sources, parse, normalise, de-duplicate, store, assign stories.
 
-Fetching runs concurrently (bounded); database writes are serialised per process (one
-writer at a time keeps SQLite free of lock upgrades) and batched, many articles per unit
-of work. One failing source never stops the others: every poll is caught and recorded.
+Fetching runs concurrently (bounded); feed parsing and page extraction run in worker
+threads (CPU-heavy: on the loop a big feed would stall it for seconds). Database writes
+are serialised per process (one writer at a time keeps SQLite free of lock upgrades) and
+batched: a batch costs a fixed handful of statements (identity lookups, id reservation,
+one story insert, one article executemany, one story save), not several per article.
+One failing source never stops the others: every poll is caught and recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Source, SourceKind
+from bot.domain import Article, Source, SourceKind
 from bot.fetch import Fetcher, FetchResult
 from bot.pipeline.clean import clean_text, parse_timestamp
 from bot.pipeline.feeds import ParsedItem, looks_like_feed, parse_feed
@@ -52,8 +55,8 @@ NEAR_DUPLICATE_BITS = 3
 FINGERPRINT_WINDOW = timedelta(days=7)
 FINGERPRINT_CAPACITY = 50_000
 SEARCH_BODY_CHARS = 20_000
-_ARABIC = re.compile("[\u0621-\u064a]")
-_LATIN = re.compile("[A-Za-z]")
+_ARABIC = re.compile("[\u0621-\u064a]+")  # runs: counted by length, far fewer matches
+_LATIN = re.compile("[A-Za-z]+")
 
 
 @dataclass(slots=True)
@@ -156,23 +159,49 @@ _SPREAD = [
 ]
 
 
+_SPREAD0, _SPREAD1, _SPREAD2, _SPREAD3, _SPREAD4, _SPREAD5, _SPREAD6, _SPREAD7 = _SPREAD
+_LANE_BYTES = _LANE // 8
+_SPREAD_CACHE_SIZE = 8192  # term -> packed bit spread (~400 bytes each); cleared when full
+_spread_cache: dict[str, int] = {}
+
+
+def _term_spread(term: str) -> int:
+    """A term's 64 hash bits spread one per 40-bit lane (lane i holds bit i)."""
+    d = hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest()
+    return (
+        _SPREAD0[d[7]]
+        + _SPREAD1[d[6]]
+        + _SPREAD2[d[5]]
+        + _SPREAD3[d[4]]
+        + _SPREAD4[d[3]]
+        + _SPREAD5[d[2]]
+        + _SPREAD6[d[1]]
+        + _SPREAD7[d[0]]
+    )
+
+
 def fast_simhash(terms: Iterable[str]) -> int:
     """The same value as `fingerprint.simhash`, summing all 64 bit counters in one packed int."""
-    weights = Counter(t for t in terms if t)
+    weights = Counter(terms)
+    weights.pop("", None)
     if not weights:
         return 0
+    cache = _spread_cache
     acc = 0
     for term, weight in weights.items():
-        digest = hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest()
-        spread = 0
-        for k, byte in enumerate(reversed(digest)):
-            spread += _SPREAD[k][byte]
-        acc += spread * weight
+        spread = cache.get(term)
+        if spread is None:
+            spread = _term_spread(term)
+            if len(cache) >= _SPREAD_CACHE_SIZE:
+                cache.clear()
+            cache[term] = spread
+        acc += spread if weight == 1 else spread * weight
     total = sum(weights.values())
-    mask = (1 << _LANE) - 1
+    lanes = acc.to_bytes(64 * _LANE_BYTES, "little")
     value = 0
     for bit in range(64):
-        if 2 * ((acc >> (_LANE * bit)) & mask) > total:
+        at = bit * _LANE_BYTES
+        if 2 * int.from_bytes(lanes[at : at + _LANE_BYTES], "little") > total:
             value |= 1 << bit
     return to_signed64(value)
 
@@ -180,8 +209,8 @@ def fast_simhash(terms: Iterable[str]) -> int:
 def _language(text: str, hint: str | None) -> str:
     """ar/en of a text; the hint decides when the text is mixed or has no letters."""
     sample = text[:4000]
-    arabic = len(_ARABIC.findall(sample))
-    latin = len(_LATIN.findall(sample))
+    arabic = sum(map(len, _ARABIC.findall(sample)))
+    latin = sum(map(len, _LATIN.findall(sample)))
     hint = hint.lower()[:2] if hint else None
     if hint not in ("ar", "en"):
         hint = None
@@ -302,6 +331,94 @@ def is_section_page(page: ParsedPage) -> bool:
     return links >= SECTION_MIN_LINKS and len(page.text) < SECTION_CHARS_PER_LINK * links
 
 
+@dataclass(slots=True)
+class _Known:
+    """The identity of a stored article, or of one a batch is about to insert (`pending`)."""
+
+    id: int
+    url: str
+    guid: str | None
+    source_id: int | None
+    content_hash: str | None
+    duplicate_of: int | None = None
+    pending: int | None = None  # index into the batch's new articles
+
+    @classmethod
+    def stored(cls, article: Article) -> _Known:
+        """The identity of a stored article."""
+        return cls(
+            id=article.id,
+            url=article.url,
+            guid=article.guid,
+            source_id=article.source_id,
+            content_hash=article.content_hash,
+            duplicate_of=article.duplicate_of,
+        )
+
+
+class _Identities:
+    """What a batch has seen so far: stored matches plus the batch's own inserts and updates,
+    so lookups answer exactly as `find_existing` would after each earlier article."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._urls: dict[str, _Known] = {}
+        self._guids: dict[tuple[int | None, str], _Known] = {}
+
+    def add(self, known: _Known) -> None:
+        """Remember an article under its URL and its (source, guid)."""
+        self._urls.setdefault(known.url, known)
+        if known.guid:
+            self._guids.setdefault((known.source_id, known.guid), known)
+
+    def find(self, url: str, source_id: int | None, guid: str | None) -> _Known | None:
+        """The article with this URL, else the one with this guid from this source."""
+        found = self._urls.get(url)
+        if found is None and guid:
+            found = self._guids.get((source_id, guid))
+        return found
+
+    def changed(self, known: _Known, fields: ArticleFields) -> None:
+        """Record an update: new content hash and perhaps a new guid (URL unchanged)."""
+        known.content_hash = fields.content_hash
+        if fields.guid != known.guid:
+            if known.guid and self._guids.get((known.source_id, known.guid)) is known:
+                del self._guids[(known.source_id, known.guid)]
+            known.guid = fields.guid
+            if fields.guid:
+                self._guids[(known.source_id, fields.guid)] = known
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A new article of a batch: as first seen (clustered, fingerprinted) and as stored."""
+
+    first: ArticleFields
+    final: ArticleFields
+    known: _Known
+
+
+def _as_article(article_id: int, fields: ArticleFields, duplicate_of: int | None) -> Article:
+    """The domain view of a new article before its row is written."""
+    return Article(
+        id=article_id,
+        source_id=fields.source_id,
+        url=fields.url,
+        title=fields.title,
+        lede=fields.lede,
+        text=fields.text,
+        lang=fields.lang,
+        guid=fields.guid,
+        published_at=fields.published_at,
+        fetched_at=fields.fetched_at,
+        content_hash=fields.content_hash,
+        fingerprint=fields.fingerprint,
+        duplicate_of=duplicate_of,
+        image_caption=fields.image_caption,
+        summary=tuple(fields.summary),
+    )
+
+
 class IngestService:
     """Polls sources and ingests feeds, pages, files and records into the database."""
 
@@ -420,7 +537,7 @@ class IngestService:
         now = self.clock()
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         if looks_like_feed(data, lowered.get("content-type")):
-            feed = parse_feed(data, url, lowered, now)
+            feed = await asyncio.to_thread(parse_feed, data, url, lowered, now)
             candidates = [c for c in map(item_candidate, feed.items) if c is not None]
             report = IngestReport()
             if feed.error:
@@ -430,7 +547,7 @@ class IngestService:
             budget = source.fetch_full_pages if source else 0
             candidates = await self._fill_pages(source, candidates, budget, now)
             return report.merge(await self._store(source, candidates, now)), SourceKind.FEED
-        page = extract_page(data, url, lowered, now)
+        page = await asyncio.to_thread(extract_page, data, url, lowered, now)
         if is_section_page(page):
             links = page.links[:SECTION_FETCH_LIMIT]
             return await self._ingest_links(source, links, now), SourceKind.PAGE
@@ -441,20 +558,21 @@ class IngestService:
 
     async def _unknown(self, source: Source | None, urls: Sequence[str]) -> list[str]:
         """The URLs (canonical) not stored yet."""
+        source_id = source.id if source else None
         async with self.db.unit_of_work() as session:
-            repo = ArticleRepo(session)
-            out = []
-            for url in urls:
-                if await repo.find_existing(url, source.id if source else None, None) is None:
-                    out.append(url)
-            return out
+            found = await ArticleRepo(session).find_existing_many(
+                [(url, source_id, None) for url in urls]
+            )
+        return [url for url, article in zip(urls, found, strict=True) if article is None]
 
     async def _fetch_page(self, url: str, now: datetime) -> ParsedPage | None:
         """Fetch and extract one article page (None on failure)."""
         result = await self.fetcher.fetch(url)
         if result.error is not None or not result.body:
             return None
-        return extract_page(result.body, result.final_url, result.headers, now)
+        return await asyncio.to_thread(
+            extract_page, result.body, result.final_url, result.headers, now
+        )
 
     async def _ingest_links(
         self, source: Source | None, links: Sequence[str], now: datetime
@@ -529,9 +647,7 @@ class IngestService:
             try:
                 async with self.db.unit_of_work() as session:
                     await self._seed(session)
-                    repo = ArticleRepo(session)
-                    for fields, keep_existing in batch:
-                        await self._store_one(session, repo, fields, keep_existing, report, added)
+                    await self._write_batch(session, batch, report, added)
                     await self.stories.flush(session)
             except Exception:
                 await self.stories.reset()
@@ -540,49 +656,98 @@ class IngestService:
             self.fingerprints.add(article_id, fp)
         return report
 
-    async def _store_one(
+    async def _write_batch(
         self,
         session: AsyncSession,
-        repo: ArticleRepo,
-        fields: ArticleFields,
-        keep_existing: bool,
+        batch: Sequence[tuple[ArticleFields, bool]],
         report: IngestReport,
         added: list[tuple[int, int]],
     ) -> None:
-        """Insert, update or skip one article; link near-duplicates; assign its story."""
-        existing = await repo.find_existing(fields.url, fields.source_id, fields.guid)
-        if existing is not None:
-            same_owner = existing.source_id == fields.source_id
-            if existing.content_hash == fields.content_hash or not same_owner or keep_existing:
-                report.duplicate += 1
-                return
-            await repo.replace(
-                existing.id,
-                replace(
+        """Insert, update or skip each article of a batch, as if one after the other.
+
+        Statements per batch, whatever its size: the identity lookups, the id reservation,
+        one story insert, one article executemany (story ids and near-duplicate links set
+        at insert time), the rare updates and one story save.
+        """
+        repo = ArticleRepo(session)
+        found = await repo.find_existing_many([(f.url, f.source_id, f.guid) for f, _ in batch])
+        known = _Identities()
+        for article in found:
+            if article is not None:
+                known.add(_Known.stored(article))
+        pending: list[_Pending] = []
+        updates: dict[int, ArticleFields] = {}
+        for fields, keep_existing in batch:
+            existing = known.find(fields.url, fields.source_id, fields.guid)
+            if existing is not None:
+                same_owner = existing.source_id == fields.source_id
+                if existing.content_hash == fields.content_hash or not same_owner or keep_existing:
+                    report.duplicate += 1
+                    continue
+                update = replace(
                     fields,
                     url=existing.url,
                     guid=fields.guid or existing.guid,
                     duplicate_of=existing.duplicate_of,
-                ),
+                )
+                known.changed(existing, update)
+                if existing.pending is not None:
+                    pending[existing.pending].final = update
+                else:
+                    updates[existing.id] = update
+                report.updated += 1
+                continue
+            entry = _Known(
+                id=0,
+                url=fields.url,
+                guid=fields.guid,
+                source_id=fields.source_id,
+                content_hash=fields.content_hash,
+                pending=len(pending),
             )
-            report.updated += 1
-            return
-        original = None
-        if fields.fingerprint is not None:
-            original = self.fingerprints.find(fields.fingerprint)
-            if original is None:
-                for pending_id, fp in added:
-                    if hamming(fp, fields.fingerprint) <= NEAR_DUPLICATE_BITS:
-                        original = pending_id
-                        break
-        article = await repo.insert(replace(fields, duplicate_of=original))
-        await self.stories.assign(session, article, defer=True)
-        report.new += 1
-        report.new_article_ids.append(article.id)
-        if original is not None:
-            report.syndicated += 1
-        elif fields.fingerprint is not None:
-            added.append((article.id, fields.fingerprint))
+            known.add(entry)
+            pending.append(_Pending(first=fields, final=fields, known=entry))
+        for article_id, fields in updates.items():
+            await repo.replace(article_id, fields)
+        if pending:
+            await self._insert_new(session, repo, pending, report, added)
+
+    async def _insert_new(
+        self,
+        session: AsyncSession,
+        repo: ArticleRepo,
+        pending: Sequence[_Pending],
+        report: IngestReport,
+        added: list[tuple[int, int]],
+    ) -> None:
+        """Give new articles ids, link near-duplicates, cluster them, insert them in one go."""
+        ids = await repo.reserve_ids(len(pending))
+        articles: list[Article] = []
+        for entry, article_id in zip(pending, ids, strict=True):
+            entry.known.id = article_id
+            fields = entry.first
+            original = None
+            if fields.fingerprint is not None:
+                original = self.fingerprints.find(fields.fingerprint)
+                if original is None:
+                    for pending_id, fp in added:
+                        if hamming(fp, fields.fingerprint) <= NEAR_DUPLICATE_BITS:
+                            original = pending_id
+                            break
+            entry.known.duplicate_of = original
+            if original is not None:
+                report.syndicated += 1
+            elif fields.fingerprint is not None:
+                added.append((article_id, fields.fingerprint))
+            articles.append(_as_article(article_id, fields, original))
+        story_ids = await self.stories.assign_many(session, articles)
+        rows = [
+            replace(entry.final, duplicate_of=entry.known.duplicate_of, story_id=story_id)
+            for entry, story_id in zip(pending, story_ids, strict=True)
+        ]
+        await repo.insert_many(rows, ids=ids)
+        report.new += len(rows)
+        report.new_article_ids.extend(ids)
 
     # ------------------------------------------------------------------ one-shot inputs
     async def synthetic_source(self, url: str, name: str, lang: str | None = None) -> Source:

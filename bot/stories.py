@@ -8,7 +8,7 @@ persisted state always carries the database id as its key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from bot.pipeline.cluster import ClusterDoc, StoryClusterer
 from bot.pipeline.related import Headline, related_headlines
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
-from storage.repos.stories import StoryRepo
+from storage.repos.stories import StoryFigures, StoryRepo
 
 Clock = Callable[[], datetime]
 SIMILAR_STORIES = 3
@@ -92,12 +92,9 @@ class StoryService:
         self._dirty.clear()
         return await self.load()
 
-    async def assign(self, session: AsyncSession, article: Article, *, defer: bool = False) -> int:
-        """Cluster a just-inserted article inside the caller's unit of work; return its story id.
-
-        With `defer`, the story row is saved by `flush(session)` (once per story per batch).
-        """
-        doc = ClusterDoc(
+    def _doc(self, article: Article) -> ClusterDoc:
+        """The clusterer's view of an article."""
+        return ClusterDoc(
             id=article.id,
             title=article.title,
             text=article.text,
@@ -106,26 +103,47 @@ class StoryService:
             published=article.published_at or self.now(),
             source=str(article.source_id) if article.source_id is not None else None,
         )
-        result = self.clusterer.add(doc)
-        story_id = self._ids.get(result.story)
-        if story_id is None:
-            at = doc.published or self.now()
-            story = await StoryRepo(session).create(article.title, at)
-            story_id = story.id
-            self._bind(result.story, story_id)
+
+    async def assign(self, session: AsyncSession, article: Article, *, defer: bool = False) -> int:
+        """Cluster a just-inserted article inside the caller's unit of work; return its story id.
+
+        With `defer`, the story row is saved by `flush(session)` (once per story per batch).
+        """
+        story_id = (await self.assign_many(session, [article]))[0]
         await ArticleRepo(session).set_story(article.id, story_id)
-        self._dirty.add(result.story)
         if not defer:
             await self.flush(session)
+        return story_id
+
+    async def assign_many(self, session: AsyncSession, articles: Sequence[Article]) -> list[int]:
+        """Cluster articles (with their final ids, not necessarily inserted yet) in order.
+
+        Creates the rows of new stories with one statement, so the caller can insert the
+        articles with their story ids already set; it does not touch the articles' rows.
+        The story rows are saved by the next `flush(session)`. Returns story ids in order.
+        """
+        keys: list[int] = []
+        fresh: dict[int, tuple[str, datetime]] = {}  # new clusterer key -> (label, first seen)
+        for article in articles:
+            doc = self._doc(article)
+            key = self.clusterer.add(doc).story
+            keys.append(key)
+            self._dirty.add(key)
+            if key not in self._ids and key not in fresh:
+                fresh[key] = (article.title, doc.published or self.now())
+        if fresh:
+            created = await StoryRepo(session).create_many(list(fresh.values()))
+            for key, story_id in zip(fresh, created, strict=True):
+                self._bind(key, story_id)
+        story_ids = [self._ids[key] for key in keys]
         if len(self._ids) > 2 * len(self.clusterer.active_keys) + 1000:
             self._prune()
-        return story_id
+        return story_ids
 
     async def flush(self, session: AsyncSession) -> int:
         """Save the figures and state of every story changed since the last flush."""
-        repo = StoryRepo(session)
         active = set(self.clusterer.active_keys)
-        saved = 0
+        figures: list[StoryFigures] = []
         for key in sorted(self._dirty):
             story_id = self._ids.get(key)
             if story_id is None or key not in active:
@@ -133,18 +151,19 @@ class StoryService:
             info = self.clusterer.story_info(key)
             state: dict[str, Any] = self.clusterer.export_story(key)
             state["key"] = story_id
-            await repo.save(
-                story_id,
-                label=str(info["label"]),
-                article_count=int(info["article_count"]),
-                source_count=len(info["sources"]),
-                languages=info["languages"],
-                last_seen=info["last_seen"],
-                state=state,
+            figures.append(
+                StoryFigures(
+                    story_id=story_id,
+                    label=str(info["label"]),
+                    article_count=int(info["article_count"]),
+                    source_count=len(info["sources"]),
+                    languages=info["languages"],
+                    last_seen=info["last_seen"],
+                    state=state,
+                )
             )
-            saved += 1
         self._dirty.clear()
-        return saved
+        return await StoryRepo(session).save_many(figures)
 
     def _prune(self) -> None:
         """Forget key mappings of stories the clusterer has evicted."""

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, false, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article
 from storage.mappers import to_article
 from storage.models import ArticleRow, SourceRow
+
+ARTICLES = cast(Table, ArticleRow.__table__)
+LOOKUP_CHUNK = 500  # bound parameters per IN (...) list, well under SQLite's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,44 @@ class ArticleFields:
     search_text: str = ""
     duplicate_of: int | None = None
     fanned_out: bool = False
+    story_id: int | None = None  # set on insert only; `replace` keeps the stored story
+
+
+IdentityKey = tuple[str, int | None, str | None]  # (canonical url, source id, guid)
+
+
+def _summary(fields: ArticleFields) -> str:
+    """The stored form of a summary: sentences joined by newlines."""
+    return "\n".join(s.replace("\n", " ") for s in fields.summary)
+
+
+def _values(fields: ArticleFields, now: datetime) -> dict[str, Any]:
+    """Every column of a new article as Core insert parameters (same keys for every row)."""
+    return {
+        "url": fields.url,
+        "title": fields.title,
+        "lede": fields.lede,
+        "text": fields.text,
+        "lang": fields.lang,
+        "guid": fields.guid,
+        "source_id": fields.source_id,
+        "published_at": fields.published_at or now,
+        "fetched_at": fields.fetched_at or now,
+        "content_hash": fields.content_hash,
+        "fingerprint": fields.fingerprint,
+        "story_id": fields.story_id,
+        "duplicate_of": fields.duplicate_of,
+        "image_caption": fields.image_caption,
+        "summary": _summary(fields),
+        "search_text": fields.search_text,
+        "fanned_out": fields.fanned_out,
+    }
+
+
+def _chunks(items: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterable[Sequence[Any]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _apply(row: ArticleRow, fields: ArticleFields) -> None:
@@ -52,11 +94,34 @@ def _apply(row: ArticleRow, fields: ArticleFields) -> None:
     row.content_hash = fields.content_hash
     row.fingerprint = fields.fingerprint
     row.image_caption = fields.image_caption
-    row.summary = "\n".join(s.replace("\n", " ") for s in fields.summary)
+    row.summary = _summary(fields)
     row.search_text = fields.search_text
     if fields.duplicate_of is not None:
         row.duplicate_of = fields.duplicate_of
     row.fanned_out = row.fanned_out or fields.fanned_out
+
+
+async def reserve_ids(session: AsyncSession, table: Table, count: int) -> list[int]:
+    """`count` fresh ids of `table` (integer primary key `id`), ascending, to insert with.
+
+    PostgreSQL draws them from the column's serial sequence (safe under concurrency).
+    SQLite first takes the database write lock with a no-op UPDATE, so no other connection
+    can insert until this unit of work ends, then continues after the largest id, as
+    SQLite itself would.
+    """
+    if count <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        result = await session.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+            ),
+            {"table": table.name, "n": count},
+        )
+        return sorted(int(i) for i in result.scalars())
+    await session.execute(update(table).where(false()).values(id=table.c.id))
+    top = int(await session.scalar(select(func.max(table.c.id))) or 0)
+    return list(range(top + 1, top + 1 + count))
 
 
 class ArticleRepo:
@@ -70,6 +135,8 @@ class ArticleRepo:
         """Insert a new article and return it with its id."""
         row = ArticleRow()
         _apply(row, fields)
+        if fields.story_id is not None:
+            row.story_id = fields.story_id
         self.session.add(row)
         await self.session.flush()
         return to_article(row)
@@ -94,6 +161,73 @@ class ArticleRepo:
             )
         return None if row is None else to_article(row)
 
+    async def insert_many(
+        self, items: Sequence[ArticleFields], ids: Sequence[int] | None = None
+    ) -> list[int]:
+        """Insert new articles with one executemany (Core, through the table so FTS triggers
+        fire); return their ids in input order. `ids` are ids from `reserve_ids`, else the
+        database issues them (INSERT … RETURNING, sorted by parameter order)."""
+        if not items:
+            return []
+        now = datetime.now(UTC)
+        rows = [_values(f, now) for f in items]
+        if ids is not None:
+            if len(ids) != len(rows):
+                raise ValueError("insert_many: one id per article")
+            for row, article_id in zip(rows, ids, strict=True):
+                row["id"] = article_id
+            await self.session.execute(insert(ARTICLES), rows)
+            return list(ids)
+        result = await self.session.execute(
+            insert(ARTICLES).returning(ARTICLES.c.id, sort_by_parameter_order=True), rows
+        )
+        return [int(i) for i in result.scalars()]
+
+    async def reserve_ids(self, count: int) -> list[int]:
+        """`count` fresh article ids, ascending, for rows this unit of work will insert."""
+        return await reserve_ids(self.session, ARTICLES, count)
+
+    async def find_existing_many(self, keys: Sequence[IdentityKey]) -> list[Article | None]:
+        """`find_existing` for many (url, source_id, guid) keys at once, in input order.
+
+        One `url IN (…)` query per chunk, then one `source_id = ? AND guid IN (…)` query
+        per source for the keys whose URL is not stored.
+        """
+        if not keys:
+            return []
+        by_url: dict[str, Article] = {}
+        for chunk in _chunks(list(dict.fromkeys(url for url, _sid, _guid in keys))):
+            rows = await self.session.execute(select(ARTICLES).where(ARTICLES.c.url.in_(chunk)))
+            for row in rows:
+                article = to_article(cast(ArticleRow, row))
+                by_url[article.url] = article
+        guids: dict[int | None, dict[str, None]] = {}
+        for url, source_id, guid in keys:
+            if guid and url not in by_url:
+                guids.setdefault(source_id, {})[guid] = None
+        by_guid: dict[tuple[int | None, str], Article] = {}
+        for source_id, wanted in guids.items():
+            owner = (
+                ARTICLES.c.source_id.is_(None)
+                if source_id is None
+                else ARTICLES.c.source_id == source_id
+            )
+            for chunk in _chunks(list(wanted)):
+                rows = await self.session.execute(
+                    select(ARTICLES).where(owner, ARTICLES.c.guid.in_(chunk))
+                )
+                for row in rows:
+                    article = to_article(cast(ArticleRow, row))
+                    if article.guid is not None:
+                        by_guid[(source_id, article.guid)] = article
+        out: list[Article | None] = []
+        for url, source_id, guid in keys:
+            found = by_url.get(url)
+            if found is None and guid:
+                found = by_guid.get((source_id, guid))
+            out.append(found)
+        return out
+
     async def get(self, article_id: int) -> Article | None:
         """One article with its source name."""
         found = await self.get_many([article_id])
@@ -117,6 +251,17 @@ class ArticleRepo:
         await self.session.execute(
             update(ArticleRow).where(ArticleRow.id == article_id).values(story_id=story_id)
         )
+
+    async def set_story_many(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """Attach many (article id, story id) pairs with one executemany."""
+        params = [{"b_id": a, "b_story": s} for a, s in pairs]
+        if params:
+            await self.session.execute(
+                update(ARTICLES)
+                .where(ARTICLES.c.id == bindparam("b_id"))
+                .values(story_id=bindparam("b_story")),
+                params,
+            )
 
     async def for_story(self, story_id: int, limit: int = 50) -> list[Article]:
         """A story's articles, newest first."""

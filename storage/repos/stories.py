@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Story
 from storage.mappers import to_story
 from storage.models import ArticleRow, StoryRow
+from storage.repos.articles import reserve_ids
+
+STORIES = cast(Table, StoryRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryFigures:
+    """One story's figures and clusterer state, as `StoryRepo.save` stores them."""
+
+    story_id: int
+    label: str
+    article_count: int
+    source_count: int
+    languages: Iterable[str]
+    last_seen: datetime
+    state: dict[str, Any] | None
 
 
 class StoryRepo:
@@ -29,6 +46,32 @@ class StoryRepo:
         self.session.add(row)
         await self.session.flush()
         return to_story(row)
+
+    async def create_many(self, items: Sequence[tuple[str, datetime]]) -> list[int]:
+        """Start new stories, each (label, first seen), with one executemany; ids in input order.
+
+        The ids are reserved first (see `reserve_ids`): SQLite cannot return the ids of a
+        multi-row insert in a guaranteed order, so SQLAlchemy would insert row by row.
+        """
+        if not items:
+            return []
+        rows = [
+            {
+                "label": label,
+                "first_seen": at,
+                "last_seen": at,
+                "article_count": 0,
+                "source_count": 0,
+                "languages": "",
+                "closed": False,
+            }
+            for label, at in items
+        ]
+        ids = await reserve_ids(self.session, STORIES, len(rows))
+        for row, story_id in zip(rows, ids, strict=True):
+            row["id"] = story_id
+        await self.session.execute(insert(STORIES), rows)
+        return ids
 
     async def get(self, story_id: int) -> Story | None:
         """One story by id."""
@@ -68,6 +111,37 @@ class StoryRepo:
                 closed=False,
             )
         )
+
+    async def save_many(self, items: Iterable[StoryFigures]) -> int:
+        """`save` for many stories with one executemany; return how many were given."""
+        params = [
+            {
+                "b_id": f.story_id,
+                "b_label": f.label,
+                "b_article_count": f.article_count,
+                "b_source_count": f.source_count,
+                "b_languages": ",".join(sorted(set(f.languages))),
+                "b_last_seen": f.last_seen,
+                "b_state": f.state,
+            }
+            for f in items
+        ]
+        if params:
+            await self.session.execute(
+                update(STORIES)
+                .where(STORIES.c.id == bindparam("b_id"))
+                .values(
+                    label=bindparam("b_label"),
+                    article_count=bindparam("b_article_count"),
+                    source_count=bindparam("b_source_count"),
+                    languages=bindparam("b_languages"),
+                    last_seen=bindparam("b_last_seen", type_=STORIES.c.last_seen.type),
+                    state=bindparam("b_state", type_=STORIES.c.state.type),
+                    closed=False,
+                ),
+                params,
+            )
+        return len(params)
 
     async def active_states(self, since: datetime) -> list[tuple[int, dict[str, Any]]]:
         """(id, state) of open stories seen since `since` — what the clusterer reloads."""
