@@ -193,7 +193,7 @@ async def test_feed_stored_then_refetch_writes_nothing(
     assert (report.new, report.failed) == (3, 0)
     before = await rows(db)
     assert all(r.summary and r.search_text and r.story_id for r in before)
-    assert all(2 <= len(r.summary.split("\n")) <= 3 for r in before)
+    assert all(2 <= len((r.summary or "").split("\n")) <= 3 for r in before)
     source = (await SourceRepo_list(db))[0]
     assert source.kind == "feed" and source.next_poll_at is not None
     again = await service.poll_source(source)
