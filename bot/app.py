@@ -16,7 +16,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from bot.chats import ChatService
 from bot.delivery import DeliveryWorker, FanOut, TelegramSender
 from bot.digests import DigestScheduler
-from bot.fetch import Fetcher, FetchLimits
+from bot.fetch import Fetcher, fetcher_for
 from bot.follows import FollowMatcher
 from bot.ingest import IngestService
 from bot.search import SearchService
@@ -46,14 +46,6 @@ def setup_logging(level: str) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: still running" is expected
 
 
-def make_fetcher(settings: Settings) -> Fetcher:
-    """The one shared HTTP fetcher for sources, configured from the settings."""
-    limits = FetchLimits(
-        total_timeout_s=settings.fetch_timeout_seconds, max_bytes=settings.max_feed_bytes
-    )
-    return Fetcher(limits=limits, allow_private=settings.allow_private_sources)
-
-
 async def build_services(
     settings: Settings,
     db: Database,
@@ -62,7 +54,7 @@ async def build_services(
     clock: Clock = system_clock,
 ) -> Services:
     """Create every service over one database and load their in-memory state."""
-    fetcher = fetcher or make_fetcher(settings)
+    fetcher = fetcher or fetcher_for(settings)
     stories = StoryService(db, now=clock)
     follows = FollowMatcher(db)
     services = Services(

@@ -12,39 +12,16 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress
 
+from bot.cli_common import fail, settings_or_exit
 from bot.domain import Source
 from bot.extracting import extract_inputs
-from bot.fetch import Fetcher, FetchLimits
+from bot.fetch import fetcher_for
 from bot.ingest import IngestReport, IngestService
-from bot.settings import Settings, SettingsError, get_settings
+from bot.settings import Settings
 from bot.sources import SourceError, SourceService
 from bot.stories import StoryService
 from storage.db import Database
 from storage.migrate import upgrade
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one clear line to stderr and return an Exit to raise."""
-    typer.echo(f"akhbar: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    """The settings, or one clear line and exit code 2."""
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
-
-
-def _fetcher(settings: Settings) -> Fetcher:
-    """A fetcher configured from the settings."""
-    limits = FetchLimits(
-        read_timeout_s=settings.fetch_timeout_seconds,
-        total_timeout_s=max(settings.fetch_timeout_seconds * 3, settings.fetch_timeout_seconds),
-        max_bytes=settings.max_feed_bytes,
-    )
-    return Fetcher(limits=limits, allow_private=settings.allow_private_sources)
 
 
 def _migrated(settings: Settings) -> Settings:
@@ -100,7 +77,7 @@ async def _ingest(settings: Settings, inputs: list[str]) -> IngestReport:
     try:
         stories = StoryService(db)
         await stories.load()
-        async with _fetcher(settings) as fetcher:
+        async with fetcher_for(settings) as fetcher:
             service = IngestService(db, fetcher, stories, settings)
             with Progress(transient=True, console=_stderr_console()) as progress:
                 task = progress.add_task("ingesting", total=len(inputs))
@@ -138,7 +115,7 @@ async def _with_sources(settings: Settings, action: str, *args: Any) -> Any:
     """Run one SourceService method against the configured database."""
     db = _database(settings)
     try:
-        async with _fetcher(settings) as fetcher:
+        async with fetcher_for(settings) as fetcher:
             service = SourceService(db, fetcher, settings)
             return await getattr(service, action)(*args)
     finally:
@@ -158,19 +135,19 @@ def register(app: typer.Typer, source_app: typer.Typer) -> None:
         lang: Annotated[str | None, typer.Option("--lang", help="Language hint: ar or en.")] = None,
     ) -> None:
         """Add a news source (its kind is detected on the first poll)."""
-        settings = _settings()
+        settings = settings_or_exit()
         try:
             source = asyncio.run(
                 _with_sources(_migrated(settings), "add", url, name, interval, lang)
             )
         except SourceError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         typer.echo(f"added source {source.id}: {source.url}")
 
     @source_app.command("list")
     def source_list() -> None:
         """List every source with its state."""
-        sources = asyncio.run(_with_sources(_migrated(_settings()), "list"))
+        sources = asyncio.run(_with_sources(_migrated(settings_or_exit()), "list"))
         if not sources:
             typer.echo("no sources")
         for source in sources:
@@ -181,8 +158,8 @@ def register(app: typer.Typer, source_app: typer.Typer) -> None:
         source_id: Annotated[int, typer.Argument(metavar="ID", help="Source id.")],
     ) -> None:
         """Remove a source (its articles stay)."""
-        if not asyncio.run(_with_sources(_migrated(_settings()), "remove", source_id)):
-            raise _fail(f"no source with id {source_id}", code=1)
+        if not asyncio.run(_with_sources(_migrated(settings_or_exit()), "remove", source_id)):
+            raise fail(f"no source with id {source_id}", code=1)
         typer.echo(f"removed source {source_id}")
 
     @source_app.command("import")
@@ -191,7 +168,7 @@ def register(app: typer.Typer, source_app: typer.Typer) -> None:
     ) -> None:
         """Import sources from a TOML list or an OPML file."""
         added, skipped, errors = asyncio.run(
-            _with_sources(_migrated(_settings()), "import_file", file)
+            _with_sources(_migrated(settings_or_exit()), "import_file", file)
         )
         for error in errors:
             typer.echo(f"error: {error}", err=True)
@@ -207,7 +184,7 @@ def register(app: typer.Typer, source_app: typer.Typer) -> None:
         ],
     ) -> None:
         """Ingest feeds, pages or JSONL into the database once; print a summary line."""
-        report = asyncio.run(_ingest(_migrated(_settings()), inputs))
+        report = asyncio.run(_ingest(_migrated(settings_or_exit()), inputs))
         for error in report.errors[:20]:
             typer.echo(f"error: {error}", err=True)
         typer.echo(report.summary_line())
@@ -225,8 +202,8 @@ def register(app: typer.Typer, source_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input.")] = False,
     ) -> None:
         """Extract title, text, date, language… of each input, in input order."""
-        settings = _settings()
-        for record in extract_inputs(inputs, url, lambda: _fetcher(settings)):
+        settings = settings_or_exit()
+        for record in extract_inputs(inputs, url, lambda: fetcher_for(settings)):
             if as_json:
                 sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             else:

@@ -16,6 +16,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from bot.settings import Settings
+
 USER_AGENT = "Akhbar/0.1 (+news bot)"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)
@@ -318,3 +320,13 @@ class Fetcher:
         except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError, zlib.error) as exc:
             message = f"{type(exc).__name__}: {exc}"
         return FetchResult(url=url, final_url=url, status=0, error=message)
+
+
+def fetcher_for(settings: Settings) -> Fetcher:
+    """The source fetcher configured from the settings (total time, body cap, private sources)."""
+    limits = FetchLimits(
+        read_timeout_s=min(FetchLimits().read_timeout_s, settings.fetch_timeout_seconds),
+        total_timeout_s=settings.fetch_timeout_seconds,
+        max_bytes=settings.max_feed_bytes,
+    )
+    return Fetcher(limits=limits, allow_private=settings.allow_private_sources)
