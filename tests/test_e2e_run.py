@@ -159,4 +159,6 @@ def test_follow_story_then_push_search_digest_settings(
     assert digest["text"]
     settings = send_and_wait(control, 1, "/settings time 07:30")
     assert "07:30" in settings["text"]
-    assert "Traceback" not in log.read_text()
+    logged = log.read_text()
+    assert "Traceback" not in logged
+    assert "TEST-token" not in logged and "jeddah floods" not in logged.lower()  # no token, no user text
