@@ -252,8 +252,10 @@ async def topics_view(services: Services, chat: Chat, page: int) -> Rendered:
 async def latest_view(services: Services, chat: Chat, page: int = 0) -> Rendered:
     """The newest articles."""
     async with services.db.unit_of_work() as session:
-        articles = await ArticleRepo(session).latest(LATEST_PAGE, max(0, page) * LATEST_PAGE)
-    return render_latest(chat.language, chat.timezone, articles)
+        page = max(0, page)
+        articles = await ArticleRepo(session).latest(LATEST_PAGE + 1, page * LATEST_PAGE)
+    has_more = len(articles) > LATEST_PAGE
+    return render_latest(chat.language, chat.timezone, articles[:LATEST_PAGE], page, has_more)
 
 
 async def story_view(services: Services, chat: Chat, story_id: int) -> list[Rendered] | None:

@@ -619,14 +619,17 @@ def render_mysubs(lang: str, follows: list[Follow], story_labels: Mapping[int, s
     return Rendered(_fit("\n\n".join(blocks)), tuple(rows))
 
 
-def render_latest(lang: str, tz: str, articles: list[Article]) -> Rendered:
-    """The newest articles: headline, source and local time each."""
+def render_latest(
+    lang: str, tz: str, articles: list[Article], page: int = 0, has_more: bool = False
+) -> Rendered:
+    """The newest articles: headline, source and local time each, with ◀ ▶ paging."""
     m = mark(lang)
+    paging = _page_row(lang, "lp", page, has_more)
     if not articles:
-        return Rendered(m + t(lang, "latest.empty"))
+        return Rendered(m + t(lang, "latest.empty"), _rows(paging))
     lines = [m + t(lang, "latest.header")]
     lines += [_item_line(lang, tz, a, a.source_name) for a in articles]
-    return Rendered(_fit("\n".join(lines)))
+    return Rendered(_fit("\n".join(lines)), _rows(paging))
 
 
 def _source_state(lang: str, source: Source) -> str:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Final
 
-from telegram import Bot, BotCommand, Update
+from telegram import Bot, BotCommand, BotCommandScopeChat, Update
+from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
 from handlers import commands as c
 from handlers.buttons import on_button
 from handlers.context import AnyApplication
 from handlers.errors import on_error
-from handlers.i18n import command_menu
+from handlers.i18n import admin_command_menu, command_menu
+
+log = logging.getLogger(__name__)
 
 #: New commands in private chats and groups, and channel posts (edits are ignored).
 COMMAND_UPDATES: Final = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
@@ -47,8 +52,16 @@ def register(application: AnyApplication) -> None:
     application.add_error_handler(on_error)
 
 
-async def set_command_menus(bot: Bot) -> None:
-    """setMyCommands in English (default) and Arabic (language_code "ar")."""
+async def set_command_menus(bot: Bot, admin_ids: Iterable[int] = ()) -> None:
+    """setMyCommands in English (default) and Arabic ("ar"); operators also see admin commands."""
     for lang, code in (("en", None), ("ar", "ar")):
         menu = [BotCommand(name, text) for name, text in command_menu(lang)]
         await bot.set_my_commands(menu, language_code=code)
+        admin_menu = [BotCommand(name, text) for name, text in admin_command_menu(lang)]
+        for admin_id in admin_ids:
+            try:
+                await bot.set_my_commands(
+                    admin_menu, scope=BotCommandScopeChat(admin_id), language_code=code
+                )
+            except TelegramError:  # the operator has not opened a chat with the bot yet
+                log.info("no operator menu for %s yet", admin_id)

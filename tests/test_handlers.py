@@ -361,3 +361,14 @@ async def test_set_command_menus(bot: Harness) -> None:
     menus = [c for c in bot.api.calls if c.method == "setMyCommands"]
     assert len(menus) == 2
     assert menus[1].params.get("language_code") == "ar"
+
+
+async def test_operators_get_their_own_menu(bot: Harness) -> None:
+    """Operators see the admin commands in a menu scoped to their chat, in both languages."""
+    from handlers.setup import set_command_menus
+
+    await set_command_menus(bot.app.bot, admin_ids=[1])
+    scoped = [
+        c for c in bot.api.calls if c.method == "setMyCommands" and c.params.get("scope")
+    ]
+    assert len(scoped) == 2 and all("addsource" in str(c.params["commands"]) for c in scoped)

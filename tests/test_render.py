@@ -287,6 +287,9 @@ def test_latest_and_sources_and_stats() -> None:
     latest = render_latest("en", "UTC", [article(1, source_name="AP")])
     assert "Talks resume in Doha" in latest.text and "AP" in latest.text
     assert "No articles yet." in render_latest("en", "UTC", []).text
+    paged = render_latest("en", "UTC", [article(1, source_name="AP")], page=1, has_more=True)
+    assert [b.data for row in paged.buttons for b in row] == ["lp:0", "lp:2"]
+    assert latest.buttons == ()
     sources = [
         Source(id=1, name="Al <Jazeera>", url="https://aj.example/rss?x=1&y=2"),
         Source(
