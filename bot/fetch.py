@@ -195,6 +195,15 @@ class Fetcher:
 
     async def _check_target(self, url: str) -> str:
         """Validate scheme and resolved addresses of a URL, returning its host."""
+        host, _address = await self._resolve_target(url)
+        return host
+
+    async def check_url(self, url: str) -> str:
+        """Public form of the target check (raises FetchError), for validating new sources."""
+        return await self._check_target(url)
+
+    async def _resolve_target(self, url: str) -> tuple[str, str | None]:
+        """Validate a URL; return its host and the checked address to connect to (None if private ok)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"scheme not allowed: {parts.scheme or '(none)'}")
@@ -202,7 +211,7 @@ class Fetcher:
         if not host:
             raise FetchError("URL has no host")
         if self.allow_private:
-            return host
+            return host, None
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as exc:
@@ -212,11 +221,11 @@ class Fetcher:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise FetchError(f"cannot resolve {host}: {exc}") from exc
-        addresses = {str(info[4][0]) for info in infos}
-        blocked = sorted(a for a in addresses if not is_public_address(a))
+        addresses = [str(info[4][0]) for info in infos]
+        blocked = sorted({a for a in addresses if not is_public_address(a)})
         if not addresses or blocked:
             raise FetchError(f"refused non-public address for {host}: {', '.join(blocked)}")
-        return host
+        return host, addresses[0]
 
     def _headers(self, etag: str | None, last_modified: str | None) -> dict[str, str]:
         """Build request headers, including conditional ones."""
@@ -254,9 +263,9 @@ class Fetcher:
         self, url: str, headers: Mapping[str, str]
     ) -> tuple[httpx.Response, bytes]:
         """Send one GET (no redirects followed) under the host and global limits."""
-        host = await self._check_target(url)
+        host, address = await self._resolve_target(url)
         async with self._host_semaphore(host), self._global:
-            request = self._client.build_request("GET", url, headers=dict(headers))
+            request = self._pinned_request(url, headers, address)
             response = await self._client.send(request, stream=True)
             try:
                 body = b""
@@ -265,6 +274,22 @@ class Fetcher:
                 return response, body
             finally:
                 await response.aclose()
+
+    def _pinned_request(
+        self, url: str, headers: Mapping[str, str], address: str | None
+    ) -> httpx.Request:
+        """A GET that connects to the checked address (Host header and TLS name unchanged)."""
+        if address is None:
+            return self._client.build_request("GET", url, headers=dict(headers))
+        parts = urlsplit(url)
+        literal = f"[{address}]" if ":" in address else address
+        netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+        pinned = parts._replace(netloc=netloc).geturl()
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme == "https" else {}
+        return self._client.build_request(
+            "GET", pinned, headers={**headers, "Host": host_header}, extensions=extensions
+        )
 
     async def _follow(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
         """Fetch url following at most max_redirects redirects, each re-checked."""

@@ -133,7 +133,7 @@ class SourceService:
             return
         checker = self.fetcher if not self.fetcher.allow_private else Fetcher()
         try:
-            await checker._check_target(url)  # the fetcher's own resolved-address check
+            await checker.check_url(url)  # the fetcher's own resolved-address check
         except FetchError as exc:
             raise SourceError(str(exc)) from None
         finally:

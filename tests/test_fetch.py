@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 import tracemalloc
 from collections.abc import AsyncIterator
 
@@ -210,3 +211,27 @@ def test_header_parsers() -> None:
     assert parse_retry_after("soon", now) is None
     assert parse_max_age("no-cache, max-age=60") == 60
     assert parse_max_age("no-store") is None
+
+
+async def test_request_connects_to_the_checked_address(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The address that passed the check is the one connected to: no second DNS lookup."""
+    import bot.fetch as fetch_module
+
+    port = int(server.rsplit(":", 1)[1])
+    lookups: list[str] = []
+
+    async def resolve_once(host: str, port_: int, **_: object) -> list[tuple[object, ...]]:
+        """Answer like DNS for the first lookup only; a rebinding server would answer later."""
+        lookups.append(host)
+        if len(lookups) > 1:
+            raise OSError("a second lookup happened")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port_))]
+
+    monkeypatch.setattr(fetch_module, "is_public_address", lambda _address: True)
+    async with Fetcher() as fetcher:
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolve_once)
+        result = await fetcher.fetch(f"http://news.rebind.invalid:{port}/feed")
+    assert result.ok, result.error
+    assert lookups == ["news.rebind.invalid"]
