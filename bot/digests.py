@@ -70,51 +70,63 @@ class DigestScheduler:
         self._parts: dict[tuple[int, date], list[str]] = {}
 
     async def tick(self) -> DigestTickResult:
-        """Handle one batch of due chats in one transaction."""
+        """Handle one batch of due chats in one transaction, with set-based writes.
+
+        Every due chat's new schedule and every digest row of the batch are written with
+        one executemany and one multi-row insert, so the write lock is held for
+        milliseconds per batch rather than one statement per chat.
+        """
         now = self.clock()
-        due = enqueued = empty = rescheduled = 0
+        due = empty = rescheduled = 0
+        schedule: list[tuple[int, datetime, date | None]] = []
+        rows: list[NewDelivery] = []
+        skipped: list[NewDelivery] = []
+        parts_by_key: dict[tuple[int, date], list[str]] = {}
         async with self.db.unit_of_work() as session:
             repo = DeliveryRepo(session)
             for chat, scheduled in await repo.due_digest_chats(now, self.batch):
                 due += 1
                 if scheduled is None:
-                    await repo.set_next_digest(
-                        chat.id, first_digest_at(now, chat.timezone, chat.digest_time)
+                    schedule.append(
+                        (chat.id, first_digest_at(now, chat.timezone, chat.digest_time), None)
                     )
                     rescheduled += 1
                     continue
                 day = digest_day_due(now, chat.timezone, chat.digest_time, chat.last_digest_on)
                 if day is None:
-                    await repo.set_next_digest(
-                        chat.id,
-                        next_digest_at(now, chat.timezone, chat.digest_time, chat.last_digest_on),
+                    next_at = next_digest_at(
+                        now, chat.timezone, chat.digest_time, chat.last_digest_on
                     )
+                    schedule.append((chat.id, next_at, None))
                     rescheduled += 1
                     continue
                 parts = list(await self.build(chat, now - DIGEST_WINDOW))
                 if parts or chat.empty_digest:
-                    row = NewDelivery(chat_id=chat.id, kind=DeliveryKind.DIGEST, digest_on=day)
-                    if await repo.enqueue_many([row], now):
-                        enqueued += 1
-                        if len(self._parts) < self.cache_limit:
-                            self._parts[(chat.id, day)] = parts
+                    rows.append(
+                        NewDelivery(chat_id=chat.id, kind=DeliveryKind.DIGEST, digest_on=day)
+                    )
+                    parts_by_key[(chat.id, day)] = parts
                 else:
-                    await repo.enqueue_many(
-                        [
-                            NewDelivery(
-                                chat_id=chat.id,
-                                kind=DeliveryKind.DIGEST,
-                                digest_on=day,
-                                state=DeliveryState.SKIPPED,
-                                note="empty digest",
-                            )
-                        ],
-                        now,
+                    skipped.append(
+                        NewDelivery(
+                            chat_id=chat.id,
+                            kind=DeliveryKind.DIGEST,
+                            digest_on=day,
+                            state=DeliveryState.SKIPPED,
+                            note="empty digest",
+                        )
                     )
                     empty += 1
-                await repo.set_next_digest(
-                    chat.id, next_digest_at(now, chat.timezone, chat.digest_time, day), day
+                schedule.append(
+                    (chat.id, next_digest_at(now, chat.timezone, chat.digest_time, day), day)
                 )
+            enqueued = await repo.enqueue_many(rows, now)  # rows already owed are ignored
+            await repo.enqueue_many(skipped, now)
+            await repo.set_next_digests(schedule)
+        for key, parts in parts_by_key.items():
+            if len(self._parts) >= self.cache_limit:
+                break
+            self._parts[key] = parts
         if due:
             log.info("digests: %d due, %d enqueued, %d empty", due, enqueued, empty)
         return DigestTickResult(due, enqueued, empty, rescheduled)

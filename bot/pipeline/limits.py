@@ -1,7 +1,15 @@
 """Pure send-rate limiting for Telegram (the clock is passed in as float seconds).
 
 Limits enforced, each as a sliding window so a Telegram-like enforcer never sees an excess:
-- global: at most `max_per_second` sends in any `global_window` (1 s, plus a safety margin);
+- global: at most `max_per_second` sends in any `global_window` (1 s, plus a safety margin),
+  and spread out: sends are spaced `global_window / count` apart, with back-to-back bursts
+  of at most `burst` of the window's count. Without the spreading, a whole window's sends
+  leave at once and reach Telegram over tens of milliseconds (serialisation, one socket
+  each), while the next window's first send arrives at once: a strict sliding window at the
+  far end then counts one too many. Evenly spaced sends arrive with even delays, and
+  `begin`/`settle` count each send in the global window from the moment it is allowed
+  until its answer comes, then at the answer's time (never earlier than Telegram saw it),
+  so a send delayed on its way (a busy event loop) cannot overfill the far window;
 - private chat: at most one send per `private_interval` (1 s, plus margin);
 - group / supergroup / channel: at most `group_count` (20) sends in any `group_window` (60 s);
 - blocks from 429 answers: until a time, for one chat or for everything.
@@ -12,6 +20,7 @@ the last slot (there is no await between the check and the record).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 
@@ -31,8 +40,12 @@ class RateLimiter:
         group_count: int = 20,
         group_window: float = 60.0,
         margin: float = 0.03,
+        burst: float = 0.1,
     ) -> None:
-        """Configure the limits; `margin` widens every window (fraction) against clock jitter."""
+        """Configure the limits; `margin` widens every window (fraction) against clock jitter.
+
+        `burst` is the fraction of the global count that may go back to back (at least one).
+        """
         if max_per_second <= 0:
             raise ValueError("max_per_second must be positive")
         self.global_count = max(1, math.floor(max_per_second * global_window))
@@ -40,7 +53,12 @@ class RateLimiter:
         self.private_interval = private_interval * (1 + margin)
         self.group_count = group_count
         self.group_window = group_window * (1 + margin)
+        self.global_spacing = self.global_window / self.global_count
+        burst_count = max(1, math.floor(self.global_count * burst))
+        self.burst_tolerance = (burst_count - 1) * self.global_spacing
+        self._global_tat = -math.inf  # when the next evenly spaced send is due (GCRA)
         self._global: deque[float] = deque()
+        self._in_flight = 0  # sends begun and not settled: inside every global window
         self._private_last: dict[int, float] = {}
         self._groups: dict[int, deque[float]] = {}
         self._chat_blocked: dict[int, float] = {}
@@ -53,7 +71,10 @@ class RateLimiter:
             self._global_blocked - now,
             self._chat_blocked.get(chat_id, 0.0) - now,
             _window_wait(self._global, self.global_count, self.global_window, now),
+            self._global_tat - self.burst_tolerance - now,
         )
+        if self._in_flight and len(self._global) + self._in_flight >= self.global_count:
+            wait = max(wait, self.global_spacing)  # until an answer settles a send
         if chat_is_group:
             q = self._groups.get(chat_id)
             if q is not None:
@@ -66,9 +87,20 @@ class RateLimiter:
             return 0.0
         return max(wait, MIN_WAIT)
 
-    def record(self, chat_id: int, now: float, chat_is_group: bool = False) -> None:
-        """Count one send to this chat at `now`."""
-        self._global.append(now)
+    def record(
+        self,
+        chat_id: int,
+        now: float,
+        chat_is_group: bool = False,
+        *,
+        global_at: float | None = math.nan,
+    ) -> None:
+        """Count one send to this chat at `now` (globally at `global_at`; None: in flight)."""
+        if global_at is None:
+            self._in_flight += 1
+        else:
+            self._global.append(now if math.isnan(global_at) else global_at)
+        self._global_tat = max(self._global_tat, now) + self.global_spacing
         if chat_is_group:
             self._groups.setdefault(chat_id, deque()).append(now)
         else:
@@ -83,6 +115,21 @@ class RateLimiter:
         if wait <= 0:
             self.record(chat_id, now, chat_is_group)
         return wait
+
+    def begin(self, chat_id: int, chat_is_group: bool, now: float) -> float:
+        """`acquire` for a send whose answer will be `settle`d: 0.0 when it may go now.
+
+        Until settled, the send counts in every global window.
+        """
+        wait = self.next_allowed(chat_id, chat_is_group, now)
+        if wait <= 0:
+            self.record(chat_id, now, chat_is_group, global_at=None)
+        return wait
+
+    def settle(self, now: float) -> None:
+        """The answer to a begun send arrived at `now`: count it at that time from now on."""
+        self._in_flight = max(0, self._in_flight - 1)
+        bisect.insort(self._global, now)
 
     def block_chat(self, chat_id: int, until: float) -> None:
         """Hold every send to one chat until `until` (a 429 for that chat)."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article, Chat, Delivery, DeliveryKind, DeliveryState, Follow
@@ -25,6 +26,8 @@ INSERT_CHUNK = 500
 IN_CHUNK = 5000
 _PENDING = str(DeliveryState.PENDING)
 _CLAIMED = str(DeliveryState.CLAIMED)
+_DELIVERIES = cast(Table, DeliveryRow.__table__)  # Core table, for executemany updates
+_CHATS = cast(Table, ChatRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,48 @@ class DeliveryRepo:
             )
         )
 
+    async def mark_sent_many(self, marks: Sequence[tuple[int, int | None, datetime]]) -> None:
+        """`mark_sent` for many rows in one executemany: (row id, message id, sent at)."""
+        if not marks:
+            return
+        table = _DELIVERIES
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                state=str(DeliveryState.SENT),
+                message_id=bindparam("b_message_id"),
+                sent_at=bindparam("b_sent_at"),
+                claimed_by=None,
+                claim_until=None,
+                last_error=None,
+            )
+        )
+        await self.session.execute(
+            stmt,
+            [{"b_id": i, "b_message_id": m, "b_sent_at": at} for i, m, at in marks],
+        )
+
+    async def mark_folded_many(self, marks: Sequence[tuple[int, int, datetime]]) -> None:
+        """`mark_folded` for many rows in one executemany: (row id, folded into, sent at)."""
+        if not marks:
+            return
+        table = _DELIVERIES
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                state=str(DeliveryState.FOLDED),
+                folded_into_id=bindparam("b_into"),
+                sent_at=bindparam("b_sent_at"),
+                claimed_by=None,
+                claim_until=None,
+            )
+        )
+        await self.session.execute(
+            stmt, [{"b_id": i, "b_into": into, "b_sent_at": at} for i, into, at in marks]
+        )
+
     async def mark_folded(self, ids: Sequence[int], into_id: int, now: datetime) -> None:
         """Record rows delivered inside another row's message."""
         for part in _chunks(list(ids)):
@@ -241,17 +286,19 @@ class DeliveryRepo:
 
     async def release(self, holder: str, ids: Sequence[int] | None = None) -> int:
         """Give the holder's claimed rows (or only `ids`) back as pending, due at once."""
-        query = update(DeliveryRow).where(
-            DeliveryRow.state == _CLAIMED, DeliveryRow.claimed_by == holder
+        query = (
+            update(DeliveryRow)
+            .where(DeliveryRow.state == _CLAIMED, DeliveryRow.claimed_by == holder)
+            .values(state=_PENDING, claimed_by=None, claim_until=None)
         )
-        if ids is not None:
-            if not ids:
-                return 0
-            query = query.where(DeliveryRow.id.in_(list(ids)))
-        result = await self.session.execute(
-            query.values(state=_PENDING, claimed_by=None, claim_until=None)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+        if ids is None:
+            result = await self.session.execute(query)
+            return int(getattr(result, "rowcount", 0) or 0)
+        released = 0
+        for part in _chunks(list(ids)):
+            result = await self.session.execute(query.where(DeliveryRow.id.in_(part)))
+            released += int(getattr(result, "rowcount", 0) or 0)
+        return released
 
     async def requeue_failed(self, now: datetime | None = None) -> int:
         """Operator retry: every failed row becomes pending again with a fresh attempt count."""
@@ -380,3 +427,26 @@ class DeliveryRepo:
         if last_digest_on is not None:
             values["last_digest_on"] = last_digest_on
         await self.session.execute(update(ChatRow).where(ChatRow.id == chat_id).values(**values))
+
+    async def set_next_digests(self, schedule: Sequence[tuple[int, datetime, date | None]]) -> None:
+        """`set_next_digest` for many chats in one executemany: (chat id, next at, day served).
+
+        Rows whose day served is None keep their `last_digest_on`.
+        """
+        table = _CHATS
+        for with_day in (False, True):
+            params = [
+                {"b_id": chat_id, "b_next": next_at, "b_day": day}
+                for chat_id, next_at, day in schedule
+                if (day is not None) == with_day
+            ]
+            if not params:
+                continue
+            values: dict[str, object] = {"next_digest_at": bindparam("b_next")}
+            if with_day:
+                values["last_digest_on"] = bindparam("b_day")
+            else:
+                for p in params:
+                    del p["b_day"]
+            stmt = update(table).where(table.c.id == bindparam("b_id")).values(**values)
+            await self.session.execute(stmt, params)
