@@ -222,7 +222,7 @@ class UpdateReceiver:
         from handlers.setup import set_command_menus
 
         try:
-            await set_command_menus(self.application.bot)
+            await set_command_menus(self.application.bot, self.services.settings.admin_ids)
         except Exception:
             log.exception("setMyCommands failed")
 
