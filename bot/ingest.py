@@ -18,6 +18,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from bot.pipeline.feeds import ParsedItem, looks_like_feed, parse_feed
 from bot.pipeline.fingerprint import content_hash, hamming, to_signed64
 from bot.pipeline.pages import ParsedPage, extract_page
 from bot.pipeline.polling import next_poll
+from bot.pipeline.sentences import analyse
 from bot.pipeline.summarise import summarise
 from bot.pipeline.text import detect_language, matching_terms
 from bot.pipeline.urls import canonical_url
@@ -47,7 +49,9 @@ SECTION_MIN_LINKS = 5
 SECTION_CHARS_PER_LINK = 200
 SECTION_FETCH_LIMIT = 20
 SUMMARY_ONLY_CHARS = 500
-TITLE_WEIGHT = 3
+# The headline once: recall@10 of same-event articles on gva_event_clusters is 0.775 with
+# it once and 0.746 with it three times (and the indexed text is shorter).
+TITLE_WEIGHT = 1
 FINGERPRINT_TITLE_WEIGHT = 8
 FINGERPRINT_MIN_TERMS = 12
 FINGERPRINT_BODY_TERMS = 150
@@ -55,6 +59,7 @@ NEAR_DUPLICATE_BITS = 3
 FINGERPRINT_WINDOW = timedelta(days=7)
 FINGERPRINT_CAPACITY = 50_000
 SEARCH_BODY_CHARS = 20_000
+LANGUAGE_SAMPLE_CHARS = 1000  # the leading characters (headline first) that decide ar/en
 _ARABIC = re.compile("[\u0621-\u064a]+")  # runs: counted by length, far fewer matches
 _LATIN = re.compile("[A-Za-z]+")
 
@@ -208,7 +213,7 @@ def fast_simhash(terms: Iterable[str]) -> int:
 
 def _language(text: str, hint: str | None) -> str:
     """ar/en of a text; the hint decides when the text is mixed or has no letters."""
-    sample = text[:4000]
+    sample = text[:LANGUAGE_SAMPLE_CHARS]
     arabic = sum(map(len, _ARABIC.findall(sample)))
     latin = sum(map(len, _LATIN.findall(sample)))
     hint = hint.lower()[:2] if hint else None
@@ -228,6 +233,20 @@ def _fingerprint(title_terms: list[str], body_terms: list[str]) -> int | None:
     )
 
 
+def _body_terms(lede: str, text: str) -> list[str]:
+    """Matching terms of the lede and text (the first SEARCH_BODY_CHARS characters).
+
+    The text's terms come from its sentence analysis (tokenised once, shared with the
+    summary and the clusterer): the same terms as `matching_terms(text)`, since no word
+    crosses a sentence boundary.
+    """
+    if not text or len(lede) + 1 + len(text) > SEARCH_BODY_CHARS:
+        return matching_terms(f"{lede}\n{text}"[:SEARCH_BODY_CHARS])
+    terms = matching_terms(lede) if lede else []
+    terms.extend(chain.from_iterable(analyse(text).terms))
+    return terms
+
+
 def normalise(candidate: Candidate, source: Source | None, fetched_at: datetime) -> ArticleFields:
     """Turn a candidate into storable fields: language, hashes, search text, summary."""
     title = clean_text(candidate.title)
@@ -238,7 +257,7 @@ def normalise(candidate: Candidate, source: Source | None, fetched_at: datetime)
         f"{title}\n{lede}\n{text}", candidate.lang or (source.lang if source else None)
     )
     title_terms = matching_terms(title)
-    body_terms = matching_terms(f"{lede}\n{text}"[:SEARCH_BODY_CHARS])
+    body_terms = _body_terms(lede, text)
     summary = summarise(title, body, lang, max_sentences=3) if body else []
     published = parse_timestamp(candidate.published, fetched_at)
     return ArticleFields(

@@ -14,25 +14,26 @@ that article's story directly. Story state exports to plain JSON-able dicts.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import re
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import itemgetter
+from itertools import repeat
+from operator import add, itemgetter, mul, sub
 from typing import Any
 
 from bot.pipeline.sentences import analyse
-from bot.pipeline.text import matching_terms, term_of
+from bot.pipeline.text import headline_terms, matching_terms, term_of
 
 # A capitalised word inside a sentence (not sentence-initial): likely a name or place.
 _ENTITY = re.compile(r"(?<=[a-z0-9,;:] )[A-Z][A-Za-z'\-]+(?: [A-Z][A-Za-z'\-]+)*")
 
 Vector = dict[str, float]
 _weight = itemgetter(1)
+_SWEEP_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,19 +123,30 @@ class _Story:
 
 
 def _cosine(a: Vector, b: Vector) -> float:
-    """Dot product of two unit-normalised sparse vectors (shared terms found in C)."""
-    return sum([a[t] * b[t] for t in a.keys() & b.keys()])
+    """Dot product of two unit-normalised sparse vectors (shared terms and products in C)."""
+    shared = a.keys() & b.keys()
+    dot: float = sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
+    return dot
 
 
 def _normalise(vec: dict[str, float], keep: int) -> Vector:
-    """Keep the `keep` heaviest terms and scale to unit length."""
-    if len(vec) > keep:
-        vec = dict(sorted(vec.items(), key=_weight, reverse=True)[:keep])
-    norm = math.sqrt(sum([w * w for w in vec.values()]))
+    """Keep the `keep` heaviest terms, heaviest first, and scale to unit length."""
+    # Heaviest first (a stable sort, so ties keep their order): the first k terms of a
+    # vector are then its k heaviest, as heapq.nlargest would pick them.
+    vec = dict(sorted(vec.items(), key=_weight, reverse=True)[:keep])
+    weights = vec.values()
+    norm = math.sqrt(sum(map(mul, weights, weights)))
     if not norm:
         return {}
-    scale = 1.0 / norm
-    return {t: w * scale for t, w in vec.items()}
+    return dict(zip(vec, map(mul, weights, repeat(1.0 / norm)), strict=True))
+
+
+def _add_scaled(target: dict[str, float], extra: Mapping[str, float], scale: float) -> None:
+    """target[t] += scale * extra[t] for every term of extra (new terms appended in order)."""
+    get = target.get
+    if scale != 1.0:
+        extra = dict(zip(extra, map(mul, extra.values(), repeat(scale)), strict=True))
+    target.update(zip(extra, map(add, map(get, extra, repeat(0.0)), extra.values()), strict=True))
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -164,7 +176,7 @@ class StoryClusterer:
         # Active stories, least recently joined first (the LRU order for the size cap).
         self._stories: OrderedDict[int, _Story] = OrderedDict()
         self._index: dict[str, set[int]] = {}
-        self._indexed: dict[int, tuple[str, ...]] = {}
+        self._indexed: dict[int, set[str]] = {}
         self._df: Counter[str] = Counter()
         self._n_docs = 0
         self._log_df: list[float] = []  # log(df + 0.5) by document frequency
@@ -269,7 +281,13 @@ class StoryClusterer:
             count=int(data["count"]),
             sources=set(data["sources"]),
             languages=set(data["languages"]),
-            centroid={str(t): float(w) for t, w in data["centroid"].items()},
+            centroid=dict(
+                sorted(
+                    ((str(t), float(w)) for t, w in data["centroid"].items()),
+                    key=_weight,
+                    reverse=True,
+                )
+            ),
             recent=deque(
                 (
                     _Recent(
@@ -317,18 +335,17 @@ class StoryClusterer:
     def _weighted_terms(self, doc: ClusterDoc) -> tuple[list[str], dict[str, float]]:
         """Headline terms and the weighted term frequencies of a document."""
         cfg = self.config
-        title_terms = matching_terms(doc.title)
+        title_terms = list(headline_terms(doc.title))
         body = analyse(doc.text).leading_terms(cfg.body_terms) if doc.text else []
         if doc.lede:
             lede = matching_terms(doc.lede)
         else:
             lede, body = body[: cfg.lede_terms], body[cfg.lede_terms :]
-        body_weight = cfg.body_weight
-        tf = {t: c * body_weight for t, c in Counter(body).items()}  # counted in C
-        get = tf.get
+        counts = Counter(body)  # counted in C
+        tf = dict(zip(counts, map(mul, counts.values(), repeat(cfg.body_weight)), strict=True))
         for terms, weight in ((title_terms, cfg.title_weight), (lede, cfg.lede_weight)):
-            for term in terms:
-                tf[term] = get(term, 0.0) + weight
+            if terms:
+                _add_scaled(tf, Counter(terms), weight)
         if cfg.entity_weight:
             for name in _ENTITY.findall(doc.title + ". " + doc.text[: cfg.body_terms * 12]):
                 for part in name.lower().split():
@@ -341,16 +358,17 @@ class StoryClusterer:
     def _vectorise(self, tf: dict[str, float]) -> Vector:
         """Sublinear TF times streaming IDF, pruned and unit-normalised."""
         log_n = math.log(self._n_docs + 1)
-        df = self._df
+        counts = list(map(self._df.__getitem__, tf))
         log_df = self._log_df
-        vec = {}
-        for t, f in tf.items():
-            d = df[t]
-            if d >= len(log_df):
-                log_df.extend(math.log(i + 0.5) for i in range(len(log_df), 2 * d + 16))
-            idf = log_n - log_df[d]
-            if idf > 0:
-                vec[t] = (1.0 + math.log(f)) * idf
+        top = max(counts, default=0)
+        if top >= len(log_df):
+            log_df.extend(math.log(i + 0.5) for i in range(len(log_df), 2 * top + 16))
+        idf = list(map(sub, repeat(log_n), map(log_df.__getitem__, counts)))
+        sublinear = map(add, repeat(1.0), map(math.log, tf.values()))
+        if min(idf, default=1.0) > 0:  # the usual case: every term is in at most n articles
+            vec = dict(zip(tf, map(mul, sublinear, idf), strict=True))
+        else:
+            vec = {t: s * w for t, s, w in zip(tf, sublinear, idf, strict=True) if w > 0}
         return _normalise(vec, self.config.doc_terms)
 
     def _rare_terms(self, vector: Vector) -> frozenset[str]:
@@ -358,7 +376,7 @@ class StoryClusterer:
         cfg = self.config
         limit = max(cfg.rare_df, cfg.rare_fraction * self._n_docs)
         df = self._df
-        return frozenset(t for t in vector if df[t] <= limit)
+        return frozenset([t for t in vector if df[t] <= limit])
 
     def _best_story(
         self, vector: Vector, rare: frozenset[str], title_set: frozenset[str], now: datetime
@@ -369,8 +387,8 @@ class StoryClusterer:
         get = votes.get
         max_df = max(cfg.rare_df, cfg.vote_max_df * self._n_docs)
         df = self._df
-        top = heapq.nlargest(cfg.vote_terms, vector.items(), key=lambda kv: kv[1])
-        for term, weight in top:
+        # The vector is heaviest first (see _normalise): its first terms are the heaviest.
+        for term, weight in itertools.islice(vector.items(), cfg.vote_terms):
             keys = self._index.get(term)
             if keys and df[term] <= max_df:
                 for key in keys:
@@ -378,7 +396,7 @@ class StoryClusterer:
         best_key: int | None = None
         best_margin = -1.0
         best_sim = 0.0
-        for key in heapq.nlargest(cfg.candidates, votes, key=votes.__getitem__):
+        for key in sorted(votes, key=votes.__getitem__, reverse=True)[: cfg.candidates]:
             story = self._stories[key]
             centroid = _cosine(vector, story.centroid)
             if centroid < cfg.min_centroid:
@@ -421,12 +439,16 @@ class StoryClusterer:
             story.languages.add(doc.lang)
         story.last_seen = max(story.last_seen, now)
         story.first_seen = min(story.first_seen, now)
-        decay = story.count - 1
-        merged = {t: w * decay for t, w in story.centroid.items()}
-        get = merged.get
-        for term, weight in vector.items():
-            merged[term] = get(term, 0.0) + weight
-        story.centroid = _normalise(merged, cfg.centroid_terms)
+        centroid = story.centroid
+        if story.count == 1 and len(vector) <= cfg.centroid_terms:
+            # A new story: its centroid is the article's (unit, heaviest-first) vector.
+            story.centroid = dict(vector)
+        else:
+            merged = dict(
+                zip(centroid, map(mul, centroid.values(), repeat(story.count - 1)), strict=True)
+            )
+            _add_scaled(merged, vector, 1.0)
+            story.centroid = _normalise(merged, cfg.centroid_terms)
         if story.recent.maxlen != cfg.recent_articles:
             story.recent = deque(story.recent, maxlen=cfg.recent_articles)
         newest = _Recent(doc.id, doc.title, vector, title_set, now)
@@ -451,20 +473,21 @@ class StoryClusterer:
     def _reindex(self, story: _Story) -> None:
         """Point the term index at the story's heaviest centroid terms and its rare terms."""
         centroid = story.centroid
-        top = heapq.nlargest(self.config.index_terms, centroid, key=centroid.__getitem__)
-        new_terms = (*top, *(t for t in story.rare if t not in centroid))
-        old_terms = self._indexed.get(story.key, ())
-        new_set = set(new_terms)
-        for term in old_terms:
-            if term not in new_set:
-                self._unindex(term, story.key)
-        for term in new_terms:
-            keys = self._index.get(term)
+        key = story.key
+        # The centroid is heaviest first (see _normalise and restore_story).
+        new_terms = set(itertools.islice(centroid, self.config.index_terms))
+        new_terms.update(story.rare.keys() - centroid.keys())
+        old_terms = self._indexed.get(key) or set()
+        for term in old_terms - new_terms:
+            self._unindex(term, key)
+        index = self._index
+        for term in new_terms - old_terms:
+            keys = index.get(term)
             if keys is None:
-                self._index[term] = {story.key}
+                index[term] = {key}
             else:
-                keys.add(story.key)
-        self._indexed[story.key] = new_terms
+                keys.add(key)
+        self._indexed[key] = new_terms
 
     def _unindex(self, term: str, key: int) -> None:
         """Remove one story from one term's postings."""
@@ -486,7 +509,7 @@ class StoryClusterer:
 
     def _evict(self, now: datetime) -> None:
         """Sweep quiet stories at most every hour of stream time."""
-        if self._last_sweep is None or now - self._last_sweep >= timedelta(hours=1):
+        if self._last_sweep is None or now - self._last_sweep >= _SWEEP_EVERY:
             self._sweep(now)
 
     def _sweep(self, now: datetime) -> None:

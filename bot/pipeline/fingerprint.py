@@ -55,7 +55,10 @@ def is_near_duplicate(a: int, b: int, max_bits: int = 3) -> bool:
 
 def normalise_for_hash(text: str) -> str:
     """Case-fold, strip Arabic marks and keep only word characters, space-separated."""
-    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    text = text or ""
+    if not unicodedata.is_normalized("NFKC", text):  # the quick check is far cheaper
+        text = unicodedata.normalize("NFKC", text)
+    folded = text.casefold()
     return " ".join(_WORDS.findall(_MARKS.sub("", folded)))
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.pipeline.text import matching_terms
+from bot.pipeline.text import headline_terms
 
 FOLD_JACCARD = 0.8
 
@@ -24,7 +24,7 @@ class Headline:
 
 def _terms(title: str) -> frozenset[str]:
     """Headline terms used to fold near-identical headlines."""
-    return frozenset(matching_terms(title))
+    return frozenset(headline_terms(title))
 
 
 def _near_identical(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:

@@ -104,10 +104,15 @@ def _is_boundary(text: str, start: int, end: int) -> bool:
         return False
     if run != ".":
         return True
-    match = _WORD_BEFORE.search(text, max(0, start - 40), start)
-    if match is None:
-        return True
-    word = match.group(1).lower()
+    lo = max(0, start - 40)
+    space = text.rfind(" ", lo, start)
+    word = text[space + 1 : start] if space >= 0 else ""
+    if not word.isalpha():  # not a plain word after a space: find the (dotted) word
+        match = _WORD_BEFORE.search(text, lo, start)
+        if match is None:
+            return True
+        word = match.group(1)
+    word = word.lower()
     if word in _TITLES:
         return False
     if len(word) == 1 and word.isalpha() and not _ARABIC_LETTER.match(word):
@@ -133,10 +138,10 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans.append((begin, len(text)))
     out: list[tuple[int, int]] = []
     for lo, hi in spans:
-        while lo < hi and text[lo].isspace():
-            lo += 1
-        while hi > lo and text[hi - 1].isspace():
-            hi -= 1
+        piece = text[lo:hi]
+        stripped = piece.lstrip()  # str.strip removes exactly the str.isspace characters
+        lo += len(piece) - len(stripped)
+        hi = lo + len(stripped.rstrip())
         if hi > lo and _HAS_WORD.search(text, lo, hi):
             out.append((lo, hi))
     return out
@@ -166,12 +171,13 @@ class Analysis:
         return out
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def analyse(text: str) -> Analysis:
     """Sentences, word counts and matching terms of text, each sentence tokenised once.
 
-    Memoised for the last few texts, so the clusterer and the summariser of one article
-    share the work.
+    Memoised for the last 256 texts (more than an ingest batch), so normalisation (search
+    terms, summary) and the clusterer of one article share the work even when a whole
+    batch is normalised before it is clustered.
     """
     sentences = split_sentences(text)
     tokens = [raw_tokens(s) for s in sentences]

@@ -12,9 +12,11 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import mul
 
 from bot.pipeline.sentences import analyse
-from bot.pipeline.text import matching_terms, tokenize
+from bot.pipeline.text import headline_terms, matching_terms, tokenize
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +65,13 @@ def _score(
 ) -> tuple[list[float], list[Counter[str]], list[float]]:
     """Scores, term vectors and vector norms of sentences given their terms and word counts."""
     vectors = [Counter(t) for t in terms]
-    norms = [math.sqrt(sum([v * v for v in vec.values()])) for vec in vectors]
-    sentence_freq: Counter[str] = Counter()
-    for vec in vectors:
-        sentence_freq.update(vec.keys())
+    norms = [math.sqrt(sum(map(mul, vec.values(), vec.values()))) for vec in vectors]
+    sentence_freq = Counter(chain.from_iterable(vectors))  # a sentence's distinct terms
     n = len(vectors)
     # Centroid: terms that recur across sentences, damped for the very common ones.
     centroid = {t: df * math.log(1.0 + n / df) for t, df in sentence_freq.items() if df > 1}
     centroid_norm = math.sqrt(sum([v * v for v in centroid.values()]))
+    centroid_terms = centroid.keys()
     mean_words = (sum(word_counts) / n) if n else 1.0
     n_title = len(title_terms)
     scores: list[float] = []
@@ -78,8 +79,9 @@ def _score(
         position = 1.0 / (1.0 + i) ** weights.position_decay
         norm = norms[i]
         if norm and centroid_norm:
-            shared = vec.keys() & centroid.keys()
-            centrality = sum([vec[t] * centroid[t] for t in shared]) / (norm * centroid_norm)
+            shared = vec.keys() & centroid_terms
+            dot = sum(map(mul, map(vec.__getitem__, shared), map(centroid.__getitem__, shared)))
+            centrality = dot / (norm * centroid_norm)
         else:
             centrality = 0.0
         headline = len(title_terms & vec.keys()) / n_title if n_title else 0.0
@@ -126,7 +128,7 @@ def summarise(
     # Without a headline, a short first line (a feed or page title) stands in for it.
     pseudo = sentences[0] if len(sentences) > 1 and target_words is None else ""
     if title:
-        title_terms = frozenset(matching_terms(title))
+        title_terms = frozenset(headline_terms(title))
     else:
         title_terms = frozenset(analysis.terms[0]) if pseudo else frozenset()
     scores, vectors, norms = _score(title_terms, analysis.terms, analysis.word_counts, weights)

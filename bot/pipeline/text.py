@@ -32,8 +32,9 @@ _TRANSLATION = str.maketrans(
     }
 )
 _TOKEN = re.compile(r"[^\W_]+")
-_ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3\u06fa-\u06ff]")
-_LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u024f]")
+# Runs of letters, counted by length (far fewer matches than one per letter).
+_ARABIC_LETTERS = re.compile("[\u0621-\u064a\u0671-\u06d3\u06fa-\u06ff]+")
+_LATIN_LETTERS = re.compile("[A-Za-z\u00c0-\u024f]+")
 _HAS_ARABIC = re.compile("[\u0600-\u06ff]")
 _TRANSLATED = re.compile("[" + "".join(chr(c) for c in _TRANSLATION) + "]")
 
@@ -413,10 +414,10 @@ _ROOT_INITIAL = frozenset(normalize_arabic(w) for w in _ROOT_INITIAL_RAW.split()
 def detect_language(text: str) -> Lang:
     """Return "ar" when Arabic letters are at least as frequent as Latin ones, else "en"."""
     sample = text[:_DETECT_SAMPLE]
-    arabic = len(_ARABIC_LETTER.findall(sample))
+    arabic = sum(map(len, _ARABIC_LETTERS.findall(sample)))
     if arabic == 0:
         return "en"
-    latin = len(_LATIN_LETTER.findall(sample))
+    latin = sum(map(len, _LATIN_LETTERS.findall(sample)))
     return "ar" if arabic >= latin else "en"
 
 
@@ -427,14 +428,10 @@ def tokenize(text: str) -> list[str]:
 
 # A definite-article chain followed by a stem of at least three letters.
 _ARTICLE = re.compile(f"(?:{'|'.join(_ARTICLE_CHAINS)})(?=.{{{_MIN_STEM}}})", re.S)
-# The longest suffix that leaves a stem of at least three letters.
-_SUFFIX = re.compile(
-    f"(.{{{_MIN_STEM},}}?)("
-    + "|".join(sorted((s for s, _ in _SUFFIXES), key=len, reverse=True))
-    + ")$",
-    re.S,
-)
-_SUFFIX_MAP = dict(_SUFFIXES)
+# Suffixes longest first: the first one a word ends with (leaving a stem of at least three
+# letters) is the longest one.
+_SUFFIXES_LONGEST_FIRST = tuple(sorted(_SUFFIXES, key=lambda sr: len(sr[0]), reverse=True))
+_SUFFIX_ENDINGS = tuple(s for s, _ in _SUFFIXES)
 
 
 def _strip_article(word: str) -> str | None:
@@ -473,11 +470,14 @@ def _strip_suffixes(word: str) -> str:
     A relative (nisba) ending is replaced by ي and ends the stripping.
     """
     for _ in range(2):
-        match = _SUFFIX.match(word)
-        if match is None:
+        if not word.endswith(_SUFFIX_ENDINGS):
             return word
-        replacement = _SUFFIX_MAP[match.group(2)]
-        word = match.group(1) + replacement
+        for suffix, replacement in _SUFFIXES_LONGEST_FIRST:
+            if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
+                word = word[: -len(suffix)] + replacement
+                break
+        else:
+            return word
         if replacement:
             return word
     return word
@@ -558,6 +558,13 @@ def matching_terms(text: str, lang: str | None = None) -> list[str]:
     """Return the matching terms of text in order (both scripts; stopwords dropped)."""
     del lang  # each token's script decides; kept for a uniform call signature
     return token_terms_of(_TOKEN.findall(_DIACRITICS.sub("", text)))
+
+
+@lru_cache(maxsize=8192)
+def headline_terms(title: str) -> tuple[str, ...]:
+    """`matching_terms` of a headline, memoised: the clusterer, the summariser and related
+    headlines all read the same headlines, over and over."""
+    return tuple(matching_terms(title))
 
 
 def query_terms(text: str, limit: int = MAX_QUERY_TERMS) -> list[str]:
