@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from bot.delivery import Outgoing, strip_tags
-from bot.domain import Article, Chat, Delivery, DeliveryState, Follow, FollowKind, Story
+from bot.domain import Article, Chat, Delivery, Follow, FollowKind, Story
 from bot.follows import article_terms
 from bot.services import Services
 from handlers.i18n import to_local
@@ -39,7 +39,6 @@ TOPICS_WINDOW: Final = timedelta(days=3)
 LATEST_PAGE: Final = 10
 TIMELINE_MAX: Final = 40
 RELATED_LIMIT: Final = 5
-_GOT: Final = frozenset({DeliveryState.SENT, DeliveryState.FOLDED})
 
 
 def plain_text(html_text: str) -> str:
@@ -154,30 +153,65 @@ def _first_line(article: Article) -> str:
     return article.lede or ""
 
 
-async def _followed_articles(
-    services: Services, follows: list[Follow], since: datetime
-) -> list[Article]:
+class _Window:
+    """Originals published in a digest window, by story, with matching terms made on demand."""
+
+    def __init__(self, articles: list[Article], stories: dict[int, Story]) -> None:
+        """Index the window's originals by story."""
+        self.stories = stories
+        self.articles = [a for a in articles if a.duplicate_of is None]
+        self.by_story: dict[int, list[Article]] = {}
+        for article in self.articles:
+            if article.story_id is not None:
+                self.by_story.setdefault(article.story_id, []).append(article)
+        self._terms: dict[int, frozenset[str]] = {}
+
+    def terms(self, article: Article) -> frozenset[str]:
+        """The article's matching terms, computed once per window."""
+        found = self._terms.get(article.id)
+        if found is None:
+            found = self._terms[article.id] = article_terms(article)
+        return found
+
+
+_WINDOW_TTL_S: Final = 60.0
+_windows: dict[tuple[int, int], tuple[float, _Window]] = {}
+
+
+async def _window(services: Services, since: datetime) -> _Window:
+    """The articles since the start of `since`'s minute, shared by every digest built that minute."""
+    minute = int(since.timestamp()) // 60
+    key = (id(services), minute)
+    now = time.monotonic()
+    hit = _windows.get(key)
+    if hit is not None and now - hit[0] < _WINDOW_TTL_S:
+        return hit[1]
+    async with services.db.unit_of_work() as session:
+        articles = await ArticleRepo(session).since(datetime.fromtimestamp(minute * 60, UTC))
+        story_ids = {a.story_id for a in articles if a.story_id is not None}
+        stories = await StoryRepo(session).get_many(story_ids)
+    window = _Window(articles, stories)
+    for stale in [k for k, (at, _) in _windows.items() if now - at >= _WINDOW_TTL_S]:
+        del _windows[stale]
+    _windows[key] = (now, window)
+    return window
+
+
+def _followed_articles(window: _Window, follows: list[Follow], since: datetime) -> list[Article]:
     """Originals published since `since` that match one of these (unmuted) follows."""
     story_ids = {f.story_id for f in follows if f.kind is FollowKind.STORY and f.story_id}
     keywords = [f for f in follows if f.kind is FollowKind.KEYWORD]
-    async with services.db.unit_of_work() as session:
-        repo = ArticleRepo(session)
-        if keywords:
-            candidates = await repo.since(since)
-        elif story_ids:
-            candidates = await repo.since(since, story_ids)
-        else:
-            candidates = []
-    chosen: list[Article] = []
-    for article in candidates:
-        if article.duplicate_of is not None:
-            continue
-        if article.story_id in story_ids:
-            chosen.append(article)
-        elif keywords:
-            terms = article_terms(article)
-            if any(_matches(f, terms) for f in keywords):
-                chosen.append(article)
+    if keywords:
+        candidates = window.articles
+    else:
+        candidates = [a for sid in story_ids for a in window.by_story.get(sid, [])]
+    chosen = [
+        a
+        for a in candidates
+        if _when(a) >= since
+        and (a.story_id in story_ids or any(_matches(f, window.terms(a)) for f in keywords))
+    ]
+    chosen.sort(key=lambda a: (_when(a), a.id))
     return chosen
 
 
@@ -189,17 +223,19 @@ async def build_digest(services: Services, chat: Chat, since: datetime) -> list[
     With `chat.empty_digest`, an empty digest is rendered instead of [].
     """
     now = since + DIGEST_WINDOW
-    follows = [f for f in await services.chats.follows(chat.id) if not f.muted]
-    articles = await _followed_articles(services, follows, since) if follows else []
     async with services.db.unit_of_work() as session:
-        got = {
-            d.article_id
-            for d in await DeliveryRepo(session).for_chat(chat.id)
-            if d.article_id is not None and d.state in _GOT
-        }
+        follows = [f for f in await FollowRepo(session).for_chat(chat.id) if not f.muted]
+        if not follows and not chat.empty_digest:
+            return []
+        window = await _window(services, since)
+        articles = _followed_articles(window, follows, since)
+        got = (
+            await DeliveryRepo(session).delivered_article_ids(chat.id, since - DIGEST_WINDOW)
+            if articles
+            else set()
+        )
         fresh = [a for a in articles if a.id not in got]
-        story_ids = {a.story_id for a in fresh if a.story_id is not None}
-        stories = await StoryRepo(session).get_many(story_ids)
+        stories = window.stories
     more = len(articles) - len(fresh)
     by_story: dict[int, list[Article]] = {}
     for article in fresh:

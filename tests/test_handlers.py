@@ -372,3 +372,32 @@ async def test_operators_get_their_own_menu(bot: Harness) -> None:
         c for c in bot.api.calls if c.method == "setMyCommands" and c.params.get("scope")
     ]
     assert len(scoped) == 2 and all("addsource" in str(c.params["commands"]) for c in scoped)
+
+
+async def test_digest_counts_what_was_already_pushed(bot: Harness) -> None:
+    """An article the chat already got as a push is not repeated: it counts as "more updates"."""
+    topics = await bot.command("/topics")
+    message, data = bot.find_button(topics, "fs:")
+    await bot.press(data, message)
+    story_id = int(data.split(":")[1])
+    async with bot.services.db.unit_of_work() as session:
+        from storage.repos.articles import ArticleRepo
+
+        base = (await ArticleRepo(session).for_story(story_id, 1))[0]
+    title = base.title + " — evening update"
+    await bot.add_articles(
+        [
+            {
+                "id": "pushed-1",
+                "title": title,
+                "text": base.text + " Officials gave new figures in the evening.",
+                "source": "Evening Wire",
+                "lang": base.lang,
+                "url": "https://example.test/pushed-1",
+            }
+        ]
+    )
+    await bot.deliver()
+    digest = joined(await bot.command("/digest"))
+    assert "1 more update" in digest
+    assert "https://example.test/pushed-1" not in digest  # not listed again as a headline

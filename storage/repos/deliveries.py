@@ -96,6 +96,18 @@ class DeliveryRepo:
         )
         return [to_delivery(r) for r in rows]
 
+    async def delivered_article_ids(self, chat_id: int, since: datetime) -> set[int]:
+        """Articles the chat got in full (sent or folded) from rows created since `since`."""
+        rows = await self.session.scalars(
+            select(DeliveryRow.article_id).where(
+                DeliveryRow.chat_id == chat_id,
+                DeliveryRow.article_id.is_not(None),
+                DeliveryRow.created_at >= since,
+                DeliveryRow.state.in_([str(DeliveryState.SENT), str(DeliveryState.FOLDED)]),
+            )
+        )
+        return {a for a in rows if a is not None}
+
     async def claim(
         self, now: datetime, holder: str, lease_until: datetime, limit: int
     ) -> list[Delivery]:
