@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import re
+import struct
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,12 +27,12 @@ from bot.domain import Article, Source, SourceKind
 from bot.fetch import Fetcher, FetchResult
 from bot.pipeline.clean import clean_text, parse_timestamp
 from bot.pipeline.feeds import ParsedItem, looks_like_feed, parse_feed
-from bot.pipeline.fingerprint import content_hash, hamming, to_signed64
+from bot.pipeline.fingerprint import content_hash, hamming, simhash, to_signed64
 from bot.pipeline.pages import ParsedPage, extract_page
 from bot.pipeline.polling import next_poll
 from bot.pipeline.sentences import analyse
 from bot.pipeline.summarise import summarise
-from bot.pipeline.text import detect_language, matching_terms
+from bot.pipeline.text import letter_counts, matching_terms
 from bot.pipeline.urls import canonical_url
 from bot.settings import Settings
 from bot.stories import StoryService
@@ -60,8 +60,6 @@ FINGERPRINT_WINDOW = timedelta(days=7)
 FINGERPRINT_CAPACITY = 50_000
 SEARCH_BODY_CHARS = 20_000
 LANGUAGE_SAMPLE_CHARS = 1000  # the leading characters (headline first) that decide ar/en
-_ARABIC = re.compile("[\u0621-\u064a]+")  # runs: counted by length, far fewer matches
-_LATIN = re.compile("[A-Za-z]+")
 
 
 @dataclass(slots=True)
@@ -157,7 +155,8 @@ class FingerprintIndex:
         return best
 
 
-_LANE = 40  # bits per counter lane in the packed SimHash accumulator
+_LANE = 16  # bits per counter lane in the packed SimHash accumulator
+_LANE_MAX = (1 << _LANE) - 1  # total weight above this could carry between lanes
 _SPREAD = [
     [sum(1 << (_LANE * (8 * k + bit)) for bit in range(8) if (b >> bit) & 1) for b in range(256)]
     for k in range(8)
@@ -165,13 +164,13 @@ _SPREAD = [
 
 
 _SPREAD0, _SPREAD1, _SPREAD2, _SPREAD3, _SPREAD4, _SPREAD5, _SPREAD6, _SPREAD7 = _SPREAD
-_LANE_BYTES = _LANE // 8
-_SPREAD_CACHE_SIZE = 8192  # term -> packed bit spread (~400 bytes each); cleared when full
+_LANES = struct.Struct("<64H")  # the accumulator's 64 lanes, lowest bit first
+_SPREAD_CACHE_SIZE = 32768  # term -> packed bit spread (~190 bytes each); cleared when full
 _spread_cache: dict[str, int] = {}
 
 
 def _term_spread(term: str) -> int:
-    """A term's 64 hash bits spread one per 40-bit lane (lane i holds bit i)."""
+    """A term's 64 hash bits spread one per 16-bit lane (lane i holds bit i)."""
     d = hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest()
     return (
         _SPREAD0[d[7]]
@@ -191,6 +190,9 @@ def fast_simhash(terms: Iterable[str]) -> int:
     weights.pop("", None)
     if not weights:
         return 0
+    total = sum(weights.values())
+    if total > _LANE_MAX:
+        return simhash(weights.elements())
     cache = _spread_cache
     acc = 0
     for term, weight in weights.items():
@@ -201,27 +203,22 @@ def fast_simhash(terms: Iterable[str]) -> int:
                 cache.clear()
             cache[term] = spread
         acc += spread if weight == 1 else spread * weight
-    total = sum(weights.values())
-    lanes = acc.to_bytes(64 * _LANE_BYTES, "little")
     value = 0
-    for bit in range(64):
-        at = bit * _LANE_BYTES
-        if 2 * int.from_bytes(lanes[at : at + _LANE_BYTES], "little") > total:
+    for bit, count in enumerate(_LANES.unpack(acc.to_bytes(_LANES.size, "little"))):
+        if 2 * count > total:
             value |= 1 << bit
     return to_signed64(value)
 
 
 def _language(text: str, hint: str | None) -> str:
     """ar/en of a text; the hint decides when the text is mixed or has no letters."""
-    sample = text[:LANGUAGE_SAMPLE_CHARS]
-    arabic = sum(map(len, _ARABIC.findall(sample)))
-    latin = sum(map(len, _LATIN.findall(sample)))
+    arabic, latin = letter_counts(text[:LANGUAGE_SAMPLE_CHARS])
     hint = hint.lower()[:2] if hint else None
     if hint not in ("ar", "en"):
         hint = None
     if arabic + latin == 0 or (hint and abs(arabic - latin) <= 0.2 * (arabic + latin)):
         return hint or "en"
-    return detect_language(sample)
+    return "ar" if arabic >= latin else "en"
 
 
 def _fingerprint(title_terms: list[str], body_terms: list[str]) -> int | None:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -28,6 +29,11 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def json_dumps(value: Any) -> str:
+    """JSON text of a column value (orjson: several times faster than `json` on story state)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a file-based SQLite database."""
     parsed = make_url(url)
@@ -37,6 +43,8 @@ def ensure_sqlite_dir(url: str) -> None:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Build an async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+    kwargs.setdefault("json_serializer", json_dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         ensure_sqlite_dir(url)
         kwargs.setdefault("connect_args", {"timeout": 30})

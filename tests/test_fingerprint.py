@@ -29,7 +29,17 @@ def test_near_duplicate_detected() -> None:
 
 
 def test_content_hash_normalised() -> None:
-    """Case, punctuation and whitespace differences give the same content hash."""
-    assert content_hash("Title", "Body  text!") == content_hash("title", "body text")
+    """Case and whitespace differences give the same content hash; punctuation counts."""
+    assert content_hash("Title", "Body  text!") == content_hash("title", "body text!")
+    assert content_hash("Title", "Body  text!") != content_hash("title", "body text")
     assert content_hash("Title", "Body") != content_hash("Title", "Other")
     assert len(content_hash(None, None)) == 40
+
+
+def test_content_hash_ignores_case_marks_and_spacing_only() -> None:
+    """Re-served text that differs only in case, harakat, tatweel or spacing hashes the same."""
+    base = content_hash("Floods in Jeddah", "قصف  مدينة حلب.\nThe rain fell.")
+    assert content_hash("floods IN jeddah", "قَصْفُ مدينـــة حلب. \n The rain  fell.") == base
+    assert content_hash("Floods in Jeddah", "قصف مدينة حلب.\nThe rain fell!") != base
+    assert content_hash("Floods in Jeddah", "قصف مدينة دمشق.\nThe rain fell.") != base
+    assert content_hash("Floods in Riyadh", "قصف مدينة حلب.\nThe rain fell.") != base

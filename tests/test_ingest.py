@@ -406,6 +406,14 @@ def test_fast_simhash_matches_reference() -> None:
         assert fast_simhash(terms) == simhash(terms)
 
 
+def test_fast_simhash_matches_reference_beyond_lane_capacity() -> None:
+    """Weights past a 16-bit lane (a term repeated 70,000 times) still give the reference value."""
+    terms = ["flood"] * 70_000 + prose(3).lower().split() * 40
+    assert fast_simhash(terms) == simhash(terms)
+    heavy = ["a"] * 65_535 + ["b"] * 65_535 + ["c"]
+    assert fast_simhash(heavy) == simhash(heavy)
+
+
 def test_fingerprint_index_finds_within_three_bits() -> None:
     """The banded index finds fingerprints up to 3 bits away and no further."""
     index = FingerprintIndex(capacity=2)

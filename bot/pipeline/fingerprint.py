@@ -70,7 +70,18 @@ def shingles(text: str, n: int = 3) -> list[str]:
     return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
 
+def _content_form(text: str) -> str:
+    """Text as the content hash sees it: NFKC, case-folded, marks removed, spacing collapsed."""
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(_MARKS.sub("", text.casefold()).split())
+
+
 def content_hash(title: str | None, text: str | None) -> str:
-    """Return the SHA-1 hex digest of the normalised title and text."""
-    body = normalise_for_hash(title or "") + "\n" + normalise_for_hash(text or "")
+    """Return the SHA-1 hex digest of the title and text in their content form.
+
+    Case, Arabic marks, invisible controls and spacing do not change it; any change of
+    words or punctuation does (and is stored as an update of the article).
+    """
+    body = _content_form(title or "") + "\n" + _content_form(text or "")
     return hashlib.sha1(body.encode("utf-8")).hexdigest()

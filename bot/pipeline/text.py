@@ -421,6 +421,14 @@ def detect_language(text: str) -> Lang:
     return "ar" if arabic >= latin else "en"
 
 
+def letter_counts(text: str) -> tuple[int, int]:
+    """How many Arabic and how many Latin letters text has (the counts `detect_language` uses)."""
+    return (
+        sum(map(len, _ARABIC_LETTERS.findall(text))),
+        sum(map(len, _LATIN_LETTERS.findall(text))),
+    )
+
+
 def tokenize(text: str) -> list[str]:
     """Split text into raw word tokens (letters and digits, punctuation dropped)."""
     return _TOKEN.findall(text)
