@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from bot.delivery import Outgoing, strip_tags
@@ -29,7 +29,7 @@ from handlers.render import (
 )
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import FollowRepo
-from storage.repos.deliveries import DeliveryRepo
+from storage.repos.digests import DigestRepo
 from storage.repos.stories import StoryRepo
 
 DIGEST_WINDOW: Final = timedelta(hours=24)
@@ -141,11 +141,6 @@ async def compose_push(
     return _outgoing(rendered)
 
 
-def _matches(follow: Follow, terms: frozenset[str]) -> bool:
-    """Whether a keyword follow's terms all occur in an article's terms."""
-    return bool(follow.terms) and all(term in terms for term in follow.terms)
-
-
 def _first_line(article: Article) -> str:
     """A one-line summary of an article."""
     if article.summary:
@@ -153,8 +148,18 @@ def _first_line(article: Article) -> str:
     return article.lede or ""
 
 
+def _order(article: Article) -> tuple[datetime, int]:
+    """Digest order of articles: oldest first, then by id."""
+    return _when(article), article.id
+
+
+_RENDERED_MAX: Final = 20_000
+RenderKey = tuple[str, str, date, bool, int, tuple[int, ...]]
+
+
 class _Window:
-    """Originals published in a digest window, by story, with matching terms made on demand."""
+    """Originals published in a digest window, by story, with keyword matches and rendered
+    digests worked out once per window and shared by every chat built from it."""
 
     def __init__(self, articles: list[Article], stories: dict[int, Story]) -> None:
         """Index the window's originals by story."""
@@ -165,6 +170,10 @@ class _Window:
             if article.story_id is not None:
                 self.by_story.setdefault(article.story_id, []).append(article)
         self._terms: dict[int, frozenset[str]] = {}
+        self._postings: dict[str, set[int]] | None = None
+        self._matches: dict[tuple[str, ...], list[Article]] = {}
+        self._recent: dict[datetime, dict[int, list[Article]]] = {}
+        self.rendered: dict[RenderKey, tuple[str, ...]] = {}
 
     def terms(self, article: Article) -> frozenset[str]:
         """The article's matching terms, computed once per window."""
@@ -172,6 +181,42 @@ class _Window:
         if found is None:
             found = self._terms[article.id] = article_terms(article)
         return found
+
+    def recent(self, since: datetime) -> dict[int, list[Article]]:
+        """Each story's originals published at or after `since`."""
+        found = self._recent.get(since)
+        if found is None:
+            found = {}
+            for story_id, items in self.by_story.items():
+                fresh = [a for a in items if _when(a) >= since]
+                if fresh:
+                    found[story_id] = fresh
+            self._recent = {since: found}
+        return found
+
+    def keyword_matches(self, terms: tuple[str, ...]) -> list[Article]:
+        """Originals whose matching terms include all of `terms` (none for no terms)."""
+        found = self._matches.get(terms)
+        if found is not None:
+            return found
+        found = []
+        if terms:
+            postings = self._index()
+            lists = sorted((postings.get(term, set()) for term in set(terms)), key=len)
+            ids = set(lists[0]).intersection(*lists[1:])
+            found = [a for a in self.articles if a.id in ids]
+        self._matches[terms] = found
+        return found
+
+    def _index(self) -> dict[str, set[int]]:
+        """Term → ids of the originals that have it, built on first use."""
+        if self._postings is None:
+            postings: dict[str, set[int]] = {}
+            for article in self.articles:
+                for term in self.terms(article):
+                    postings.setdefault(term, set()).add(article.id)
+            self._postings = postings
+        return self._postings
 
 
 _WINDOW_TTL_S: Final = 60.0
@@ -198,45 +243,28 @@ async def _window(services: Services, since: datetime) -> _Window:
 
 
 def _followed_articles(window: _Window, follows: list[Follow], since: datetime) -> list[Article]:
-    """Originals published since `since` that match one of these (unmuted) follows."""
+    """Originals published since `since` in a followed story or matching a keyword follow
+    (the follows given: the caller leaves muted ones out), oldest first."""
+    recent = window.recent(since)
     story_ids = {f.story_id for f in follows if f.kind is FollowKind.STORY and f.story_id}
+    chosen = [a for sid in story_ids for a in recent.get(sid, ())]
     keywords = [f for f in follows if f.kind is FollowKind.KEYWORD]
     if keywords:
-        candidates = window.articles
-    else:
-        candidates = [a for sid in story_ids for a in window.by_story.get(sid, [])]
-    chosen = [
-        a
-        for a in candidates
-        if _when(a) >= since
-        and (a.story_id in story_ids or any(_matches(f, window.terms(a)) for f in keywords))
-    ]
-    chosen.sort(key=lambda a: (_when(a), a.id))
+        seen = {a.id for a in chosen}
+        for follow in keywords:
+            for article in window.keyword_matches(follow.terms):
+                if article.id not in seen and _when(article) >= since:
+                    seen.add(article.id)
+                    chosen.append(article)
+    chosen.sort(key=_order)
     return chosen
 
 
-async def build_digest(services: Services, chat: Chat, since: datetime) -> list[str]:
-    """The chat's digest for articles since `since` (HTML parts); [] when there is nothing new.
-
-    Top stories by new articles: label, count, one-line summary, two newest headlines.
-    Articles the chat already got in full as pushes only count towards "N more updates".
-    With `chat.empty_digest`, an empty digest is rendered instead of [].
-    """
-    now = since + DIGEST_WINDOW
-    async with services.db.unit_of_work() as session:
-        follows = [f for f in await FollowRepo(session).for_chat(chat.id) if not f.muted]
-        if not follows and not chat.empty_digest:
-            return []
-        window = await _window(services, since)
-        articles = _followed_articles(window, follows, since)
-        got = (
-            await DeliveryRepo(session).delivered_article_ids(chat.id, since - DIGEST_WINDOW)
-            if articles
-            else set()
-        )
-        fresh = [a for a in articles if a.id not in got]
-        stories = window.stories
-    more = len(articles) - len(fresh)
+def _digest_entries(
+    fresh: list[Article], stories: dict[int, Story]
+) -> tuple[list[DigestEntry], int]:
+    """The top stories among articles new to the chat, and how many did not make the list."""
+    more = 0
     by_story: dict[int, list[Article]] = {}
     for article in fresh:
         if article.story_id in stories:
@@ -259,10 +287,84 @@ async def build_digest(services: Services, chat: Chat, since: datetime) -> list[
             )
         )
     more += sum(len(items) for _, items in ranked[DIGEST_STORIES:])
-    if not entries and not chat.empty_digest:
-        return []
-    local_day = to_local(now, chat.timezone).date()
-    return render_digest(chat.language, chat.timezone, entries, more, local_day)
+    return entries, more
+
+
+def compose_digest(
+    window: _Window, chat: Chat, chosen: list[Article], got: set[int], local_day: date
+) -> list[str]:
+    """One chat's digest from its followed articles and those it already received in full.
+
+    Received articles only count towards "N more updates". Chats whose inputs render the
+    same (language, timezone, day, articles) share one rendering per window.
+    """
+    fresh = [a for a in chosen if a.id not in got] if got else chosen
+    already = len(chosen) - len(fresh)
+    key: RenderKey = (
+        chat.language,
+        chat.timezone,
+        local_day,
+        chat.empty_digest,
+        already,
+        tuple(a.id for a in fresh),
+    )
+    parts = window.rendered.get(key)
+    if parts is None:
+        entries, more = _digest_entries(fresh, window.stories)
+        parts = ()
+        if entries or chat.empty_digest:
+            rendered = render_digest(
+                chat.language, chat.timezone, entries, already + more, local_day
+            )
+            parts = tuple(rendered)
+        if len(window.rendered) >= _RENDERED_MAX:
+            window.rendered.clear()
+        window.rendered[key] = parts
+    return list(parts)
+
+
+async def build_digests(
+    services: Services, chats: Sequence[Chat], since: datetime
+) -> dict[int, list[str]]:
+    """Digests of many chats for articles since `since` (HTML parts by chat id; [] when a chat
+    has nothing new), as `build_digest` makes each, from two set-based queries.
+
+    The follows of every chat come in one query and what they already received in another;
+    the composition of each chat's digest is then pure, from the shared window.
+    """
+    now = since + DIGEST_WINDOW
+    window = await _window(services, since)
+    chosen: dict[int, list[Article]] = {}
+    got: dict[int, set[int]] = {}
+    async with services.db.unit_of_work() as session:
+        follows = await FollowRepo(session).for_chats(chat.id for chat in chats)
+        for chat in chats:
+            mine = [f for f in follows.get(chat.id, ()) if not f.muted]
+            chosen[chat.id] = _followed_articles(window, mine, since) if mine else []
+        wanted = {a.id for items in chosen.values() for a in items}
+        if wanted:
+            owners = [chat_id for chat_id, items in chosen.items() if items]
+            got = await DigestRepo(session).received_article_ids(
+                owners, wanted, since - DIGEST_WINDOW
+            )
+    days: dict[str, date] = {}
+    built: dict[int, list[str]] = {}
+    for chat in chats:
+        day = days.get(chat.timezone)
+        if day is None:
+            day = days[chat.timezone] = to_local(now, chat.timezone).date()
+        built[chat.id] = compose_digest(window, chat, chosen[chat.id], got.get(chat.id, set()), day)
+    return built
+
+
+async def build_digest(services: Services, chat: Chat, since: datetime) -> list[str]:
+    """The chat's digest for articles since `since` (HTML parts); [] when there is nothing new.
+
+    Top stories by new articles: label, count, one-line summary, two newest headlines.
+    Articles the chat already got in full as pushes only count towards "N more updates".
+    With `chat.empty_digest`, an empty digest is rendered instead of [].
+    """
+    return (await build_digests(services, [chat], since))[chat.id]
 
 
 def _when(article: Article) -> datetime:

@@ -13,6 +13,8 @@ from bot.domain import Chat, ChatType, DeliveryMode, Follow, FollowKind, QuietMo
 from storage.mappers import to_chat, to_follow
 from storage.models import ChatRow, FollowRow
 
+IN_CHUNK = 5000
+
 CHAT_SETTING_FIELDS = frozenset(
     {
         "title",
@@ -183,6 +185,20 @@ class FollowRepo:
             select(FollowRow).where(FollowRow.chat_id == chat_id).order_by(FollowRow.id)
         )
         return [to_follow(r) for r in rows]
+
+    async def for_chats(self, chat_ids: Iterable[int]) -> dict[int, list[Follow]]:
+        """Many chats' follows (muted included), each chat's oldest first; none → absent."""
+        wanted = sorted(set(chat_ids))
+        found: dict[int, list[Follow]] = {}
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = await self.session.scalars(
+                select(FollowRow)
+                .where(FollowRow.chat_id.in_(wanted[start : start + IN_CHUNK]))
+                .order_by(FollowRow.id)
+            )
+            for row in rows:
+                found.setdefault(row.chat_id, []).append(to_follow(row))
+        return found
 
     async def remove(self, chat_id: int, follow_id: int) -> bool:
         """Delete one of the chat's follows; False if it was not theirs or is gone."""
