@@ -36,6 +36,7 @@ from sqlalchemy import text
 
 from bot.pipeline.text import matching_terms
 from storage.db import Database, create_engine
+from storage.fts import POSTGRES_FTS_INDEX
 from storage.migrate import upgrade_connection
 from storage.repos.search import SearchRepo
 
@@ -160,9 +161,20 @@ def load_sqlite(path: Path, rows: Iterator[tuple[object, ...]]) -> None:
 
 
 async def load_postgres(db: Database, schema: str, rows: Iterator[tuple[object, ...]]) -> None:
-    """COPY into PostgreSQL with the GIN index dropped, then rebuild it and ANALYZE."""
+    """COPY into PostgreSQL with the full-text GIN index dropped, then rebuild it and ANALYZE.
+
+    The index definition is read back from `pg_indexes`, so the migration stays the only
+    place it is written; the stored search vector (a generated column) fills in on COPY.
+    """
     async with db.engine.begin() as conn:
-        await conn.execute(text("DROP INDEX IF EXISTS ix_articles_search_tsv"))
+        index_sql = await conn.scalar(
+            text(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = :s AND tablename = 'articles'"
+                " AND indexname = :i"
+            ),
+            {"s": schema, "i": POSTGRES_FTS_INDEX},
+        )
+        await conn.execute(text(f"DROP INDEX IF EXISTS {POSTGRES_FTS_INDEX}"))
     fetched = NOW.replace(tzinfo=None)
     async with db.engine.connect() as conn:
         raw = await conn.get_raw_connection()
@@ -184,12 +196,8 @@ async def load_postgres(db: Database, schema: str, rows: Iterator[tuple[object, 
             )
     async with db.engine.begin() as conn:
         await conn.execute(text("SET maintenance_work_mem = '1GB'"))
-        await conn.execute(
-            text(
-                "CREATE INDEX ix_articles_search_tsv ON articles "
-                "USING gin (to_tsvector('simple'::regconfig, search_text))"
-            )
-        )
+        if index_sql:
+            await conn.execute(text(str(index_sql)))
         await conn.execute(text("ANALYZE articles"))
 
 

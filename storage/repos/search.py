@@ -23,51 +23,69 @@ any of the terms follow them. Syndicated copies (`duplicate_of` set) are left ou
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, Text, TextualSelect, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import UTCDateTime
 from storage.repos._dialect import is_postgres
 
 MAX_TERMS = 32
 MAX_TERM_CHARS = 100
 DEFAULT_POOL = 200  # matches scored per query (the newest ones)
-WIDE_FACTOR = 5  # a match set up to pool * WIDE_FACTOR is scored whole
-# PostgreSQL: id windows (newest first) tried before the whole table; each must fill the pool.
-PG_WINDOWS = (20_000, 200_000)
+WIDE_FACTOR = 5  # SQLite: a match set up to pool * WIDE_FACTOR is scored whole
+# PostgreSQL: the newest pool * PROBE_FACTOR articles are checked first; the share of them
+# that match sizes the id window searched through the GIN index when they are too few.
+PROBE_FACTOR = 8
+WINDOW_MARGIN = 2.0  # the window is sized to hold about this many pools of matches
 BM25_K1 = 1.2
 BM25_B = 0.75
+_EPOCH_JULIAN_DAY = 2440587.5  # julianday('1970-01-01')
 
-# SQLite step 1: the newest matches' rowids. FTS5 walks its doclists in rowid order and
-# stops at the LIMIT, and no auxiliary function runs, so nothing is scored here.
-_SQLITE_NEWEST = """
-SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q ORDER BY rowid DESC LIMIT :wide
-"""
-# SQLite step 2: the chosen candidates' text, to be scored here. (bm25() would first walk
-# every query term's whole doclist for its statistics: 40 ms for a term in 30% of a
-# million articles, whatever the LIMIT.)
-_SQLITE_TEXTS = """
-SELECT a.id AS id, a.published_at AS published_at, a.search_text AS search_text
+# SQLite, one statement: the rowids of the newest `wide` FTS5 matches (FTS5 walks its
+# doclists in rowid order and stops at the LIMIT; no auxiliary function runs, so nothing is
+# scored there), then the text of all of them when they are fewer than `wide`, otherwise of
+# the newest `pool`. (bm25() would first walk every query term's whole doclist for its
+# statistics: 40 ms for a term in 30% of a million articles, whatever the LIMIT.)
+_SQLITE_SQL = f"""
+WITH m AS MATERIALIZED (
+  SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH :q ORDER BY rowid DESC LIMIT :wide
+)
+SELECT a.id, (julianday(a.published_at) - {_EPOCH_JULIAN_DAY}) * 86400.0, a.search_text
 FROM articles AS a
-WHERE a.id IN (SELECT value FROM json_each(:ids)) AND a.duplicate_of IS NULL
+WHERE a.id IN (
+  SELECT id FROM m ORDER BY id DESC
+  LIMIT CASE WHEN (SELECT count(*) FROM m) < :wide THEN :wide ELSE :pool END
+) AND a.duplicate_of IS NULL
 """
-# PostgreSQL: the newest matches inside an id window, found through the GIN index (a
-# bitmap scan; `id + 0` keeps the planner from walking the primary key backwards and
-# running to_tsvector on every row it passes). The text comes back to be scored here:
-# ts_rank would recompute to_tsvector for each candidate, which costs more than the scan.
-_POSTGRES_SQL = """
-SELECT a.id AS id, a.published_at AS published_at, a.search_text AS search_text
+# PostgreSQL step 1, the probe: the newest `probe` articles by primary key (fenced with
+# OFFSET 0 so the planner walks the key backwards rather than the GIN index), filtered on
+# the stored vector `search_tsv`. Common terms fill the pool here, at the cost of a few
+# hundred rows; the count of matches tells how rare the query is.
+_POSTGRES_PROBE = """
+SELECT p.id, p.published_at, p.search_text
+FROM (
+  SELECT id, extract(epoch FROM published_at)::float8 AS published_at, search_text,
+         search_tsv, duplicate_of
+  FROM articles WHERE id > :lo ORDER BY id DESC OFFSET 0
+) AS p
+WHERE p.search_tsv @@ ({q}) AND p.duplicate_of IS NULL
+ORDER BY p.id DESC
+LIMIT :pool
+"""
+# PostgreSQL step 2: the newest matches inside an id window, through the GIN index on the
+# stored vector (a bitmap scan ANDed with the primary-key range; `id + 0` keeps the planner
+# from walking the key instead, which for terms that rarely meet costs the whole table).
+_POSTGRES_WINDOW = """
+SELECT a.id, extract(epoch FROM a.published_at)::float8 AS published_at, a.search_text
 FROM articles AS a
-WHERE to_tsvector('simple'::regconfig, a.search_text) @@ ({q})
-  AND a.duplicate_of IS NULL AND a.id > :lo
+WHERE a.search_tsv @@ ({q}) AND a.duplicate_of IS NULL AND a.id > :lo
 ORDER BY (a.id + 0) DESC
 LIMIT :pool
 """
+Row = tuple[int, float | None, str]  # (article id, published_at as epoch seconds, search_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +93,7 @@ class _Candidate:
     """One matching article before the recency boost."""
 
     article_id: int
-    published_at: datetime | None
+    published: float | None  # epoch seconds
     relevance: float
 
 
@@ -98,28 +116,46 @@ def fts5_query(terms: list[str], *, match_all: bool) -> str:
     return (" AND " if match_all else " OR ").join(quoted)
 
 
+def decay(age_hours: float, half_life_hours: float) -> float:
+    """0.5 ** (age / half-life), 1 for future or brand-new articles, 0 without a half-life."""
+    if half_life_hours <= 0:
+        return 0.0
+    value: float = 0.5 ** (max(0.0, age_hours) / half_life_hours)
+    return value
+
+
 def recency_boost(published_at: datetime | None, now: datetime, half_life_hours: float) -> float:
     """1 + 0.5 ** (age / half-life): 2 for a brand-new article, towards 1 for old ones."""
-    if published_at is None or half_life_hours <= 0:
+    if published_at is None:
         return 1.0
-    age_hours = max(0.0, (now - published_at).total_seconds() / 3600.0)
-    decay: float = 0.5 ** (age_hours / half_life_hours)
-    return 1.0 + decay
+    return 1.0 + decay((now - published_at).total_seconds() / 3600.0, half_life_hours)
 
 
 def rank(
     candidates: list[_Candidate], now: datetime, half_life_hours: float
 ) -> list[tuple[int, float]]:
     """(article id, final score), best first; ties go to the newer, then higher id."""
+    now_s = now.timestamp()
     scored = {
         c.article_id: (
-            max(c.relevance, 0.0) * recency_boost(c.published_at, now, half_life_hours),
-            c.published_at.timestamp() if c.published_at else 0.0,
+            max(c.relevance, 0.0)
+            * (
+                1.0
+                if c.published is None
+                else 1.0 + decay((now_s - c.published) / 3600.0, half_life_hours)
+            ),
+            c.published if c.published is not None else 0.0,
         )
         for c in candidates
     }
     order = sorted(scored.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]), reverse=True)
     return [(article_id, score) for article_id, (score, _) in order]
+
+
+def window_size(probed: int, found: int, pool: int) -> int:
+    """Newest-id window expected to hold WINDOW_MARGIN pools, from the probe's hit rate."""
+    rate = max(found, 0.5) / max(probed, 1)
+    return math.ceil(pool * WINDOW_MARGIN / rate)
 
 
 class SearchRepo:
@@ -163,64 +199,60 @@ class SearchRepo:
     ) -> list[_Candidate]:
         """Matching, non-duplicate articles with their raw relevance (bounded by `pool`)."""
         if is_postgres(self.session):
-            return await self._postgres_candidates(terms, match_all=match_all, pool=pool)
-        return await self._sqlite_candidates(terms, match_all=match_all, pool=pool)
+            rows = await self._postgres_rows(terms, match_all=match_all, pool=pool)
+        else:
+            rows = await self._sqlite_rows(terms, match_all=match_all, pool=pool)
+        return _scored(rows, terms)
 
-    async def _sqlite_candidates(
-        self, terms: list[str], *, match_all: bool, pool: int
-    ) -> list[_Candidate]:
-        """The newest `pool` matches (all of them when there are few) scored by bm25."""
-        query = fts5_query(terms, match_all=match_all)
-        wide = pool * WIDE_FACTOR
-        newest = list(
-            (await self.session.execute(text(_SQLITE_NEWEST), {"q": query, "wide": wide}))
-            .scalars()
-            .all()
-        )
-        if not newest:
-            return []
-        chosen = newest if len(newest) < wide else newest[:pool]
-        result = await self.session.execute(
-            _texts(_SQLITE_TEXTS), {"ids": json.dumps([int(i) for i in chosen])}
-        )
-        return _scored(
-            [(int(i), published, search_text or "") for i, published, search_text in result], terms
-        )
+    async def _sqlite_rows(self, terms: list[str], *, match_all: bool, pool: int) -> list[Row]:
+        """The newest `pool` matches, or all of them when fewer than `pool * WIDE_FACTOR`."""
+        params = {"q": fts5_query(terms, match_all=match_all), "wide": pool * WIDE_FACTOR}
+        result = await self.session.execute(text(_SQLITE_SQL), {**params, "pool": pool})
+        return [(int(i), None if ts is None else float(ts), st or "") for i, ts, st in result]
 
-    async def _postgres_candidates(
-        self, terms: list[str], *, match_all: bool, pool: int
-    ) -> list[_Candidate]:
-        """The newest `pool` matches, from the smallest recent id window that has them."""
-        statement, params = _postgres_statement(terms, match_all=match_all)
+    async def _postgres_rows(self, terms: list[str], *, match_all: bool, pool: int) -> list[Row]:
+        """The newest `pool` matches: from the probe, else from a window sized by its hit rate."""
+        tsquery, params = _postgres_tsquery(terms, match_all=match_all)
         top = await self.session.scalar(text("SELECT max(id) FROM articles"))
         if top is None:
             return []
-        rows: list[tuple[int, datetime | None, str]] = []
-        # Plain index scans off for these statements only: given `id > lo` the planner
-        # likes walking the primary key and running to_tsvector per row (seconds on a
-        # 20,000-row window); with bitmap scans it ANDs the GIN and primary-key bitmaps.
+        probe = pool * PROBE_FACTOR
+        rows = await self._postgres_fetch(
+            _POSTGRES_PROBE.format(q=tsquery), {**params, "pool": pool, "lo": int(top) - probe}
+        )
+        if len(rows) >= pool or probe >= top:
+            return rows
+        window = window_size(probe, len(rows), pool)
+        # Plain index scans off for the window statements only: given `id > lo` the planner
+        # may walk the primary key and test every row it passes; with bitmap scans it ANDs
+        # the GIN and primary-key bitmaps and reads only the matching rows of the window.
         previous = await self.session.scalar(text("SELECT current_setting('enable_indexscan')"))
         await self.session.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
         try:
-            for window in (*PG_WINDOWS, None):
-                lo = 0 if window is None or window >= top else int(top) - window
-                result = await self.session.execute(statement, {**params, "pool": pool, "lo": lo})
-                rows = [(int(i), when, search_text or "") for i, when, search_text in result]
+            statement = _POSTGRES_WINDOW.format(q=tsquery)
+            for size in (window, window * 10, None):
+                lo = 0 if size is None or size >= top else int(top) - size
+                rows = await self._postgres_fetch(statement, {**params, "pool": pool, "lo": lo})
                 if len(rows) >= pool or lo == 0:
                     break
         finally:
             await self.session.execute(
                 text("SELECT set_config('enable_indexscan', :v, true)"), {"v": previous}
             )
-        return _scored(rows, terms)
+        return rows
+
+    async def _postgres_fetch(self, sql: str, params: dict[str, object]) -> list[Row]:
+        """Run one PostgreSQL candidate statement."""
+        result = await self.session.execute(text(sql), params)
+        return [(int(i), None if ts is None else float(ts), st or "") for i, ts, st in result]
 
 
-def _scored(rows: list[tuple[int, datetime | None, str]], terms: list[str]) -> list[_Candidate]:
-    """Candidates from (id, published_at, search_text) rows, scored by `text_relevance`."""
+def _scored(rows: list[Row], terms: list[str]) -> list[_Candidate]:
+    """Candidates from (id, published epoch, search_text) rows, scored by `text_relevance`."""
     scores = text_relevance([search_text for _, _, search_text in rows], terms)
     return [
-        _Candidate(article_id, published_at, score)
-        for (article_id, published_at, _), score in zip(rows, scores, strict=True)
+        _Candidate(article_id, published, score)
+        for (article_id, published, _), score in zip(rows, scores, strict=True)
     ]
 
 
@@ -251,16 +283,8 @@ def text_relevance(texts: list[str], terms: list[str]) -> list[float]:
     return scores
 
 
-def _postgres_statement(
-    terms: list[str], *, match_all: bool
-) -> tuple[TextualSelect, dict[str, object]]:
-    """The PostgreSQL statement, one bound `plainto_tsquery` per term, and its parameters."""
+def _postgres_tsquery(terms: list[str], *, match_all: bool) -> tuple[str, dict[str, object]]:
+    """A tsquery expression of one bound `plainto_tsquery` per term, and its parameters."""
     joiner = " && " if match_all else " || "
     tsquery = joiner.join(f"plainto_tsquery('simple'::regconfig, :t{i})" for i in range(len(terms)))
-    params: dict[str, object] = {f"t{i}": term for i, term in enumerate(terms)}
-    return _texts(_POSTGRES_SQL.format(q=tsquery)), params
-
-
-def _texts(sql: str) -> TextualSelect:
-    """A textual statement returning (id, published_at, search_text)."""
-    return text(sql).columns(id=Integer(), published_at=UTCDateTime(), search_text=Text())
+    return tsquery, {f"t{i}": term for i, term in enumerate(terms)}
