@@ -648,26 +648,33 @@ class IngestService:
         """Normalise and store candidates in batches, one unit of work per batch."""
         report = IngestReport()
         for start in range(0, len(candidates), self.batch_size):
-            batch = [
-                (normalise(c, source, now), c.summary_only and _fetches_pages(source))
-                for c in candidates[start : start + self.batch_size]
-            ]
-            report.merge(await self._store_batch(batch))
+            # Normalised under the write lock, so that the batch is clustered while its
+            # sentence analyses are still memoised (concurrent polls would evict them).
+            async with self._write:
+                batch = [
+                    (normalise(c, source, now), c.summary_only and _fetches_pages(source))
+                    for c in candidates[start : start + self.batch_size]
+                ]
+                report.merge(await self._store_locked(batch))
         return report
 
     async def _store_batch(self, batch: Sequence[tuple[ArticleFields, bool]]) -> IngestReport:
         """Store one batch of normalised articles in one unit of work."""
+        async with self._write:
+            return await self._store_locked(batch)
+
+    async def _store_locked(self, batch: Sequence[tuple[ArticleFields, bool]]) -> IngestReport:
+        """`_store_batch` for a caller that holds the write lock."""
         report = IngestReport()
         added: list[tuple[int, int]] = []
-        async with self._write:
-            try:
-                async with self.db.unit_of_work() as session:
-                    await self._seed(session)
-                    await self._write_batch(session, batch, report, added)
-                    await self.stories.flush(session)
-            except Exception:
-                await self.stories.reset()
-                raise
+        try:
+            async with self.db.unit_of_work() as session:
+                await self._seed(session)
+                await self._write_batch(session, batch, report, added)
+                await self.stories.flush(session)
+        except Exception:
+            await self.stories.reset()
+            raise
         for article_id, fp in added:
             self.fingerprints.add(article_id, fp)
         return report

@@ -112,6 +112,22 @@ def test_relative_links_resolved() -> None:
     assert feed.items[0].url == "https://news.example.com/a/b?id=2"
 
 
+def test_hostile_html_in_items_leaves_only_text() -> None:
+    """Scripts, styles, handlers and comments in titles and descriptions never reach the text."""
+    description = (
+        "<![CDATA[<p onclick='steal()'>Rain <b>hits</b> Jeddah</p><script>alert(1)</script>"
+        "<style>p{}</style><!-- hidden --><iframe src='javascript:x'>frame</iframe>"
+        "<img src=x onerror=alert(2)>Roads closed]]>"
+    )
+    item = (
+        "<item><title>&lt;b onmouseover='x()'&gt;Floods&lt;/b&gt; &lt;i&gt;now&lt;/i&gt;</title>"
+        f"<guid>h1</guid><description>{description}</description></item>"
+    )
+    parsed = parse_feed(_rss(item).encode(), URL, {}, NOW).items[0]
+    assert parsed.title == "Floods now"
+    assert parsed.summary.split() == ["Rain", "hits", "Jeddah", "Roads", "closed"]
+
+
 def test_missing_date_falls_back() -> None:
     """An item without a date gets the fetch time."""
     feed = parse_feed(_rss("<item><title>x</title><guid>g</guid></item>").encode(), URL, {}, NOW)
