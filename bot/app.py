@@ -7,8 +7,12 @@ import contextlib
 import functools
 import logging
 import signal
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
+from typing import ParamSpec, TypeVar
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
@@ -33,6 +37,14 @@ log = logging.getLogger("akhbar")
 
 UPDATES_LEASE = "updates"
 MAINTENANCE_SECONDS = 3600.0
+# Digest builds (`handlers.compose.build_digest`) may hold two pooled connections at once
+# (the chat's follows, then the shared article window); the worker runs up to 64 sends at
+# once, so unbounded builds of digests that another process enqueued can take the whole
+# pool and wait on each other until the pool times out. Four builds hold at most eight.
+DIGEST_BUILDS = 4
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def setup_logging(level: str) -> None:
@@ -83,14 +95,25 @@ class Engines:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def bounded(action: Callable[P, Awaitable[R]], limit: int) -> Callable[P, Awaitable[R]]:
+    """`action` with at most `limit` calls running at once (the others wait their turn)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `action` once a slot is free."""
+        async with gate:
+            return await action(*args, **kwargs)
+
+    return call
+
+
 def build_engines(services: Services, application: Application) -> Engines:  # type: ignore[type-arg]
     """Wire fan-out, the delivery worker and the digest scheduler to the Telegram bot."""
     from handlers.compose import build_digest, compose_push
 
     settings = services.settings
-    digests = DigestScheduler(
-        services.db, functools.partial(build_digest, services), clock=services.clock
-    )
+    build = bounded(functools.partial(build_digest, services), DIGEST_BUILDS)
+    digests = DigestScheduler(services.db, build, clock=services.clock)
     worker = DeliveryWorker(
         services.db,
         TelegramSender(application.bot),
@@ -175,47 +198,131 @@ async def delivery_loop(engines: Engines, tick: float, stopping: asyncio.Event) 
             await asyncio.wait_for(engines.wake.wait(), timeout=tick)
 
 
-class UpdateReceiver:
-    """Long polling by exactly one process at a time, chosen through a database lease."""
+class ReceiverAction(StrEnum):
+    """What the update receiver does after looking at its lease."""
 
-    def __init__(self, services: Services, application: Application) -> None:  # type: ignore[type-arg]
+    START = "start"  # begin long polling (the lease was already ours one step ago)
+    WARM = "warm"  # the lease is newly ours: wait one step before polling
+    KEEP = "keep"  # go on as we are
+    STOP = "stop"  # stop long polling: the lease is another's, or ours may have expired
+    IDLE = "idle"  # not ours: do nothing
+
+
+def receiver_action(
+    held: bool | None, polling: bool, warming: bool, now: float, valid_until: float
+) -> ReceiverAction:
+    """Decide the receiver's next move; `held` None means the renewal has not answered."""
+    if polling:
+        if held is False or (held is None and now >= valid_until):
+            return ReceiverAction.STOP
+        return ReceiverAction.KEEP
+    if held:
+        return ReceiverAction.START if warming else ReceiverAction.WARM
+    return ReceiverAction.IDLE
+
+
+def lease_margin(ttl: float) -> float:
+    """How long before the lease's expiry an unrenewed holder stops polling."""
+    return min(ttl / 4, 5.0)
+
+
+def receiver_interval(ttl: float) -> float:
+    """Seconds between lease renewals (three tries per lease)."""
+    return max(1.0, ttl / 3)
+
+
+class UpdateReceiver:
+    """Long polling by exactly one process at a time, chosen through a database lease.
+
+    The holder renews the lease every `receiver_interval`; a renewal that fails or does not
+    answer in time (a stalled database or a starved connection pool) does not stop polling
+    at once, but polling stops as soon as the lease may have run out by this process's own
+    clock (`lease_margin` before its expiry), so a process that took the lease over never
+    polls while the old holder still does. A newly taken lease waits one step before
+    polling, leaving the old holder time to confirm the updates it fetched.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        application: Application,  # type: ignore[type-arg]
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         """Bind to the application whose updater we start and stop."""
         self.services = services
         self.application = application
+        self.monotonic = monotonic
+        self.ttl = services.settings.lease_seconds
+        self.interval = receiver_interval(self.ttl)
         self.polling = False
         self.warming = False
+        self.valid_until = 0.0  # monotonic time up to which our lease is surely ours
+        self._renewal: tuple[float, asyncio.Task[bool]] | None = None
+
+    async def _acquire(self) -> bool:
+        """Take or renew the updates lease in its own unit of work."""
+        ttl = timedelta(seconds=self.ttl)
+        async with self.services.db.unit_of_work() as session:
+            return await LeaseRepo(session).acquire(
+                UPDATES_LEASE, self.services.instance, self.services.clock(), ttl
+            )
+
+    async def _renew(self) -> bool | None:
+        """Wait a little for the current renewal (started if none runs); None: no answer yet."""
+        if self._renewal is None:
+            self._renewal = (self.monotonic(), asyncio.create_task(self._acquire()))
+        started, task = self._renewal
+        patience = self.interval / 2
+        if self.polling:  # never past the moment our lease may run out
+            patience = min(patience, max(0.0, self.valid_until - self.monotonic()))
+        await asyncio.wait({task}, timeout=patience)
+        if not task.done():
+            log.warning("lease renewal has not answered for %.1f s", self.monotonic() - started)
+            return None
+        self._renewal = None
+        if task.exception() is not None:
+            log.error("lease renewal failed", exc_info=task.exception())
+            return None
+        held = task.result()
+        if held:
+            self.valid_until = started + self.ttl - lease_margin(self.ttl)
+        return held
 
     async def step(self) -> None:
-        """Renew or take the lease; poll only while we hold it (after one quiet step when new)."""
-        ttl = timedelta(seconds=self.services.settings.lease_seconds)
+        """Renew or take the lease, then start or stop polling as `receiver_action` says."""
+        held = await self._renew()
+        action = receiver_action(
+            held, self.polling, self.warming, self.monotonic(), self.valid_until
+        )
         try:
-            async with self.services.db.unit_of_work() as session:
-                held = await LeaseRepo(session).acquire(
-                    UPDATES_LEASE, self.services.instance, self.services.clock(), ttl
-                )
+            await self._apply(action)
         except Exception:
-            log.exception("lease renewal failed")
-            held = False
+            log.exception("update receiver step failed (%s)", action)
+
+    async def _apply(self, action: ReceiverAction) -> None:
+        """Carry out one decision."""
         updater = self.application.updater
+        self.warming = action is ReceiverAction.WARM
         if updater is None:
             return
-        if held and not self.polling:
-            # A lease just taken over may still have its old holder polling until that
-            # process notices; wait one step so two getUpdates calls rarely overlap.
-            if not self.warming:
-                self.warming = True
-                return
-            self.warming = False
-            await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+        if action is ReceiverAction.START:
+            if not updater.running:
+                await updater.start_polling(allowed_updates=Update.ALL_TYPES)
             self.polling = True
             await self._set_menus()
             log.info("this process now receives updates")
-        elif not held:
-            self.warming = False
-            if self.polling:
+        elif action is ReceiverAction.STOP:
+            self.polling = False
+            if updater.running:
                 await updater.stop()
-                self.polling = False
-                log.info("another process receives updates now")
+            log.info("this process stopped receiving updates")
+
+    def next_wait(self) -> float:
+        """Seconds until the next step: the interval, or sooner when our lease runs out."""
+        if not self.polling:
+            return self.interval
+        return max(0.05, min(self.interval, self.valid_until - self.monotonic()))
 
     async def _set_menus(self) -> None:
         """Publish the command menus in both languages (once we are the receiver)."""
@@ -228,9 +335,17 @@ class UpdateReceiver:
 
     async def release(self) -> None:
         """Stop polling and give the lease up so another process can take over at once."""
-        if self.polling and self.application.updater is not None:
-            await self.application.updater.stop()
-            self.polling = False
+        updater = self.application.updater
+        if self.polling and updater is not None and updater.running:
+            await updater.stop()
+        self.polling = False
+        if self._renewal is not None:  # a late renewal must not re-take the lease
+            task = self._renewal[1]
+            await asyncio.wait({task}, timeout=self.interval)
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            self._renewal = None
         async with self.services.db.unit_of_work() as session:
             await LeaseRepo(session).release(UPDATES_LEASE, self.services.instance)
 
@@ -290,12 +405,12 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
         if webhook:
             await _start_webhook(application, settings)
         while not stopping.is_set():
+            wait = receiver.interval
             if not webhook:
                 await receiver.step()
+                wait = receiver.next_wait()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    stopping.wait(), timeout=max(1.0, settings.lease_seconds / 3)
-                )
+                await asyncio.wait_for(stopping.wait(), timeout=wait)
     finally:
         log.info("stopping")
         stopping.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,11 +28,13 @@ class FeedServer:
         """Start serving at once on a free port."""
         self.documents: dict[str, tuple[bytes, str]] = {}
         self.hits: dict[str, int] = {}
+        self.hit_times: dict[str, list[float]] = {}  # time.monotonic() of each request
+        self._lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                owner.hits[self.path] = owner.hits.get(self.path, 0) + 1
+                owner._count(self.path)
                 doc = owner.documents.get(self.path)
                 if doc is None:
                     self.send_error(404)
@@ -49,6 +52,12 @@ class FeedServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _count(self, path: str) -> None:
+        """Record one request (handler threads run concurrently)."""
+        with self._lock:
+            self.hits[path] = self.hits.get(path, 0) + 1
+            self.hit_times.setdefault(path, []).append(time.monotonic())
 
     @property
     def base(self) -> str:
@@ -153,8 +162,47 @@ def wait_until(
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}: {value!r}")
         time.sleep(interval)
+
+
+LOG_TAIL_BYTES = 12_000
+_NOTABLE = (" WARNING ", " ERROR ", " CRITICAL ", "receives updates", "running as", "stopping")
+
+
+def log_report(path: Path, tail_bytes: int = LOG_TAIL_BYTES) -> str:
+    """A process log for a failure report: its notable lines, then its last bytes."""
+    if not path.exists():
+        return f"===== {path.name}: no log =====\n"
+    text = path.read_text(errors="replace")
+    notable = [line for line in text.splitlines() if any(m in line for m in _NOTABLE)]
+    tail = text[-tail_bytes:]
+    return (
+        f"===== {path} ({len(text)} chars): notable lines =====\n"
+        + "\n".join(notable[-200:])
+        + f"\n===== {path.name}: last {len(tail)} chars =====\n{tail}\n"
+    )
+
+
+@contextmanager
+def logs_on_failure(paths: list[Path]) -> Iterator[None]:
+    """Print the child processes' logs to stderr when the block fails (pytest shows them).
+
+    With AKHBAR_TEST_ARTIFACTS set, the full logs are also copied into that folder.
+    """
+    try:
+        yield
+    except BaseException:
+        for path in paths:
+            sys.stderr.write(log_report(path))
+        keep = os.environ.get("AKHBAR_TEST_ARTIFACTS")
+        if keep:
+            folder = Path(keep)
+            folder.mkdir(parents=True, exist_ok=True)
+            for path in paths:
+                if path.exists():
+                    shutil.copyfile(path, folder / f"{int(time.time())}-{path.name}")
+        raise
 
 
 def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
