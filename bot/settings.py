@@ -13,6 +13,8 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+TELEGRAM_BULK_PER_SECOND = 30.0  # Telegram's documented limit for bulk notifications
+DEFAULT_MESSAGES_PER_SECOND = 29.0  # the default budget: a margin under Telegram's limit
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -63,8 +65,13 @@ class Settings(BaseSettings):
     digest_time: Annotated[time, NoDecode] = Field(
         default=time(8, 0), validation_alias=AliasChoices("AKHBAR_DIGEST_TIME")
     )
+    # The send budget is exact: the limiter sends at this rate and never more in any 1 s
+    # window. Telegram's documented bulk limit is about 30 messages per second, and the
+    # limiter cannot know exactly how Telegram counts (its clock, its window edges), so the
+    # default sits a little under it (29, about 3 % below) rather than the limiter
+    # shrinking every budget: a raised budget (paid broadcasts, up to 1,000) means what it says.
     max_messages_per_second: float = Field(
-        default=30.0,
+        default=DEFAULT_MESSAGES_PER_SECOND,
         gt=0,
         le=10000,
         validation_alias=AliasChoices("AKHBAR_MAX_MESSAGES_PER_SECOND"),

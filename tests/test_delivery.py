@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import time, timedelta
+from typing import TYPE_CHECKING
 
 from bot.delivery import (
     DeliveryWorker,
@@ -28,6 +29,9 @@ from tests.delivery_helpers import (
     make_chat,
     make_story,
 )
+
+if TYPE_CHECKING:
+    from telegram.request import RequestData
 
 
 def worker(db: Database, sender: FakeSender, clock: FakeClock, **kw: object) -> DeliveryWorker:
@@ -353,24 +357,40 @@ async def test_many_chats_two_workers_no_duplicates(db: Database) -> None:
     assert counts["sent"] == len(chats) and counts["pending"] == counts["claimed"] == 0
 
 
-class _StubBot:
-    """Just enough of telegram.Bot for TelegramSender: raises a chosen error or answers."""
+class _StubRequest:
+    """Just enough of a PTB request for TelegramSender: raises a chosen error or answers."""
 
     def __init__(self, error: Exception | None) -> None:
         """Remember the error to raise."""
         self.error = error
-        self.kwargs: dict[str, object] = {}
+        self.url = ""
+        self.params: dict[str, object] = {}
 
-    async def send_message(self, **kwargs: object) -> object:
-        """Raise the error or return a message-like object."""
-        self.kwargs = kwargs
+    async def post(self, url: str, request_data: RequestData) -> object:
+        """Record the call; raise the error or answer a sendMessage result."""
+        self.url, self.params = url, request_data.parameters
         if self.error is not None:
             raise self.error
+        return {"message_id": 42, "chat": {"id": 1, "type": "private"}, "date": 0}
 
-        class _Message:
-            message_id = 42
 
-        return _Message()
+class _StubBot:
+    """Just enough of telegram.Bot for TelegramSender: a base URL and a request."""
+
+    base_url = "https://api.example/bot1:x"
+
+    def __init__(self, error: Exception | None) -> None:
+        """Answer through a stub request."""
+        self.request = _StubRequest(error)
+
+
+@dataclass(frozen=True)
+class _B:
+    """A rendered button."""
+
+    text: str
+    data: str | None = None
+    url: str | None = None
 
 
 async def test_telegram_sender_maps_errors() -> None:
@@ -380,16 +400,14 @@ async def test_telegram_sender_maps_errors() -> None:
 
     from bot.delivery import TelegramSender
 
-    @dataclass(frozen=True)
-    class B:
-        text: str
-        data: str | None = None
-        url: str | None = None
-
     ok = _StubBot(None)
     sender = TelegramSender(ok)  # type: ignore[arg-type]
-    assert await sender.send(1, "<b>x</b>", [[B("Follow", data="fs:1")]], True) == 42
-    assert ok.kwargs["parse_mode"] == "HTML" and ok.kwargs["reply_markup"] is not None
+    assert await sender.send(1, "<b>x</b>", [[_B("Follow", data="fs:1")]], True) == 42
+    assert ok.request.url == "https://api.example/bot1:x/sendMessage"
+    assert ok.request.params["parse_mode"] == "HTML"
+    assert ok.request.params["reply_markup"] == {
+        "inline_keyboard": [[{"text": "Follow", "callback_data": "fs:1"}]]
+    }
     cases: list[tuple[Exception, type[Exception]]] = [
         (RetryAfter(5), SendRetryAfter),
         (Forbidden("bot was blocked by the user"), SendForbidden),
@@ -404,6 +422,58 @@ async def test_telegram_sender_maps_errors() -> None:
     with pytest.raises(SendRetryAfter) as info:
         await TelegramSender(_StubBot(RetryAfter(5))).send(1, "t", [], True)  # type: ignore[arg-type]
     assert info.value.seconds == 5.0 and not info.value.is_global
+
+
+def _decoded(params: dict[str, str]) -> dict[str, object]:
+    """Form fields with their JSON values decoded (key order inside objects is irrelevant)."""
+    import json
+
+    return {k: json.loads(v) if v[:1] in "{[" else v for k, v in params.items()}
+
+
+async def test_send_parameters_match_ptb_send_message() -> None:
+    """The fast path posts exactly what `Bot.send_message` would (JSON-encoded fields)."""
+    from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+
+    from bot.delivery import send_message_data
+
+    class Recorder(_StubRequest):
+        """Records what PTB's Bot posts."""
+
+        async def initialize(self) -> None:
+            """Nothing to open."""
+
+        async def shutdown(self) -> None:
+            """Nothing to close."""
+
+        async def post(self, url: str, request_data: RequestData, **_: object) -> object:
+            """Keep the JSON-encoded parameters PTB built."""
+            self.json = request_data.json_parameters
+            return await super().post(url, request_data)
+
+    recorder = Recorder(None)
+    bot = Bot("1:x", request=recorder)  # type: ignore[arg-type]
+    buttons = [[_B("Open", url="https://x.example/a")], [_B("Follow", data="fs:1"), _B("Mute")]]
+    for html_mode, preview in ((True, True), (False, False)):
+        await bot.send_message(
+            chat_id=-1001,
+            text="<b>خبر</b> & news",
+            parse_mode="HTML" if html_mode else None,
+            reply_markup=InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton("Open", url="https://x.example/a")],
+                    [
+                        InlineKeyboardButton("Follow", callback_data="fs:1"),
+                        InlineKeyboardButton("Mute", callback_data=""),
+                    ],
+                ]
+            ),
+            link_preview_options=LinkPreviewOptions(is_disabled=preview),
+        )
+        ours = send_message_data(-1001, "<b>خبر</b> & news", buttons, preview, html=html_mode)
+        assert _decoded(ours.json_parameters) == _decoded(recorder.json)
+    plain = send_message_data(5, "t", [], True, html=False).parameters
+    assert "reply_markup" not in plain and "parse_mode" not in plain
 
 
 async def test_muted_story_blocks_keyword_matches_too(db: Database) -> None:

@@ -1,17 +1,22 @@
 """Pure send-rate limiting for Telegram (the clock is passed in as float seconds).
 
 Limits enforced, each as a sliding window so a Telegram-like enforcer never sees an excess:
-- global: at most `max_per_second` sends in any `global_window` (1 s, plus a safety margin),
-  and spread out: sends are spaced `global_window / count` apart, with back-to-back bursts
-  of at most `burst` of the window's count. Without the spreading, a whole window's sends
-  leave at once and reach Telegram over tens of milliseconds (serialisation, one socket
-  each), while the next window's first send arrives at once: a strict sliding window at the
-  far end then counts one too many. Evenly spaced sends arrive with even delays, and
-  `begin`/`settle` count each send in the global window from the moment it is allowed
-  until its answer comes, then at the answer's time (never earlier than Telegram saw it),
-  so a send delayed on its way (a busy event loop) cannot overfill the far window;
-- private chat: at most one send per `private_interval` (1 s, plus margin);
-- group / supergroup / channel: at most `group_count` (20) sends in any `group_window` (60 s);
+- global: at most `max_per_second` sends in any `global_window` (1 s), exactly the budget
+  (no margin: a budget of 1,000 sends at 1,000 msg/s; the safety margin against Telegram's
+  own limit lives in the configured budget, see `bot.settings`), and spread out: sends are
+  spaced `global_window / count` apart, with back-to-back bursts of at most `burst` of the
+  window's count. Without the spreading, a whole window's sends leave at once and reach
+  Telegram over tens of milliseconds (serialisation, one socket each), while the next
+  window's first send arrives at once: a strict sliding window at the far end then counts
+  one too many. Evenly spaced sends arrive with even delays, and `begin`/`settle` count each
+  send in the global window from the moment it is allowed until its answer comes, then at
+  the answer's time (never earlier than Telegram saw it), so a send delayed on its way (a
+  busy event loop) cannot overfill the far window: the global window needs no margin;
+- private chat: at most one send per `private_interval` (1 s, plus `margin`);
+- group / supergroup / channel: at most `group_count` (20) sends in any `group_window`
+  (60 s, plus `margin`). Per-chat sends are counted when they start, not when answered, so
+  a first send delayed on its way could reach Telegram less than a window before the next:
+  the per-chat windows keep the margin;
 - blocks from 429 answers: until a time, for one chat or for everything.
 
 `acquire()` is check-and-record in one step, so concurrent asyncio tasks cannot both take
@@ -42,14 +47,15 @@ class RateLimiter:
         margin: float = 0.03,
         burst: float = 0.1,
     ) -> None:
-        """Configure the limits; `margin` widens every window (fraction) against clock jitter.
+        """Configure the limits; `margin` widens the per-chat windows (fraction) against jitter.
 
+        The global window is exactly `global_window`: `max_per_second` is what is sent.
         `burst` is the fraction of the global count that may go back to back (at least one).
         """
         if max_per_second <= 0:
             raise ValueError("max_per_second must be positive")
         self.global_count = max(1, math.floor(max_per_second * global_window))
-        self.global_window = global_window * (1 + margin)
+        self.global_window = global_window
         self.private_interval = private_interval * (1 + margin)
         self.group_count = group_count
         self.group_window = group_window * (1 + margin)
@@ -110,7 +116,10 @@ class RateLimiter:
             self.prune(now)
 
     def acquire(self, chat_id: int, chat_is_group: bool, now: float) -> float:
-        """Record a send and return 0.0 if allowed now; otherwise return the wait, recording nothing."""
+        """Record a send and return 0.0 if allowed now; otherwise return the wait, recording nothing.
+
+        The send counts globally at `now`; real sends use `begin`/`settle` instead.
+        """
         wait = self.next_allowed(chat_id, chat_is_group, now)
         if wait <= 0:
             self.record(chat_id, now, chat_is_group)

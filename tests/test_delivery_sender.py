@@ -1,0 +1,104 @@
+"""TelegramSender's fast sendMessage path over AiohttpRequest against the fake Bot API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from telegram import Bot
+
+from bot.delivery import (
+    SendBadContent,
+    SendError,
+    SendForbidden,
+    SendRetryAfter,
+    SendTransient,
+    TelegramSender,
+)
+from bot.telegram_request import AiohttpRequest
+from tests.fakebotapi import FakeBotAPI, FaultKind
+
+TOKEN = "123456:SENDER"
+
+
+@dataclass(frozen=True)
+class Button:
+    """A rendered button."""
+
+    text: str
+    data: str | None = None
+    url: str | None = None
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    """A running fake Bot API (hangs end after 2 s)."""
+    async with FakeBotAPI(token=TOKEN, hang_seconds=2.0) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def sender(api: FakeBotAPI) -> AsyncIterator[TelegramSender]:
+    """A TelegramSender over a real PTB Bot with our transport (short read timeout)."""
+    request = AiohttpRequest(connection_pool_size=4, read_timeout=0.3, write_timeout=0.1)
+    bot = Bot(TOKEN, base_url=api.base_url, request=request)
+    async with bot:
+        yield TelegramSender(bot)
+
+
+async def test_send_reaches_the_api_with_every_field(
+    api: FakeBotAPI, sender: TelegramSender
+) -> None:
+    """HTML text, buttons and the preview switch arrive; the answer's message id comes back."""
+    buttons = [[Button("Open", url="https://news.example/a")], [Button("Follow", data="fs:9")]]
+    first = await sender.send(501, "<b>خبر</b> &amp; news", buttons, True)
+    second = await sender.send(501, "plain <b>", [], False, html=False)
+    assert second == first + 1
+    one, two = api.sent_to(501)
+    assert (one.message_id, one.text, one.parse_mode) == (first, "<b>خبر</b> &amp; news", "HTML")
+    assert one.reply_markup == {
+        "inline_keyboard": [
+            [{"text": "Open", "url": "https://news.example/a"}],
+            [{"text": "Follow", "callback_data": "fs:9"}],
+        ]
+    }
+    assert one.link_preview_options == {"is_disabled": True}
+    assert (two.text, two.parse_mode, two.reply_markup) == ("plain <b>", None, None)
+    assert two.link_preview_options == {"is_disabled": False}
+
+
+@pytest.mark.parametrize(
+    ("kind", "description", "expected"),
+    [
+        ("retry_after", None, SendRetryAfter),
+        ("blocked", None, SendForbidden),
+        ("blocked", "Forbidden: bot was kicked from the group chat", SendForbidden),
+        ("parse", None, SendBadContent),
+        ("parse", "Bad Request: chat not found", SendForbidden),
+        ("server_error", None, SendTransient),
+        ("bad_gateway", None, SendTransient),
+        ("hang", None, SendTransient),
+    ],
+)
+async def test_api_faults_map_to_send_errors(
+    api: FakeBotAPI,
+    sender: TelegramSender,
+    kind: FaultKind,
+    description: str | None,
+    expected: type[SendError],
+) -> None:
+    """Each Bot API fault raises its typed error; nothing is recorded as sent."""
+    api.add_fault(kind, method="sendMessage", chat_id=77, retry_after=3, description=description)
+    with pytest.raises(expected) as info:
+        await sender.send(77, "<b>x</b>", [], True)
+    assert not api.sent_to(77)
+    if isinstance(info.value, SendRetryAfter):
+        assert info.value.seconds == 3.0 and not info.value.is_global
+    assert await sender.send(77, "<b>x</b>", [], True) > 0  # the fault was used up
+
+
+async def test_bad_html_is_rejected_by_the_api(sender: TelegramSender) -> None:
+    """Unbalanced tags are a 400 from the API itself, mapped to SendBadContent."""
+    with pytest.raises(SendBadContent):
+        await sender.send(88, "<b>open", [], True)
