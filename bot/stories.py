@@ -23,6 +23,10 @@ from storage.repos.stories import StoryFigures, StoryRepo
 
 Clock = Callable[[], datetime]
 SIMILAR_STORIES = 3
+# Centroid cosine below which another story is not "related" at all: on the saudinewsnet
+# stream, pairs under ~0.08 are unrelated news (a Greek loan law next to a Saudi royal
+# reception), 0.08-0.15 share a field (two football transfers), above 0.15 a subject.
+RELATED_MIN_SIMILARITY = 0.1
 STORY_ARTICLES = 50
 
 
@@ -191,8 +195,10 @@ class StoryService:
             similar: list[Article] = []
             key = self._keys.get(article.story_id)
             if key is not None and key in set(self.clusterer.active_keys):
-                for other_key, _score in self.clusterer.similar_stories(key, SIMILAR_STORIES):
+                for other_key, score in self.clusterer.similar_stories(key, SIMILAR_STORIES):
                     other_id = self._ids.get(other_key)
+                    if score < RELATED_MIN_SIMILARITY:
+                        break  # best first: the rest are less similar still
                     if other_id is not None:
                         similar.extend(await repo.for_story(other_id, limit))
         by_id = {a.id: a for a in [*own, *similar]}
