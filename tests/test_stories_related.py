@@ -41,9 +41,7 @@ async def test_top_up_only_from_similar_stories(db: Database) -> None:
     for article in articles[:120]:
         assert article.story_id is not None
         key = stories._keys[article.story_id]
-        scores = {
-            stories._ids[k]: score for k, score in clusterer.similar_stories(key, 3)
-        }
+        scores = {stories._ids[k]: score for k, score in clusterer.similar_stories(key, 3)}
         faint_seen += any(0 < s < RELATED_MIN_SIMILARITY for s in scores.values())
         for other in await stories.related(article):
             if other.story_id != article.story_id:
