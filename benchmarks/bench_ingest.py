@@ -4,7 +4,8 @@
 
 Each mode runs in its own process so peak memory (ru_maxrss) is per mode. `seconds` is
 wall time of the ingest alone; `cpu_seconds` is this process's CPU time over the same span
-(all threads, including aiosqlite's), a steadier figure on a shared machine.
+(all threads, including aiosqlite's), a steadier figure on a shared machine. In `rss` mode
+the feeds are served by a child process (`python -m http.server`), so its CPU is not counted.
 """
 
 from __future__ import annotations
