@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
+from weakref import WeakKeyDictionary
 
 from bot.delivery import Outgoing, strip_tags
 from bot.domain import Article, Chat, Delivery, Follow, FollowKind, Story
@@ -27,6 +28,7 @@ from handlers.render import (
     render_story_card,
     render_topics,
 )
+from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import FollowRepo
 from storage.repos.digests import DigestRepo
@@ -220,15 +222,16 @@ class _Window:
 
 
 _WINDOW_TTL_S: Final = 60.0
-_windows: dict[tuple[int, int], tuple[float, _Window]] = {}
+# Per database (weakly held: an id could be reused by a later object), by window minute.
+_windows: WeakKeyDictionary[Database, dict[int, tuple[float, _Window]]] = WeakKeyDictionary()
 
 
 async def _window(services: Services, since: datetime) -> _Window:
     """The articles since the start of `since`'s minute, shared by every digest built that minute."""
     minute = int(since.timestamp()) // 60
-    key = (id(services), minute)
     now = time.monotonic()
-    hit = _windows.get(key)
+    mine = _windows.setdefault(services.db, {})
+    hit = mine.get(minute)
     if hit is not None and now - hit[0] < _WINDOW_TTL_S:
         return hit[1]
     async with services.db.unit_of_work() as session:
@@ -236,9 +239,9 @@ async def _window(services: Services, since: datetime) -> _Window:
         story_ids = {a.story_id for a in articles if a.story_id is not None}
         stories = await StoryRepo(session).get_many(story_ids)
     window = _Window(articles, stories)
-    for stale in [k for k, (at, _) in _windows.items() if now - at >= _WINDOW_TTL_S]:
-        del _windows[stale]
-    _windows[key] = (now, window)
+    for stale in [k for k, (at, _) in mine.items() if now - at >= _WINDOW_TTL_S]:
+        del mine[stale]
+    mine[minute] = (now, window)
     return window
 
 
