@@ -1,5 +1,9 @@
 """CPU ms per sendMessage and msgs/s: PTB's HTTPXRequest vs AiohttpRequest.
 
+Three levels: ``bot`` (PTB's `Bot.send_message`), ``sender`` (the delivery worker's
+`TelegramSender.send`, which posts through the request object with buttons and the preview
+switch) and ``transport`` (`BaseRequest.post` with a prebuilt RequestData).
+
 The fake Bot API runs in its own process (zero latency) so the client's CPU time is
 measured alone. Run from the repository root::
 
@@ -13,6 +17,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -21,10 +26,23 @@ from telegram import Bot
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
+from bot.delivery import TelegramSender
 from bot.telegram_request import AiohttpRequest
 from tests.fakebotapi import ControlClient, spawn
 
 TOKEN = "123456:BENCH"
+BODY = "Dock workers stayed out as talks with the port authority stalled. " * 6
+
+
+@dataclass(frozen=True)
+class _Button:
+    """A rendered callback button."""
+
+    text: str
+    data: str
+    url: str | None = None
+
+
 Factory = Callable[[int], BaseRequest]
 TRANSPORTS: dict[str, Factory] = {
     "httpx": lambda pool: HTTPXRequest(connection_pool_size=pool, pool_timeout=30),
@@ -60,6 +78,22 @@ async def bench_bot(
         )
 
 
+async def bench_sender(
+    base_url: str, factory: Factory, messages: int, concurrency: int
+) -> tuple[float, float]:
+    """The delivery worker's send: TelegramSender.send with one button row."""
+    buttons = [[_Button("Follow", "fs:1"), _Button("Mute", "mu:1")]]
+    async with Bot(TOKEN, base_url=base_url, request=factory(concurrency)) as bot:
+        sender = TelegramSender(bot)
+
+        def send(i: int) -> object:
+            """One push-sized HTML message."""
+            return sender.send(1000 + i % 500, f"<b>news item {i}</b> {BODY}", buttons, True)
+
+        await _run(send, 200, concurrency)
+        return await _run(send, messages, concurrency)
+
+
 async def bench_transport(
     base_url: str, factory: Factory, messages: int, concurrency: int
 ) -> tuple[float, float]:
@@ -90,12 +124,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--transports", nargs="+", default=list(TRANSPORTS), choices=TRANSPORTS)
     args = parser.parse_args()
     with spawn() as control:
         print(f"{'level':<10}{'transport':<10}{'conc':>5}{'cpu ms/msg':>12}{'msgs/s':>10}")
-        for level, bench in (("bot", bench_bot), ("transport", bench_transport)):
+        levels = (("bot", bench_bot), ("sender", bench_sender), ("transport", bench_transport))
+        for level, bench in levels:
             for concurrency in args.concurrency:
-                for name, factory in TRANSPORTS.items():
+                for name in args.transports:
+                    factory = TRANSPORTS[name]
                     cpu_ms, rate = asyncio.run(
                         bench(control.base_url, factory, args.messages, concurrency)
                     )

@@ -17,11 +17,16 @@ Timeouts follow PTB's ``HTTPXRequest`` contract:
 * ``read_timeout`` bounds each wait for response bytes while reading the body.
 
 Timeouts raise ``telegram.error.TimedOut``; other client errors raise ``NetworkError``.
+
+Calls without files send their parameters as one JSON body (native JSON types); uploads
+go as multipart form data. The session keeps no cookies (the Bot API sets none) and
+reuses its timeout objects, which trims aiohttp's per-request work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -54,19 +59,28 @@ def _sum(*values: float | None) -> float | None:
     return total
 
 
-def _form(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
-    """The request body: form fields, or multipart when files are attached."""
+def _dumps(value: object) -> str:
+    """Compact JSON with non-ASCII text kept as is (smaller bodies, cheaper to build)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _body(request_data: RequestData | None) -> dict[str, Any]:
+    """The request body as aiohttp keyword arguments: JSON, or multipart when files are attached.
+
+    Without files the parameters go as one JSON object (the Bot API accepts
+    ``application/json`` for every method but uploads): one C-level dump instead of a
+    JSON-encoded string per field and then URL-encoding the lot.
+    """
     if request_data is None:
-        return None
-    fields = request_data.json_parameters
+        return {}
     if not request_data.contains_files:
-        return fields
+        return {"json": request_data.parameters}
     form = aiohttp.FormData(quote_fields=False)
-    for name, value in fields.items():
+    for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
     for name, (filename, content, mime_type) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename, content_type=mime_type)
-    return form
+    return {"data": form}
 
 
 class AiohttpRequest(BaseRequest):
@@ -80,6 +94,7 @@ class AiohttpRequest(BaseRequest):
         "_pool_timeout",
         "_read_timeout",
         "_session",
+        "_timeouts",
         "_write_timeout",
     )
 
@@ -102,6 +117,7 @@ class AiohttpRequest(BaseRequest):
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
         self._pool_slots: asyncio.Semaphore | None = None
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -124,6 +140,8 @@ class AiohttpRequest(BaseRequest):
                 headers={"User-Agent": self.USER_AGENT},
                 timeout=aiohttp.ClientTimeout(total=None),
                 raise_for_status=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets no cookies
+                json_serialize=_dumps,
             )
             self._pool_slots = asyncio.Semaphore(self._pool_size)
 
@@ -153,9 +171,18 @@ class AiohttpRequest(BaseRequest):
         write = _resolve(write_timeout, write_default)
         connect = _resolve(connect_timeout, self._connect_timeout)
         pool = _resolve(pool_timeout, self._pool_timeout)
+        timeout = self._timeouts.get((connect, read))
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=connect, sock_connect=connect, sock_read=read
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[(connect, read)] = timeout
         await self._acquire(slots, pool)
         try:
-            return await self._send(session, url, method, request_data, read, write, connect)
+            return await self._send(
+                session, url, method, _body(request_data), timeout, _sum(connect, write, read)
+            )
         finally:
             slots.release()
 
@@ -176,21 +203,14 @@ class AiohttpRequest(BaseRequest):
         session: aiohttp.ClientSession,
         url: str,
         method: str,
-        request_data: RequestData | None,
-        read: float | None,
-        write: float | None,
-        connect: float | None,
+        body: dict[str, Any],
+        timeout: aiohttp.ClientTimeout,
+        until_headers: float | None,
     ) -> tuple[int, bytes]:
         """Perform the HTTP exchange with mapped timeouts and errors."""
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect, sock_connect=connect, sock_read=read
-        )
-        kwargs: dict[str, Any] = {"timeout": timeout}
-        if request_data is not None:
-            kwargs["data"] = _form(request_data)
         try:
-            async with asyncio.timeout(_sum(connect, write, read)):
-                response = await session.request(method, url, **kwargs)
+            async with asyncio.timeout(until_headers):
+                response = await session.request(method, url, timeout=timeout, **body)
             async with response:
                 return response.status, await response.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as err:

@@ -46,11 +46,25 @@ def _free_port() -> int:
 
 
 async def test_send_message_and_get_me(api: FakeBotAPI, bot: Bot) -> None:
-    """Regular calls round-trip and the fake records the form-encoded parameters."""
+    """Regular calls round-trip and the fake records the parameters."""
     assert (await bot.get_me()).username == "akhbar_test_bot"
     message = await bot.send_message(5, "مرحبا <b>news</b>", parse_mode="HTML")
     assert message.message_id == 1 and message.text == "مرحبا <b>news</b>"
     assert api.sent[0].chat_id == 5 and api.sent[0].parse_mode == "HTML"
+
+
+async def test_calls_without_files_go_as_json(api: FakeBotAPI, bot: Bot) -> None:
+    """Parameters keep their JSON types (a form would turn the unknown field into text)."""
+    await bot.send_message(
+        -1007,
+        "خبر « news » & more",
+        disable_notification=True,
+        api_kwargs={"probe": {"n": 5, "on": True}, "count": 3},
+    )
+    params = api.calls[-1][1]
+    assert params["chat_id"] == -1007 and params["text"] == "خبر « news » & more"
+    assert params["probe"] == {"n": 5, "on": True} and params["count"] == 3
+    assert params["disable_notification"] is True
 
 
 async def test_long_polling(api: FakeBotAPI, bot: Bot) -> None:
