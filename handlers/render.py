@@ -12,6 +12,7 @@ Every message is at most 4096 UTF-16 units; long ones are cut with :func:`split_
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import html
 import re
 import unicodedata
@@ -168,7 +169,13 @@ def link(url: str | None, inner_html: str) -> str:
 
 def headline(article: Article) -> str:
     """An article's headline as an isolated link."""
-    return link(article.url, isolate(article.title or article.url, HEADLINE_MAX))
+    return _headline(article.url, article.title)
+
+
+@functools.lru_cache(maxsize=16384)
+def _headline(url: str, title: str) -> str:
+    """A headline as an isolated link, from the article's URL and title (memoised)."""
+    return link(url, isolate(title or url, HEADLINE_MAX))
 
 
 def _join_names(lang: str, names: Sequence[str]) -> str:
@@ -194,10 +201,17 @@ def _meta(lang: str, tz: str, source_name: str | None, when: _dt.datetime | None
 
 def _item_line(lang: str, tz: str | None, article: Article, source_name: str | None) -> str:
     """A bullet line: headline — source (· time when ``tz`` is given)."""
-    tail = _meta(lang, tz, source_name, _when(article)) if tz is not None else ""
-    if tz is None and clean(source_name):
-        tail = isolate(source_name, SOURCE_MAX)
+    if tz is None:
+        return _source_item_line(lang, article.url, article.title, source_name)
+    tail = _meta(lang, tz, source_name, _when(article))
     return f"{mark(lang)}• {headline(article)}" + (f" — {tail}" if tail else "")
+
+
+@functools.lru_cache(maxsize=16384)
+def _source_item_line(lang: str, url: str, title: str, source_name: str | None) -> str:
+    """A bullet line without a time: headline — source (memoised: digests repeat them)."""
+    tail = isolate(source_name, SOURCE_MAX) if clean(source_name) else ""
+    return f"{mark(lang)}• {_headline(url, title)}" + (f" — {tail}" if tail else "")
 
 
 def _summary_text(sentences: Sequence[str], article: Article | None) -> str:
@@ -457,23 +471,51 @@ def render_digest(
     more_updates: int,
     date: _dt.date,
 ) -> list[str]:
-    """The daily digest, split into messages of at most 4096 characters."""
+    """The daily digest, split into messages of at most 4096 characters.
+
+    Its pieces (header, counts, labels, lines, headlines) are memoised: digests built for
+    many chats at once repeat them.
+    """
     m = mark(lang)
-    blocks = [m + t(lang, "digest.header", date=format_date(lang, date, tz))]
+    blocks = [_digest_header(lang, date, tz)]
     if not entries:
         blocks.append(m + t(lang, "digest.empty"))
     for index, entry in enumerate(entries, 1):
-        count = tn(lang, "count.new_articles", entry.new_count)
-        label = isolate(entry.story.label, LABEL_MAX)
+        count = _count(lang, "count.new_articles", entry.new_count)
+        label = _isolated(entry.story.label, LABEL_MAX)
         lines = [f"{m}<b>{index}. {label}</b> · {count}"]
-        line = esc(entry.summary_line, HEADLINE_MAX)
+        line = _escaped(entry.summary_line, HEADLINE_MAX)
         if line:
             lines.append(_content_mark(_story_lang(entry)) + line)
         lines += [_item_line(lang, None, a, src) for a, src in entry.headlines[:2]]
         blocks.append("\n".join(lines))
     if more_updates > 0:
-        blocks.append(f"{m}<i>{tn(lang, 'digest.more', more_updates)}</i>")
+        blocks.append(f"{m}<i>{_count(lang, 'digest.more', more_updates)}</i>")
     return split_html("\n\n".join(blocks), MAX_MESSAGE)
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest_header(lang: str, date: _dt.date, tz: str) -> str:
+    """The digest's first line: its title and local date."""
+    return mark(lang) + t(lang, "digest.header", date=format_date(lang, date, tz))
+
+
+@functools.lru_cache(maxsize=1024)
+def _count(lang: str, key: str, n: int) -> str:
+    """A plural catalog text for a count (memoised: number formatting is slow)."""
+    return tn(lang, key, n)
+
+
+@functools.lru_cache(maxsize=16384)
+def _isolated(text: str, limit: int) -> str:
+    """`isolate`, memoised for labels repeated across digests."""
+    return isolate(text, limit)
+
+
+@functools.lru_cache(maxsize=16384)
+def _escaped(text: str, limit: int) -> str:
+    """`esc`, memoised for summary lines repeated across digests."""
+    return esc(text, limit)
 
 
 def _story_lang(entry: DigestEntry) -> str | None:
