@@ -150,11 +150,6 @@ def _first_line(article: Article) -> str:
     return article.lede or ""
 
 
-def _order(article: Article) -> tuple[datetime, int]:
-    """Digest order of articles: oldest first, then by id."""
-    return _when(article), article.id
-
-
 _RENDERED_MAX: Final = 20_000
 RenderKey = tuple[str, str, date, bool, int, tuple[int, ...]]
 
@@ -171,6 +166,10 @@ class _Window:
         for article in self.articles:
             if article.story_id is not None:
                 self.by_story.setdefault(article.story_id, []).append(article)
+        self.when = {a.id: _when(a) for a in self.articles}
+        self.stamp = {article_id: when.timestamp() for article_id, when in self.when.items()}
+        ordered = sorted(self.articles, key=lambda a: (self.when[a.id], a.id))
+        self.rank = {a.id: n for n, a in enumerate(ordered)}  # digest order: oldest, then id
         self._terms: dict[int, frozenset[str]] = {}
         self._postings: dict[str, set[int]] | None = None
         self._matches: dict[tuple[str, ...], list[Article]] = {}
@@ -189,8 +188,9 @@ class _Window:
         found = self._recent.get(since)
         if found is None:
             found = {}
+            when = self.when
             for story_id, items in self.by_story.items():
-                fresh = [a for a in items if _when(a) >= since]
+                fresh = [a for a in items if when[a.id] >= since]
                 if fresh:
                     found[story_id] = fresh
             self._recent = {since: found}
@@ -248,7 +248,7 @@ async def _window(services: Services, since: datetime) -> _Window:
 def _followed_articles(window: _Window, follows: list[Follow], since: datetime) -> list[Article]:
     """Originals published since `since` in a followed story or matching a keyword follow
     (the follows given: the caller leaves muted ones out), oldest first."""
-    recent = window.recent(since)
+    recent, when, rank = window.recent(since), window.when, window.rank
     story_ids = {f.story_id for f in follows if f.kind is FollowKind.STORY and f.story_id}
     chosen = [a for sid in story_ids for a in recent.get(sid, ())]
     keywords = [f for f in follows if f.kind is FollowKind.KEYWORD]
@@ -256,17 +256,16 @@ def _followed_articles(window: _Window, follows: list[Follow], since: datetime) 
         seen = {a.id for a in chosen}
         for follow in keywords:
             for article in window.keyword_matches(follow.terms):
-                if article.id not in seen and _when(article) >= since:
+                if article.id not in seen and when[article.id] >= since:
                     seen.add(article.id)
                     chosen.append(article)
-    chosen.sort(key=_order)
+    chosen.sort(key=lambda a: rank[a.id])
     return chosen
 
 
-def _digest_entries(
-    fresh: list[Article], stories: dict[int, Story]
-) -> tuple[list[DigestEntry], int]:
+def _digest_entries(window: _Window, fresh: list[Article]) -> tuple[list[DigestEntry], int]:
     """The top stories among articles new to the chat, and how many did not make the list."""
+    stories, when, stamp = window.stories, window.when, window.stamp
     more = 0
     by_story: dict[int, list[Article]] = {}
     for article in fresh:
@@ -276,11 +275,11 @@ def _digest_entries(
             more += 1
     ranked = sorted(
         by_story.items(),
-        key=lambda item: (-len(item[1]), -max(_when(a) for a in item[1]).timestamp()),
+        key=lambda item: (-len(item[1]), -max(stamp[a.id] for a in item[1])),
     )
     entries: list[DigestEntry] = []
     for story_id, items in ranked[:DIGEST_STORIES]:
-        newest = sorted(items, key=lambda a: _when(a), reverse=True)
+        newest = sorted(items, key=lambda a: when[a.id], reverse=True)
         entries.append(
             DigestEntry(
                 story=stories[story_id],
@@ -313,7 +312,7 @@ def compose_digest(
     )
     parts = window.rendered.get(key)
     if parts is None:
-        entries, more = _digest_entries(fresh, window.stories)
+        entries, more = _digest_entries(window, fresh)
         parts = ()
         if entries or chat.empty_digest:
             rendered = render_digest(

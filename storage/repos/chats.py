@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Chat, ChatType, DeliveryMode, Follow, FollowKind, QuietMode
@@ -14,6 +14,7 @@ from storage.mappers import to_chat, to_follow
 from storage.models import ChatRow, FollowRow
 
 IN_CHUNK = 5000
+_FOLLOWS = cast(Table, FollowRow.__table__)  # Core table: plain rows, no ORM identity map
 
 CHAT_SETTING_FIELDS = frozenset(
     {
@@ -32,6 +33,21 @@ CHAT_SETTING_FIELDS = frozenset(
         "type",
     }
 )
+
+
+def _follow_of(row: Row[Any]) -> Follow:
+    """A follow from a plain `follows` row (the fields `to_follow` maps from an ORM row)."""
+    return Follow(
+        id=row.id,
+        chat_id=row.chat_id,
+        kind=FollowKind(row.kind),
+        story_id=row.story_id,
+        query=row.query,
+        terms=tuple((row.terms or "").split()),
+        mode=DeliveryMode(row.mode),
+        muted=row.muted,
+        created_at=row.created_at,
+    )
 
 
 class ChatRepo:
@@ -190,14 +206,15 @@ class FollowRepo:
         """Many chats' follows (muted included), each chat's oldest first; none → absent."""
         wanted = sorted(set(chat_ids))
         found: dict[int, list[Follow]] = {}
+        table = _FOLLOWS
         for start in range(0, len(wanted), IN_CHUNK):
-            rows = await self.session.scalars(
-                select(FollowRow)
-                .where(FollowRow.chat_id.in_(wanted[start : start + IN_CHUNK]))
-                .order_by(FollowRow.id)
+            rows = await self.session.execute(
+                select(table)
+                .where(table.c.chat_id.in_(wanted[start : start + IN_CHUNK]))
+                .order_by(table.c.id)
             )
             for row in rows:
-                found.setdefault(row.chat_id, []).append(to_follow(row))
+                found.setdefault(row.chat_id, []).append(_follow_of(row))
         return found
 
     async def remove(self, chat_id: int, follow_id: int) -> bool:
