@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from storage.db import Database
@@ -81,3 +81,42 @@ def test_history_is_linear() -> None:
     """One head, one base, no branches."""
     revs = revisions()
     assert len(revs) == len(set(revs)) >= 1
+
+
+def _search_index_sql(connection: Connection) -> str:
+    """The definition of the PostgreSQL full-text index, as the server reports it."""
+    return str(
+        connection.exec_driver_sql(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            " AND indexname = 'ix_articles_search_tsv'"
+        ).scalar_one()
+    )
+
+
+@pytest.mark.postgres
+async def test_stored_search_vector_up_and_down(tmp_path: Path) -> None:
+    """0002 indexes a stored vector that follows search_text; going down restores 0001's index."""
+    db, schema = await _empty_database("postgres", tmp_path)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: upgrade_connection(c, "0002"))
+            at_head = await conn.run_sync(_search_index_sql)
+            await conn.exec_driver_sql(
+                "INSERT INTO articles (url, title, lede, text, lang, published_at, fetched_at,"
+                " search_text, fanned_out) VALUES ('u', 't', '', '', 'en', now(), now(),"
+                " 'flood warn', false)"
+            )
+            await conn.exec_driver_sql("UPDATE articles SET search_text = 'drought warn'")
+            vector = await conn.scalar(text("SELECT search_tsv::text FROM articles"))
+            await conn.run_sync(lambda c: downgrade_connection(c, "0001"))
+            at_0001 = await conn.run_sync(_search_index_sql)
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("articles")}
+            )
+        assert "(search_tsv)" in at_head
+        assert vector == "'drought' 'warn'"
+        assert "to_tsvector" in at_0001 and "search_tsv" not in columns
+    finally:
+        await db.dispose()
+        if schema:
+            await _drop_schema(schema)

@@ -44,6 +44,7 @@ WINDOW_MARGIN = 2.0  # the window is sized to hold about this many pools of matc
 # GIN_ENTRY_COST per indexed match of the whole table (measured ratio, 1M articles).
 WALK_ROW_COST = 1.8
 GIN_ENTRY_COST = 0.25
+KEY_RANGE_RATIO = 100
 BM25_K1 = 1.2
 BM25_B = 0.75
 _EPOCH_JULIAN_DAY = 2440587.5  # julianday('1970-01-01')
@@ -80,12 +81,15 @@ ORDER BY p.id DESC
 LIMIT :pool
 """
 # PostgreSQL step 2: the newest matches inside an id window, through the GIN index on the
-# stored vector (a bitmap scan ANDed with the primary-key range; `id + 0` keeps the planner
-# from walking the key instead, which for terms that rarely meet costs the whole table).
+# stored vector (`id + 0` in ORDER BY keeps the planner from walking the key instead, which
+# for terms that rarely meet costs the whole table). The window is either an indexable key
+# range, whose bitmap is ANDed with the GIN one so that only the window's matches are read,
+# or ({key} = `a.id + 0`) a filter on the rows the GIN index finds: a key-range bitmap costs
+# about as much per id as reading a matching row costs per KEY_RANGE_RATIO ids.
 _POSTGRES_WINDOW = """
 SELECT a.id, extract(epoch FROM a.published_at)::float8 AS published_at, a.search_text
 FROM articles AS a
-WHERE a.search_tsv @@ ({q}) AND a.duplicate_of IS NULL AND a.id > :lo
+WHERE a.search_tsv @@ ({q}) AND a.duplicate_of IS NULL AND {key} > :lo
 ORDER BY (a.id + 0) DESC
 LIMIT :pool
 """
@@ -168,6 +172,12 @@ def walk_is_cheaper(window: int, probed: int, found: int, total: int) -> bool:
     return window * WALK_ROW_COST < matches * GIN_ENTRY_COST
 
 
+def key_range_pays(window: int, probed: int, found: int, total: int) -> bool:
+    """Whether ANDing a `window`-id key range beats reading every match the index finds."""
+    matches = total * max(found, 0.5) / max(probed, 1)
+    return window < matches * KEY_RANGE_RATIO
+
+
 class SearchRepo:
     """Full-text queries over `articles.search_text`."""
 
@@ -232,10 +242,11 @@ class SearchRepo:
         rows = await self._postgres_fetch(
             walk, {**params, "pool": pool, "lo": top - probe, "hi": top}
         )
-        if len(rows) >= pool or probe >= top:
+        found = len(rows)
+        if found >= pool or probe >= top:
             return rows
-        window = window_size(probe, len(rows), pool)
-        if walk_is_cheaper(window, probe, len(rows), top):
+        window = window_size(probe, found, pool)
+        if walk_is_cheaper(window, probe, found, top):
             more = await self._postgres_fetch(
                 walk, {**params, "pool": pool - len(rows), "lo": top - window, "hi": top - probe}
             )
@@ -255,9 +266,10 @@ class SearchRepo:
             )
         ).one()
         try:
-            statement = _POSTGRES_WINDOW.format(q=tsquery)
             for size in (window, window * 10, None):
                 lo = 0 if size is None or size >= top else top - size
+                ranged = lo > 0 and key_range_pays(top - lo, probe, found, top)
+                statement = _POSTGRES_WINDOW.format(q=tsquery, key="a.id" if ranged else "a.id + 0")
                 rows = await self._postgres_fetch(statement, {**params, "pool": pool, "lo": lo})
                 if len(rows) >= pool or lo == 0:
                     break
