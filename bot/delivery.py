@@ -46,6 +46,7 @@ import contextlib
 import html
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -76,6 +77,8 @@ if TYPE_CHECKING:
     from telegram.request import RequestData
 
 log = logging.getLogger(__name__)
+
+WARMED_MAX = 4096  # composer warm-up keys remembered within one pass
 
 
 # ---------------------------------------------------------------- sending protocol
@@ -445,6 +448,77 @@ class _ChatDone(Exception):
     """Stop working on one chat (blocked, or its rows were rescheduled)."""
 
 
+@dataclass(slots=True)
+class _Job:
+    """One chat's claimed rows, with what sending them needs."""
+
+    chat: Chat | None
+    chat_id: int
+    rows: list[Delivery]
+    articles: dict[int, Article]
+    deadline: datetime
+
+
+ClaimJobs = Callable[[], Awaitable[tuple[int, int, list[_Job]]]]
+
+
+class _Refill:
+    """Claims the next batch into a pass's queue while its senders are still busy."""
+
+    def __init__(
+        self,
+        claim: ClaimJobs,
+        queue: deque[_Job],
+        low_water: int,
+        result: WorkerResult,
+        stopping: asyncio.Event,
+    ) -> None:
+        """Refill `queue` through `claim` whenever it holds `low_water` chats or fewer."""
+        self.claim = claim
+        self.queue = queue
+        self.low_water = low_water
+        self.result = result
+        self.stopping = stopping
+        self.exhausted = False  # a claim found nothing (or failed): no more this pass
+        self.task: asyncio.Task[None] | None = None
+
+    def maybe_start(self) -> None:
+        """Start a claim if the queue is low and none is running."""
+        if self.task is not None or self.exhausted or len(self.queue) > self.low_water:
+            return
+        if self.stopping.is_set():
+            self.exhausted = True
+            return
+        self.task = asyncio.create_task(self._claim())
+
+    async def _claim(self) -> None:
+        """Claim one batch and queue its chats; nothing found ends the refills."""
+        try:
+            claimed, _, jobs = await self.claim()
+        except Exception:
+            log.exception("claiming more deliveries failed; finishing the pass")
+            claimed, jobs = 0, []
+        self.result.claimed += claimed
+        self.queue.extend(jobs)
+        self.exhausted = self.exhausted or not jobs
+        self.task = None
+
+    async def wait(self) -> bool:
+        """With the queue empty: wait for (or start) a claim; False when nothing more comes."""
+        self.maybe_start()
+        task = self.task
+        if task is None:
+            return bool(self.queue)
+        await asyncio.shield(task)
+        return True
+
+    async def finish(self) -> None:
+        """Wait for a claim still running (its rows are then queued but unsent: released)."""
+        self.exhausted = True
+        if self.task is not None:
+            await asyncio.shield(self.task)
+
+
 class DeliveryWorker:
     """Claims due outbox rows and sends them, many chats at once, within Telegram's limits."""
 
@@ -469,6 +543,7 @@ class DeliveryWorker:
         flush_interval: float = 0.05,
         flush_rows: int = 100,
         batch_seconds: float = 5.0,
+        refill_seconds: float = 1.0,
     ) -> None:
         """Wire the sender, composers, limits and clock (all injectable for tests)."""
         self.db = db
@@ -494,6 +569,7 @@ class DeliveryWorker:
         self.flush_interval = flush_interval
         self.flush_rows = max(1, flush_rows)
         self.batch_seconds = batch_seconds
+        self.refill_seconds = refill_seconds
         self._marks = _Marks()
         self._flushing = 0  # sent messages inside the flush now committing
         self._flush_lock = asyncio.Lock()
@@ -525,51 +601,83 @@ class DeliveryWorker:
     # -- public
 
     async def run_once(self) -> WorkerResult:
-        """Claim one batch of due rows and deliver them; returns what happened."""
+        """Claim due rows and deliver them, claiming more while sending; returns what happened.
+
+        A pass runs `max_in_flight` senders over a queue of chats. When the queue runs low
+        (about `refill_seconds` of sends left) the next batch is claimed while the senders
+        go on, so sending does not pause between batches; the pass ends when a claim finds
+        nothing due and the queue is empty, or when the worker stops.
+        """
         result = WorkerResult()
         if self._stopping.is_set():
             return result
         self._idle.clear()
         try:
-            now = self.clock()
-            limit = self.claim_size()
-            async with self.db.unit_of_work() as session:
-                claimed = await DeliveryRepo(session).claim(
-                    now, self.holder, now + self.lease, limit
-                )
-            result.claimed = len(claimed)
-            if not claimed:
+            claimed, limit, jobs = await self._claim_jobs()
+            result.claimed = claimed
+            if not jobs:
                 return result
-            deadline = now + self.lease - min(self.lease / 4, timedelta(seconds=10))
-            by_chat: dict[int, list[Delivery]] = {}
-            for row in claimed:
-                by_chat.setdefault(row.chat_id, []).append(row)
-            async with self.db.unit_of_work() as session:
-                chats = await DeliveryRepo(session).chats_by_ids(by_chat)
-                article_ids = [r.article_id for r in claimed if r.article_id is not None]
-                articles = {a.id: a for a in await ArticleRepo(session).get_many(article_ids)}
             started = loop_time()
+            queue = deque(jobs)
+            refill = _Refill(self._claim_jobs, queue, self._low_water(), result, self._stopping)
             done = asyncio.Event()
             flusher = asyncio.create_task(self._flush_periodically(done))
             try:
-                tasks = [
-                    asyncio.create_task(
-                        self._guarded(chats.get(chat_id), chat_id, rows, articles, deadline)
-                    )
-                    for chat_id, rows in by_chat.items()
-                ]
-                for partial in await asyncio.gather(*tasks):
-                    result.add(partial)
+                senders = min(self.max_in_flight, len(queue))
+                await asyncio.gather(
+                    *(self._run_jobs(queue, refill, result) for _ in range(senders))
+                )
             finally:
+                await refill.finish()
+                for job in queue:  # left when a sender failed or was cancelled: give back
+                    self._marks.released.extend(r.id for r in job.rows)
                 done.set()
                 await flusher
                 await self._flush()
             self._warm.clear()
             self._warmed.clear()
-            self._measure(len(claimed), limit, result.messages, loop_time() - started)
+            self._measure(claimed, limit, result.messages, loop_time() - started)
             return result
         finally:
             self._idle.set()
+
+    def _low_water(self) -> int:
+        """Queued chats below which the next batch is claimed (about `refill_seconds` of sends)."""
+        return max(self.max_in_flight, int(self.max_per_second * self.refill_seconds))
+
+    async def _claim_jobs(self) -> tuple[int, int, list[_Job]]:
+        """Claim due rows and group them by chat: (rows claimed, rows asked for, jobs)."""
+        now = self.clock()
+        limit = self.claim_size()
+        async with self.db.unit_of_work() as session:
+            claimed = await DeliveryRepo(session).claim(now, self.holder, now + self.lease, limit)
+        if not claimed:
+            return 0, limit, []
+        deadline = now + self.lease - min(self.lease / 4, timedelta(seconds=10))
+        by_chat: dict[int, list[Delivery]] = {}
+        for row in claimed:
+            by_chat.setdefault(row.chat_id, []).append(row)
+        async with self.db.unit_of_work() as session:
+            chats = await DeliveryRepo(session).chats_by_ids(by_chat)
+            article_ids = [r.article_id for r in claimed if r.article_id is not None]
+            articles = {a.id: a for a in await ArticleRepo(session).get_many(article_ids)}
+        if len(self._warmed) > WARMED_MAX:
+            self._warmed.clear()
+        jobs = [_Job(chats.get(c), c, rows, articles, deadline) for c, rows in by_chat.items()]
+        return len(claimed), limit, jobs
+
+    async def _run_jobs(self, queue: deque[_Job], refill: _Refill, result: WorkerResult) -> None:
+        """One sender: deliver queued chats one at a time until the queue stays empty."""
+        while True:
+            if not queue:
+                if not await refill.wait():
+                    return
+                continue
+            job = queue.popleft()
+            refill.maybe_start()
+            result.add(
+                await self._guarded(job.chat, job.chat_id, job.rows, job.articles, job.deadline)
+            )
 
     async def _flush_periodically(self, done: asyncio.Event) -> None:
         """Flush the waiting marks every `flush_interval` seconds until `done`."""

@@ -501,3 +501,48 @@ async def test_muted_story_blocks_keyword_matches_too(db: Database) -> None:
     async with db.unit_of_work() as s:
         owed = await DeliveryRepo(s).for_chat(7)
     assert result.articles == 1 and owed == []
+
+
+async def _many_owed(db: Database, count: int) -> list[int]:
+    """`count` chats following one story with one article fanned out to each."""
+    story = await make_story(db)
+    chats = list(range(1, count + 1))
+    async with db.unit_of_work() as s:
+        for cid in chats:
+            await ChatRepo(s).ensure(cid)
+            await FollowRepo(s).follow_story(cid, story)
+    await make_article(db, story, "wide")
+    assert (await FanOut(db, clock=FakeClock()).run_until_idle()).enqueued == count
+    return chats
+
+
+async def test_one_pass_claims_more_while_sending(db: Database) -> None:
+    """A pass claims the next batch before its queue runs dry: no pause between batches."""
+    chats = await _many_owed(db, 60)
+    clock = FakeClock()
+    sender = FakeSender(clock)
+    w = worker(db, sender, clock, batch=10, max_in_flight=4, max_per_second=4.0)
+    result = await w.run_once()
+    assert result.claimed == 60 and result.sent == 60
+    assert sorted(m.chat_id for m in sender.sent) == chats
+    async with db.unit_of_work() as s:
+        counts = await DeliveryRepo(s).counts_by_state()
+    assert counts["sent"] == 60 and counts["pending"] == counts["claimed"] == 0
+
+
+async def test_stop_mid_pass_leaves_nothing_claimed(db: Database) -> None:
+    """Stopping during a refilling pass sends nothing more and gives every claim back."""
+    await _many_owed(db, 60)
+    clock = FakeClock()
+    sender = FakeSender(clock)
+    w = worker(db, sender, clock, batch=10, max_in_flight=4, max_per_second=4.0)
+    running = asyncio.create_task(w.run_once())
+    while len(sender.sent) < 15:
+        await asyncio.sleep(0)
+    await w.stop()
+    result = await running
+    async with db.unit_of_work() as s:
+        counts = await DeliveryRepo(s).counts_by_state()
+    assert 15 <= counts["sent"] == len(sender.sent) < 60
+    assert counts["claimed"] == 0 and counts["pending"] == 60 - counts["sent"]
+    assert result.sent == len(sender.sent)
