@@ -21,8 +21,9 @@ from handlers.i18n import to_local
 from handlers.render import (
     DigestEntry,
     Rendered,
+    join_digest,
     render_burst,
-    render_digest,
+    render_digest_entry,
     render_latest,
     render_push,
     render_story_card,
@@ -152,6 +153,7 @@ def _first_line(article: Article) -> str:
 
 _RENDERED_MAX: Final = 20_000
 RenderKey = tuple[str, str, date, bool, int, tuple[int, ...]]
+BlockKey = tuple[str, int, int, tuple[int, ...]]
 
 
 class _Window:
@@ -175,6 +177,7 @@ class _Window:
         self._matches: dict[tuple[str, ...], list[Article]] = {}
         self._recent: dict[datetime, dict[int, list[Article]]] = {}
         self.rendered: dict[RenderKey, tuple[str, ...]] = {}
+        self.blocks: dict[BlockKey, str] = {}
 
     def terms(self, article: Article) -> frozenset[str]:
         """The article's matching terms, computed once per window."""
@@ -263,42 +266,60 @@ def _followed_articles(window: _Window, follows: list[Follow], since: datetime) 
     return chosen
 
 
-def _digest_entries(window: _Window, fresh: list[Article]) -> tuple[list[DigestEntry], int]:
-    """The top stories among articles new to the chat, and how many did not make the list."""
-    stories, when, stamp = window.stories, window.when, window.stamp
-    more = 0
+def _ranked_stories(
+    window: _Window, fresh: list[Article]
+) -> tuple[list[tuple[int, list[Article]]], int]:
+    """Stories of the articles new to the chat (given in digest order), most new articles
+    first, then the most recent; and how many of the articles have no known story."""
+    stories, stamp = window.stories, window.stamp
+    unknown = 0
     by_story: dict[int, list[Article]] = {}
     for article in fresh:
         if article.story_id in stories:
             by_story.setdefault(article.story_id, []).append(article)
         else:
-            more += 1
-    ranked = sorted(
-        by_story.items(),
-        key=lambda item: (-len(item[1]), -max(stamp[a.id] for a in item[1])),
+            unknown += 1
+    # in digest order, a story's newest article is its last
+    ranked = sorted(by_story.items(), key=lambda item: (-len(item[1]), -stamp[item[1][-1].id]))
+    return ranked, unknown
+
+
+def _digest_entry(window: _Window, story_id: int, items: list[Article]) -> DigestEntry:
+    """A story's digest entry: its count, one-line summary and two newest headlines."""
+    when = window.when
+    newest = sorted(items, key=lambda a: when[a.id], reverse=True)
+    return DigestEntry(
+        story=window.stories[story_id],
+        new_count=len(items),
+        summary_line=_first_line(newest[0]),
+        headlines=[(a, _source(a)) for a in newest[:2]],
     )
-    entries: list[DigestEntry] = []
-    for story_id, items in ranked[:DIGEST_STORIES]:
-        newest = sorted(items, key=lambda a: when[a.id], reverse=True)
-        entries.append(
-            DigestEntry(
-                story=stories[story_id],
-                new_count=len(items),
-                summary_line=_first_line(newest[0]),
-                headlines=[(a, _source(a)) for a in newest[:2]],
-            )
-        )
-    more += sum(len(items) for _, items in ranked[DIGEST_STORIES:])
-    return entries, more
+
+
+def _story_block(
+    window: _Window, lang: str, index: int, story_id: int, items: list[Article]
+) -> str:
+    """A story's rendered digest block, shared by every chat with the same one at `index`."""
+    key: BlockKey = (lang, index, story_id, tuple(a.id for a in items))
+    block = window.blocks.get(key)
+    if block is None:
+        if len(window.blocks) >= _RENDERED_MAX:
+            window.blocks.clear()
+        block = render_digest_entry(lang, index, _digest_entry(window, story_id, items))
+        window.blocks[key] = block
+    return block
 
 
 def compose_digest(
     window: _Window, chat: Chat, chosen: list[Article], got: set[int], local_day: date
 ) -> list[str]:
-    """One chat's digest from its followed articles and those it already received in full.
+    """One chat's digest from its followed articles (in digest order) and those it already
+    received in full.
 
-    Received articles only count towards "N more updates". Chats whose inputs render the
-    same (language, timezone, day, articles) share one rendering per window.
+    Top stories by new articles: label, count, one-line summary, two newest headlines;
+    received articles, articles without a known story and stories past the top ten count
+    towards "N more updates". Chats whose inputs render the same (language, timezone,
+    day, articles) share one rendering per window, and stories their blocks.
     """
     fresh = [a for a in chosen if a.id not in got] if got else chosen
     already = len(chosen) - len(fresh)
@@ -312,13 +333,17 @@ def compose_digest(
     )
     parts = window.rendered.get(key)
     if parts is None:
-        entries, more = _digest_entries(window, fresh)
+        ranked, unknown = _ranked_stories(window, fresh)
+        top = ranked[:DIGEST_STORIES]
+        more = already + unknown + sum(len(items) for _, items in ranked[DIGEST_STORIES:])
         parts = ()
-        if entries or chat.empty_digest:
-            rendered = render_digest(
-                chat.language, chat.timezone, entries, already + more, local_day
-            )
-            parts = tuple(rendered)
+        if top or chat.empty_digest:
+            lang = chat.language
+            blocks = [
+                _story_block(window, lang, index, story_id, items)
+                for index, (story_id, items) in enumerate(top, 1)
+            ]
+            parts = tuple(join_digest(lang, chat.timezone, blocks, more, local_day))
         if len(window.rendered) >= _RENDERED_MAX:
             window.rendered.clear()
         window.rendered[key] = parts

@@ -471,27 +471,36 @@ def render_digest(
     more_updates: int,
     date: _dt.date,
 ) -> list[str]:
-    """The daily digest, split into messages of at most 4096 characters.
+    """The daily digest, split into messages of at most 4096 characters."""
+    blocks = [render_digest_entry(lang, index, entry) for index, entry in enumerate(entries, 1)]
+    return join_digest(lang, tz, blocks, more_updates, date)
 
-    Its pieces (header, counts, labels, lines, headlines) are memoised: digests built for
-    many chats at once repeat them.
-    """
+
+def render_digest_entry(lang: str, index: int, entry: DigestEntry) -> str:
+    """One story's block of a digest, numbered `index` (pieces memoised: digests repeat them)."""
     m = mark(lang)
-    blocks = [_digest_header(lang, date, tz)]
-    if not entries:
-        blocks.append(m + t(lang, "digest.empty"))
-    for index, entry in enumerate(entries, 1):
-        count = _count(lang, "count.new_articles", entry.new_count)
-        label = _isolated(entry.story.label, LABEL_MAX)
-        lines = [f"{m}<b>{index}. {label}</b> · {count}"]
-        line = _escaped(entry.summary_line, HEADLINE_MAX)
-        if line:
-            lines.append(_content_mark(_story_lang(entry)) + line)
-        lines += [_item_line(lang, None, a, src) for a, src in entry.headlines[:2]]
-        blocks.append("\n".join(lines))
+    count = _count(lang, "count.new_articles", entry.new_count)
+    label = _isolated(entry.story.label, LABEL_MAX)
+    lines = [f"{m}<b>{index}. {label}</b> · {count}"]
+    line = _escaped(entry.summary_line, HEADLINE_MAX)
+    if line:
+        lines.append(_content_mark(_story_lang(entry)) + line)
+    lines += [_item_line(lang, None, a, src) for a, src in entry.headlines[:2]]
+    return "\n".join(lines)
+
+
+def join_digest(
+    lang: str, tz: str, blocks: Sequence[str], more_updates: int, date: _dt.date
+) -> list[str]:
+    """A digest from its rendered story blocks (none: the empty digest), split at 4096."""
+    m = mark(lang)
+    parts = [_digest_header(lang, date, tz)]
+    if not blocks:
+        parts.append(m + t(lang, "digest.empty"))
+    parts += blocks
     if more_updates > 0:
-        blocks.append(f"{m}<i>{_count(lang, 'digest.more', more_updates)}</i>")
-    return split_html("\n\n".join(blocks), MAX_MESSAGE)
+        parts.append(f"{m}<i>{_count(lang, 'digest.more', more_updates)}</i>")
+    return split_html("\n\n".join(parts), MAX_MESSAGE)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -360,3 +360,32 @@ async def _digest_rows(db: Database) -> list[tuple[int, date]]:
                 if d.kind is DeliveryKind.DIGEST and d.digest_on is not None
             ]
     return found
+
+
+async def test_top_ten_stories_then_more_updates(db: Database) -> None:
+    """Twelve followed stories: the ten with most new articles (then newest) are listed,
+    the other two stories' articles count as more updates."""
+    async with db.unit_of_work() as s:
+        await ChatRepo(s).ensure(1, language="en")
+        stories, articles, follows = StoryRepo(s), ArticleRepo(s), FollowRepo(s)
+        for n in range(12):
+            story = await stories.create(f"Story {n:02d}", NOW - timedelta(days=1))
+            await follows.follow_story(1, story.id)
+            for k in range(1 + (n % 3 == 0)):  # stories 0, 3, 6, 9 have two articles
+                article = await articles.insert(
+                    ArticleFields(
+                        url=f"https://wire.example/s{n}/{k}",
+                        title=f"Headline {n}-{k}",
+                        published_at=NOW - timedelta(hours=12 - n, minutes=k),
+                    )
+                )
+                await articles.set_story(article.id, story.id)
+        chat = await ChatRepo(s).get(1)
+    assert chat is not None
+    text = "\n".join((await build_digests(await services_for(db), [chat], NOW - DIGEST_WINDOW))[1])
+    order = [9, 6, 3, 0, 11, 10, 8, 7, 5, 4]  # two articles first, then the newest
+    positions = [text.index(f"Story {n:02d}") for n in order]
+    assert positions == sorted(positions)
+    assert "Story 01" not in text and "Story 02" not in text
+    assert tn("en", "digest.more", 2) in text
+    assert "Headline 9-0" in text and "Headline 9-1" in text
