@@ -30,9 +30,9 @@ def words_of(i: int) -> list[str]:
     if i % 12 == 0:
         words.append("twelfth")  # 3 in the probe, a sized window holds the pool
     if i in (5, 100, 150):
-        words.append("rare")  # none in the probe: the whole table
-    if i in (11, 31, 61, 121, 399):
-        words.append("sparse")  # 1 in the probe, too few in its window: widened
+        words.append("rare")  # none in the probe, few expected: the whole table at once
+    if i in (11, 31, 61, 121, 380, 399):
+        words.append("sparse")  # 2 in the probe, too few in its window: widened
 
     return words
 

@@ -35,7 +35,7 @@ from storage.repos._dialect import is_postgres
 MAX_TERMS = 32
 MAX_TERM_CHARS = 100
 DEFAULT_POOL = 200  # matches scored per query (the newest ones)
-WIDE_FACTOR = 5  # SQLite: a match set up to pool * WIDE_FACTOR is scored whole
+WIDE_FACTOR = 5  # a match set up to pool * WIDE_FACTOR is scored whole
 # PostgreSQL: the newest pool * PROBE_FACTOR articles are checked first; the share of them
 # that match sizes the id window searched through the GIN index when they are too few.
 PROBE_FACTOR = 8
@@ -85,13 +85,22 @@ LIMIT :pool
 # for terms that rarely meet costs the whole table). The window is either an indexable key
 # range, whose bitmap is ANDed with the GIN one so that only the window's matches are read,
 # or ({key} = `a.id + 0`) a filter on the rows the GIN index finds: a key-range bitmap costs
-# about as much per id as reading a matching row costs per KEY_RANGE_RATIO ids.
+# about as much per id as reading a matching row costs per KEY_RANGE_RATIO ids. Of the newest
+# `wide` matches only the newest `pool` come back, or all of them when they are fewer.
 _POSTGRES_WINDOW = """
-SELECT a.id, extract(epoch FROM a.published_at)::float8 AS published_at, a.search_text
-FROM articles AS a
-WHERE a.search_tsv @@ ({q}) AND a.duplicate_of IS NULL AND {key} > :lo
-ORDER BY (a.id + 0) DESC
-LIMIT :pool
+SELECT c.id, c.published_at, c.search_text
+FROM (
+  SELECT w.*, row_number() OVER () AS r, count(*) OVER () AS n
+  FROM (
+    SELECT a.id, extract(epoch FROM a.published_at)::float8 AS published_at, a.search_text
+    FROM articles AS a
+    WHERE a.search_tsv @@ ({q}) AND a.duplicate_of IS NULL AND {key} > :lo
+    ORDER BY (a.id + 0) DESC
+    LIMIT :wide
+  ) AS w
+) AS c
+WHERE c.n < :wide OR c.r <= :pool
+ORDER BY c.id DESC
 """
 Row = tuple[int, float | None, str]  # (article id, published_at as epoch seconds, search_text)
 
@@ -166,16 +175,19 @@ def window_size(probed: int, found: int, pool: int) -> int:
     return math.ceil(pool * WINDOW_MARGIN / rate)
 
 
+def expected_matches(probed: int, found: int, total: int) -> float:
+    """Matches expected in `total` rows at the probe's hit rate (half a hit when none)."""
+    return total * max(found, 0.5) / max(probed, 1)
+
+
 def walk_is_cheaper(window: int, probed: int, found: int, total: int) -> bool:
     """Whether walking `window` rows costs less than a GIN lookup of all the matches."""
-    matches = total * max(found, 0.5) / max(probed, 1)
-    return window * WALK_ROW_COST < matches * GIN_ENTRY_COST
+    return window * WALK_ROW_COST < expected_matches(probed, found, total) * GIN_ENTRY_COST
 
 
 def key_range_pays(window: int, probed: int, found: int, total: int) -> bool:
     """Whether ANDing a `window`-id key range beats reading every match the index finds."""
-    matches = total * max(found, 0.5) / max(probed, 1)
-    return window < matches * KEY_RANGE_RATIO
+    return window < expected_matches(probed, found, total) * KEY_RANGE_RATIO
 
 
 class SearchRepo:
@@ -231,22 +243,32 @@ class SearchRepo:
         return [(int(i), None if ts is None else float(ts), st or "") for i, ts, st in result]
 
     async def _postgres_rows(self, terms: list[str], *, match_all: bool, pool: int) -> list[Row]:
-        """The newest `pool` matches: probe the newest rows, then walk on or use the index."""
+        """The newest `pool` matches, or all of them when fewer than `pool * WIDE_FACTOR`.
+
+        The newest rows are probed first: common queries fill the pool there, or on a short
+        walk further back. Rarer ones go through the GIN index, over an id window sized by
+        the probe's hit rate, or over the whole table when few matches are expected.
+        """
         tsquery, params = _postgres_tsquery(terms, match_all=match_all)
         top = await self.session.scalar(text("SELECT max(id) FROM articles"))
         if top is None:
             return []
         top = int(top)
+        wide = pool * WIDE_FACTOR
         probe = pool * PROBE_FACTOR
         walk = _POSTGRES_PROBE.format(q=tsquery)
+        if probe >= top:  # a small table: the probe reads all of it
+            rows = await self._postgres_fetch(walk, {**params, "pool": wide, "lo": 0, "hi": top})
+            return rows if len(rows) < wide else rows[:pool]
         rows = await self._postgres_fetch(
             walk, {**params, "pool": pool, "lo": top - probe, "hi": top}
         )
         found = len(rows)
-        if found >= pool or probe >= top:
+        if found >= pool:
             return rows
         window = window_size(probe, found, pool)
-        if walk_is_cheaper(window, probe, found, top):
+        few = expected_matches(probe, found, top) <= wide
+        if not few and walk_is_cheaper(window, probe, found, top):
             more = await self._postgres_fetch(
                 walk, {**params, "pool": pool - len(rows), "lo": top - window, "hi": top - probe}
             )
@@ -256,7 +278,7 @@ class SearchRepo:
             window *= 10
         # Plain index scans (and JIT) off for the window statements only: given `id > lo`
         # the planner may walk the primary key and test every row it passes; with bitmap
-        # scans it ANDs the GIN and primary-key bitmaps and reads only the window's matches.
+        # scans it reads only the GIN index's matches (ANDed with the key range if asked).
         previous = (
             await self.session.execute(
                 text(
@@ -266,11 +288,12 @@ class SearchRepo:
             )
         ).one()
         try:
-            for size in (window, window * 10, None):
+            for size in (None,) if few else (window, window * 10, None):
                 lo = 0 if size is None or size >= top else top - size
                 ranged = lo > 0 and key_range_pays(top - lo, probe, found, top)
                 statement = _POSTGRES_WINDOW.format(q=tsquery, key="a.id" if ranged else "a.id + 0")
-                rows = await self._postgres_fetch(statement, {**params, "pool": pool, "lo": lo})
+                limits = {"pool": pool, "wide": wide if lo == 0 else pool}
+                rows = await self._postgres_fetch(statement, {**params, **limits, "lo": lo})
                 if len(rows) >= pool or lo == 0:
                     break
         finally:
