@@ -30,6 +30,7 @@ import json
 from typing import Any
 
 import aiohttp
+import orjson
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
@@ -60,8 +61,11 @@ def _sum(*values: float | None) -> float | None:
 
 
 def _dumps(value: object) -> str:
-    """Compact JSON with non-ASCII text kept as is (smaller bodies, cheaper to build)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON with non-ASCII text kept as is (orjson; the stdlib for what it refuses)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _body(request_data: RequestData | None) -> dict[str, Any]:

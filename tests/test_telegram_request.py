@@ -186,3 +186,19 @@ async def test_application_polls_with_aiohttp(api: FakeBotAPI) -> None:
         await application.updater.stop()
         await application.stop()
     assert sent[0].text == "welcome"
+
+
+def test_json_bodies_keep_every_value() -> None:
+    """Bodies decode to the values given, orjson's refusals included (big ints, int keys)."""
+    import json
+
+    from bot.telegram_request import _dumps
+
+    values: list[object] = [
+        {"chat_id": -1001234567890, "text": 'خبر « x » \u2028 "q"', "on": True, "n": None},
+        {"reply_markup": {"inline_keyboard": [[{"text": "a", "callback_data": "fs:1"}]]}},
+        {"big": 123456789012345678901234567890, "f": 2.5},
+        {"keys": {1: "int key"}},
+    ]
+    for value in values:
+        assert json.loads(_dumps(value)) == json.loads(json.dumps(value))
