@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from storage.db import Database
 from storage.repos import search as search_module
@@ -88,6 +89,21 @@ async def test_every_path_finds_the_newest_matches(
         async with db.unit_of_work() as session:
             found = await SearchRepo(session, pool=POOL).search(terms, limit=POOL, now=NOW)
         assert {i for i, _ in found} == expected(stored, terms), terms
+
+
+async def test_planner_settings_restored(db: Database) -> None:
+    """Whatever path ran, the session's planner settings are as before after a search."""
+    if db.dialect != "postgresql":
+        pytest.skip("planner settings are PostgreSQL's")
+    stored = await fill(db)
+    names = ["enable_indexscan", "enable_seqscan", "jit", "random_page_cost"]
+    query = "SELECT " + ", ".join(f"current_setting('{n}')" for n in names)
+    async with db.unit_of_work() as session:
+        before = tuple((await session.execute(text(query))).one())
+        for terms in QUERIES:
+            found = await SearchRepo(session, pool=POOL).search(terms, limit=POOL, now=NOW)
+            assert {i for i, _ in found} == expected(stored, terms)
+            assert tuple((await session.execute(text(query))).one()) == before
 
 
 async def test_search_follows_replaced_text(db: Database) -> None:

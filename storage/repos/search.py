@@ -102,6 +102,19 @@ FROM (
 WHERE c.n < :wide OR c.r <= :pool
 ORDER BY c.id DESC
 """
+_WINDOW_SETTINGS = {
+    "enable_indexscan": "off",
+    "enable_seqscan": "off",
+    "jit": "off",
+    "random_page_cost": "40",
+}
+_SETTINGS_SAVE = "SELECT " + ", ".join(
+    [f"current_setting('{name}')" for name in _WINDOW_SETTINGS]
+    + [f"set_config('{name}', '{value}', true)" for name, value in _WINDOW_SETTINGS.items()]
+)
+_SETTINGS_RESTORE = "SELECT " + ", ".join(
+    f"set_config('{name}', :{name}, true)" for name in _WINDOW_SETTINGS
+)
 Row = tuple[int, float | None, str]  # (article id, published_at as epoch seconds, search_text)
 
 
@@ -276,17 +289,13 @@ class SearchRepo:
             if len(rows) >= pool or window >= top:
                 return rows
             window *= 10
-        # Plain index scans (and JIT) off for the window statements only: given `id > lo`
-        # the planner may walk the primary key and test every row it passes; with bitmap
-        # scans it reads only the GIN index's matches (ANDed with the key range if asked).
-        previous = (
-            await self.session.execute(
-                text(
-                    "SELECT current_setting('enable_indexscan'), current_setting('jit'),"
-                    " set_config('enable_indexscan', 'off', true), set_config('jit', 'off', true)"
-                )
-            )
-        ).one()
+        # Planner settings for the window statements only: plain index scans off (given
+        # `id > lo` the planner may walk the primary key and test every row it passes),
+        # sequential scans off, JIT off, and random page reads priced high, so that it reads
+        # only the GIN index's matches and ANDs in the key range whenever it is offered
+        # (its estimate for several terms together assumes they are unrelated and is far
+        # too low, which otherwise makes it read every match in the table).
+        previous = (await self.session.execute(text(_SETTINGS_SAVE))).one()
         try:
             for size in (None,) if few else (window, window * 10, None):
                 lo = 0 if size is None or size >= top else top - size
@@ -298,10 +307,8 @@ class SearchRepo:
                     break
         finally:
             await self.session.execute(
-                text(
-                    "SELECT set_config('enable_indexscan', :i, true), set_config('jit', :j, true)"
-                ),
-                {"i": previous[0], "j": previous[1]},
+                text(_SETTINGS_RESTORE),
+                dict(zip(_WINDOW_SETTINGS, previous[: len(_WINDOW_SETTINGS)], strict=True)),
             )
         return rows
 
