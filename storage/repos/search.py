@@ -35,7 +35,7 @@ from storage.repos._dialect import is_postgres
 MAX_TERMS = 32
 MAX_TERM_CHARS = 100
 DEFAULT_POOL = 200  # matches scored per query (the newest ones)
-WIDE_FACTOR = 5  # a match set up to pool * WIDE_FACTOR is scored whole
+WIDE_FACTOR = 3  # a match set up to pool * WIDE_FACTOR is scored whole
 # PostgreSQL: the newest pool * PROBE_FACTOR articles are checked first; the share of them
 # that match sizes the id window searched through the GIN index when they are too few.
 PROBE_FACTOR = 8
