@@ -129,24 +129,19 @@ class DeliveryRepo:
             return []
         # Re-check `is_due` in the UPDATE: on SQLite the SELECT may run outside the write
         # transaction, so another claimer may have taken some of these rows meanwhile.
-        await self.session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id.in_(ids), is_due)
+        # RETURNING hands back exactly the rows this UPDATE claimed, as plain rows (no ORM
+        # objects to build for a thousand rows a second).
+        table = _DELIVERIES
+        claimed = await self.session.execute(
+            update(table)
+            .where(table.c.id.in_(ids), is_due)
             .values(state=_CLAIMED, claimed_by=holder, claim_until=lease_until)
-            .execution_options(synchronize_session=False)
+            .returning(*table.c)
         )
-        rows = await self.session.scalars(
-            select(DeliveryRow)
-            .where(
-                DeliveryRow.id.in_(ids),
-                DeliveryRow.state == _CLAIMED,
-                DeliveryRow.claimed_by == holder,
-                DeliveryRow.claim_until == lease_until,
-            )
-            .order_by(DeliveryRow.id)
-            .execution_options(populate_existing=True)
-        )
-        return [to_delivery(r) for r in rows]
+        # A Core row carries the ORM row's attribute names, which is all the mapper reads.
+        found = [to_delivery(cast(DeliveryRow, r)) for r in claimed]
+        found.sort(key=lambda d: d.id)
+        return found
 
     async def mark_sent(self, delivery_id: int, message_id: int | None, now: datetime) -> None:
         """Record a delivered message and its Telegram message id."""
