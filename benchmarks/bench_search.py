@@ -5,8 +5,12 @@ Articles are made by recombining real headlines and sentences of the shared Arab
 language plus 3-6 random sentences of it, published at a random time in the last 60
 days, with its search text precomputed from the sentences' matching terms. They are
 bulk-loaded (SQLite: one transaction with the FTS5 triggers off, then one FTS5 `rebuild`;
-PostgreSQL: COPY into a throwaway schema with the GIN index dropped, then CREATE INDEX). Queries are 1, 2 and 3 consecutive matching terms of real headlines,
-run through `SearchRepo.search` (the code path `/search` uses), limit 10.
+PostgreSQL: COPY into a throwaway schema with the GIN index dropped, the stored search
+vector filling in as a generated column, then CREATE INDEX). Queries are 1, 2 and 3
+consecutive matching terms of real headlines, run through `SearchRepo.search` (the code
+path `/search` uses), limit 10. Each case reports p50/p95 wall time and p50/p95 CPU time
+(this process plus, on a local PostgreSQL, the backend serving it), with the load average:
+on a shared machine the CPU figures are the steadier ones.
 
     .venv/bin/python benchmarks/bench_search.py [--articles 1000000] [--queries 50]
         [--engines sqlite postgres] [--postgres-url URL] [--sqlite-path PATH]
