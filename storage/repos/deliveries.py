@@ -375,9 +375,11 @@ class DeliveryRepo:
         """Chats by id."""
         wanted = sorted(set(ids))
         found: dict[int, Chat] = {}
+        table = _CHATS
         for part in _chunks(wanted):
-            rows = await self.session.scalars(select(ChatRow).where(ChatRow.id.in_(part)))
-            found.update((r.id, to_chat(r)) for r in rows)
+            rows = await self.session.execute(select(table).where(table.c.id.in_(part)))
+            # Plain rows carry the ORM row's attribute names, which is all the mapper reads.
+            found.update((r.id, to_chat(cast(ChatRow, r))) for r in rows)
         return found
 
     async def claim_fanout(self, limit: int, holder: str) -> list[Article]:
