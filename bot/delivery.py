@@ -33,10 +33,15 @@ at most ``max_in_flight + flush_rows`` messages (`DeliveryWorker.repeat_bound`; 
 164 with the defaults), plus, for a multi-part digest interrupted between parts, the parts
 already sent.
 
-Claims are sized from the measured send rate: each pass claims about what the worker
+Claims are sized from the measured send rate: each claim takes about what the worker
 achieved per second times ``batch_seconds`` (at most the budget allows and ``batch``), so
 rows are rarely claimed only to be released at the lease deadline. Rows not started by
 the deadline (a quarter lease, at most 10 s, before the lease ends) are released in bulk.
+A pass runs ``max_in_flight`` senders over a queue of chats and claims the next batch
+when about ``refill_seconds`` of sends are left, so sending never stops between batches.
+
+Sending goes straight to the Bot API's sendMessage through the bot's request object
+(`TelegramSender`), with PTB's own answer handling, so the hot path builds no PTB objects.
 """
 
 from __future__ import annotations
