@@ -47,7 +47,7 @@ from tests.e2e import FeedServer, bot_env, bot_process, logs_on_failure, rss, wa
 from tests.fakebotapi import ControlClient, spawn
 from tests.test_e2e_crash import REPEAT_BOUND, seed_database
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.stress]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 PROCESSES = 3
 CHATS = list(range(20_000, 20_300))
