@@ -37,10 +37,11 @@ log = logging.getLogger("akhbar")
 
 UPDATES_LEASE = "updates"
 MAINTENANCE_SECONDS = 3600.0
-# Digest builds (`handlers.compose.build_digest`) may hold two pooled connections at once
-# (the chat's follows, then the shared article window); the worker runs up to 64 sends at
-# once, so unbounded builds of digests that another process enqueued can take the whole
-# pool and wait on each other until the pool times out. Four builds hold at most eight.
+# The worker sends up to 64 messages at once; a digest enqueued by another process is not
+# in this process's cache, so each such send builds it, reading the database. Unbounded,
+# those builds take the whole connection pool (10 + 10) from the outcome flushes and the
+# lease renewals (and while a build nested two sessions, they deadlocked the pool until
+# its 30 s timeout). Four builds at once keep most of the pool free.
 DIGEST_BUILDS = 4
 
 P = ParamSpec("P")
