@@ -1,9 +1,11 @@
 """Daily digests: exactly one per chat per local day, at the chat's local digest time.
 
-Each `tick()` locks the chats whose `next_digest_at` has passed (SKIP LOCKED on
-PostgreSQL), works out the local day owed (`bot.pipeline.schedule.digest_day_due`),
-enqueues one DIGEST outbox row for it and moves `last_digest_on`/`next_digest_at` on, all
-in one transaction. Two guards make it once per day across restarts, several processes
+Each `tick()` locks a batch of chats whose `next_digest_at` has passed (SKIP LOCKED on
+PostgreSQL), works out the local day owed (`bot.pipeline.schedule.digest_day_due`, once
+per distinct zone, time and last day in the batch), builds the batch's digests together
+(`build_many`: a few set-based queries, then pure per-chat composition), enqueues one
+DIGEST outbox row per chat and moves `last_digest_on`/`next_digest_at` on, all in one
+transaction. Two guards make it once per day across restarts, several processes
 and clock jumps: the outbox's unique (chat_id, digest_on), and `last_digest_on`, past
 which every computation moves. The worker sends the row through `compose()`.
 
@@ -137,8 +139,8 @@ class DigestScheduler:
         skipped: list[NewDelivery] = []
         parts_by_key: dict[tuple[int, date], list[str]] = {}
         async with self.db.unit_of_work() as session:
-            repo = DeliveryRepo(session)
-            due = await repo.due_digest_chats(now, self.batch)
+            repo = DigestRepo(session)
+            due = await repo.due_chats(now, self.batch)
             plan = plan_digests(due, now)
             built = await self._build_batch([chat for chat, _ in plan.owed], now - DIGEST_WINDOW)
             for chat, day in plan.owed:
@@ -158,9 +160,9 @@ class DigestScheduler:
                             note="empty digest",
                         )
                     )
-            enqueued = await DigestRepo(session).enqueue(rows, now)  # days already owed: ignored
-            await DigestRepo(session).enqueue(skipped, now)
-            await repo.set_next_digests(plan.schedule)
+            enqueued = await repo.enqueue(rows, now)  # days already owed are ignored
+            await repo.enqueue(skipped, now)
+            await DeliveryRepo(session).set_next_digests(plan.schedule)
         for key, parts in parts_by_key.items():
             if len(self._parts) >= self.cache_limit:
                 break

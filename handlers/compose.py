@@ -156,7 +156,7 @@ RenderKey = tuple[str, str, date, bool, int, tuple[int, ...]]
 BlockKey = tuple[str, int, int, tuple[int, ...]]
 
 
-class _Window:
+class DigestWindow:
     """Originals published in a digest window, by story, with keyword matches and rendered
     digests worked out once per window and shared by every chat built from it."""
 
@@ -226,10 +226,10 @@ class _Window:
 
 _WINDOW_TTL_S: Final = 60.0
 # Per database (weakly held: an id could be reused by a later object), by window minute.
-_windows: WeakKeyDictionary[Database, dict[int, tuple[float, _Window]]] = WeakKeyDictionary()
+_windows: WeakKeyDictionary[Database, dict[int, tuple[float, DigestWindow]]] = WeakKeyDictionary()
 
 
-async def _window(services: Services, since: datetime) -> _Window:
+async def _window(services: Services, since: datetime) -> DigestWindow:
     """The articles since the start of `since`'s minute, shared by every digest built that minute."""
     minute = int(since.timestamp()) // 60
     now = time.monotonic()
@@ -241,14 +241,16 @@ async def _window(services: Services, since: datetime) -> _Window:
         articles = await ArticleRepo(session).since(datetime.fromtimestamp(minute * 60, UTC))
         story_ids = {a.story_id for a in articles if a.story_id is not None}
         stories = await StoryRepo(session).get_many(story_ids)
-    window = _Window(articles, stories)
+    window = DigestWindow(articles, stories)
     for stale in [k for k, (at, _) in mine.items() if now - at >= _WINDOW_TTL_S]:
         del mine[stale]
     mine[minute] = (now, window)
     return window
 
 
-def _followed_articles(window: _Window, follows: list[Follow], since: datetime) -> list[Article]:
+def _followed_articles(
+    window: DigestWindow, follows: list[Follow], since: datetime
+) -> list[Article]:
     """Originals published since `since` in a followed story or matching a keyword follow
     (the follows given: the caller leaves muted ones out), oldest first."""
     recent, when, rank = window.recent(since), window.when, window.rank
@@ -267,7 +269,7 @@ def _followed_articles(window: _Window, follows: list[Follow], since: datetime) 
 
 
 def _ranked_stories(
-    window: _Window, fresh: list[Article]
+    window: DigestWindow, fresh: list[Article]
 ) -> tuple[list[tuple[int, list[Article]]], int]:
     """Stories of the articles new to the chat (given in digest order), most new articles
     first, then the most recent; and how many of the articles have no known story."""
@@ -284,7 +286,7 @@ def _ranked_stories(
     return ranked, unknown
 
 
-def _digest_entry(window: _Window, story_id: int, items: list[Article]) -> DigestEntry:
+def _digest_entry(window: DigestWindow, story_id: int, items: list[Article]) -> DigestEntry:
     """A story's digest entry: its count, one-line summary and two newest headlines."""
     when = window.when
     newest = sorted(items, key=lambda a: when[a.id], reverse=True)
@@ -297,7 +299,7 @@ def _digest_entry(window: _Window, story_id: int, items: list[Article]) -> Diges
 
 
 def _story_block(
-    window: _Window, lang: str, index: int, story_id: int, items: list[Article]
+    window: DigestWindow, lang: str, index: int, story_id: int, items: list[Article]
 ) -> str:
     """A story's rendered digest block, shared by every chat with the same one at `index`."""
     key: BlockKey = (lang, index, story_id, tuple(a.id for a in items))
@@ -311,7 +313,7 @@ def _story_block(
 
 
 def compose_digest(
-    window: _Window, chat: Chat, chosen: list[Article], got: set[int], local_day: date
+    window: DigestWindow, chat: Chat, chosen: list[Article], got: set[int], local_day: date
 ) -> list[str]:
     """One chat's digest from its followed articles (in digest order) and those it already
     received in full.

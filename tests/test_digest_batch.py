@@ -18,7 +18,7 @@ from bot.pipeline.schedule import digest_day_due, first_digest_at, next_digest_a
 from bot.pipeline.text import matching_terms
 from bot.services import Services
 from bot.settings import Settings
-from handlers.compose import _Window, build_digest, build_digests
+from handlers.compose import DigestWindow, build_digest, build_digests
 from handlers.i18n import tn
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
@@ -248,7 +248,7 @@ def test_keyword_index_finds_what_a_scan_finds() -> None:
         )
         for n in range(80)
     ]
-    window = _Window(articles, {})
+    window = DigestWindow(articles, {})
     for query in ["port strike", "rain", "الميناء talks", "nowhere", "", "strike port trade"]:
         terms = tuple(matching_terms(query))
         scan = [
@@ -389,3 +389,24 @@ async def test_top_ten_stories_then_more_updates(db: Database) -> None:
     assert "Story 01" not in text and "Story 02" not in text
     assert tn("en", "digest.more", 2) in text
     assert "Headline 9-0" in text and "Headline 9-1" in text
+
+
+async def test_due_chats_unscheduled_first_then_longest_due(db: Database) -> None:
+    """Never-scheduled chats first, then the longest due; paused, blocked and later ones not."""
+    async with db.unit_of_work() as s:
+        chats, deliveries = ChatRepo(s), DeliveryRepo(s)
+        for chat_id in range(1, 9):
+            await chats.ensure(chat_id, timezone="Asia/Riyadh", digest_time=time(7, 30))
+        await chats.update(7, paused=True)
+        await chats.update(8, blocked=True, next_digest_at=NOW - timedelta(hours=9))
+        for chat_id, hours in [(3, 1), (4, 5), (5, 3), (6, -1)]:
+            await deliveries.set_next_digest(chat_id, NOW - timedelta(hours=hours))
+    async with db.unit_of_work() as s:
+        repo = DigestRepo(s)
+        due = await repo.due_chats(NOW, 10)
+        assert {c.id for c, _ in due[:2]} == {1, 2} and due[0][1] is None
+        assert [c.id for c, _ in due[2:]] == [4, 5, 3]
+        assert due[2][0].timezone == "Asia/Riyadh" and due[2][0].digest_time == time(7, 30)
+        three = [c.id for c, _ in await repo.due_chats(NOW, 3)]
+        assert set(three[:2]) == {1, 2} and three[2] == 4
+        assert [c.id for c, _ in await repo.due_chats(NOW, 1)] in ([1], [2])

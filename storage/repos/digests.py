@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import DeliveryState
-from storage.models import DeliveryRow
-from storage.repos._dialect import insert_for
+from bot.domain import Chat, ChatType, DeliveryState, QuietMode
+from storage.models import ChatRow, DeliveryRow
+from storage.repos._dialect import insert_for, is_postgres
 from storage.repos.deliveries import NewDelivery
 
 IN_CHUNK = 5000
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
+_CHATS = cast(Table, ChatRow.__table__)  # Core table: plain rows, no ORM identity map
 _RECEIVED = (str(DeliveryState.SENT), str(DeliveryState.FOLDED))
 
 
@@ -25,12 +26,60 @@ def _chunks(items: Sequence[int], size: int = IN_CHUNK) -> Iterable[Sequence[int
         yield items[start : start + size]
 
 
+def _chat_of(row: Row[Any]) -> Chat:
+    """A chat from a plain `chats` row (the fields `to_chat` maps from an ORM row)."""
+    return Chat(
+        id=row.id,
+        type=ChatType(row.type),
+        title=row.title,
+        language=row.language,
+        timezone=row.timezone,
+        digest_time=row.digest_time,
+        quiet_start=row.quiet_start,
+        quiet_end=row.quiet_end,
+        quiet_mode=QuietMode(row.quiet_mode),
+        empty_digest=row.empty_digest,
+        paused=row.paused,
+        blocked=row.blocked,
+        last_digest_on=row.last_digest_on,
+        created_at=row.created_at,
+    )
+
+
 class DigestRepo:
     """Reads and writes that serve many chats' digests with a few statements."""
 
     def __init__(self, session: AsyncSession) -> None:
         """Bind to one unit of work."""
         self.session = session
+
+    async def due_chats(self, now: datetime, limit: int) -> list[tuple[Chat, datetime | None]]:
+        """Lock up to `limit` active chats whose digest is due (or never scheduled: None).
+
+        Never-scheduled chats come first, then the longest due. Each part is one index range
+        read in index order that stops at `limit` rows (an OR of the two, or a tie-break on
+        id, would make the database sort every due chat on each call). On PostgreSQL rows
+        are taken with `FOR UPDATE SKIP LOCKED`, so processes split the due chats.
+        """
+        table = _CHATS
+        active = (table.c.paused.is_(False), table.c.blocked.is_(False))
+        unscheduled = select(table).where(*active, table.c.next_digest_at.is_(None))
+        found = await self._locked(unscheduled.limit(limit))
+        if len(found) < limit:
+            due = (
+                select(table)
+                .where(*active, table.c.next_digest_at <= now)
+                .order_by(table.c.next_digest_at)
+                .limit(limit - len(found))
+            )
+            found += await self._locked(due)
+        return [(_chat_of(row), row.next_digest_at) for row in found]
+
+    async def _locked(self, query: Select[Any]) -> list[Row[Any]]:
+        """The rows of a chats query, locked (skipping locked ones) on PostgreSQL."""
+        if is_postgres(self.session):
+            query = query.with_for_update(skip_locked=True)
+        return list(await self.session.execute(query))
 
     async def received_article_ids(
         self, chat_ids: Iterable[int], article_ids: Iterable[int], since: datetime
