@@ -107,7 +107,12 @@ class StoryRow(Base):
 
 
 class ArticleRow(Base):
-    """A stored article; `search_text` is its matching form for full-text search."""
+    """A stored article; `search_text` is its matching form for full-text search.
+
+    On PostgreSQL the table also holds `search_tsv`, the stored generated tsvector of
+    `search_text` (revision 0002), left unmapped: the database fills it in, only
+    `storage.repos.search` reads it, and `storage.fts` keeps it out of autogenerate.
+    """
 
     __tablename__ = "articles"
     __table_args__ = (
