@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -164,6 +164,22 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}: {value!r}")
         time.sleep(interval)
+
+
+def excess_sends(
+    sent: Mapping[int, int], attempts: Mapping[int, int], in_doubt: Iterable[int] = ()
+) -> dict[int, int]:
+    """Chats sent a message more often than the delivery guarantee allows.
+
+    Once per outbox row, plus one per failed attempt (a timed-out send may have gone out),
+    plus one when the row was claimed by a process at the moment it was killed.
+    """
+    doubt = set(in_doubt)
+    return {
+        chat: n
+        for chat, n in sent.items()
+        if n > 1 + attempts.get(chat, 0) + (1 if chat in doubt else 0)
+    }
 
 
 LOG_TAIL_BYTES = 12_000
