@@ -71,7 +71,7 @@ from bot.domain import (
 )
 from bot.pipeline.limits import RateLimiter
 from bot.pipeline.schedule import in_quiet_hours, quiet_ends_at
-from bot.settings import DEFAULT_MESSAGES_PER_SECOND
+from bot.settings import DEFAULT_MESSAGES_PER_SECOND, TELEGRAM_BULK_PER_SECOND
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import ChatRepo, FollowRepo
@@ -449,6 +449,16 @@ class _Marks:
             await repo.release(holder, self.released)
 
 
+def window_ceiling(max_per_second: float) -> float:
+    """The most sends per second Telegram may see: its bulk limit, or a budget raised past it.
+
+    A budget under Telegram's limit (the default 29) keeps its even spacing while answers
+    are on their way, and no 1 s window at Telegram ever holds more than the limit (30);
+    a raised budget (paid broadcasts) is itself the limit.
+    """
+    return max(max_per_second, TELEGRAM_BULK_PER_SECOND)
+
+
 class _ChatDone(Exception):
     """Stop working on one chat (blocked, or its rows were rescheduled)."""
 
@@ -556,7 +566,9 @@ class DeliveryWorker:
         self.compose = compose
         self.compose_digest = compose_digest
         self.holder = holder
-        self.limiter = limiter or RateLimiter(max_per_second)
+        self.limiter = limiter or RateLimiter(
+            max_per_second, ceiling=window_ceiling(max_per_second)
+        )
         self.max_per_second = max_per_second
         self.clock = clock
         self.sleep = sleep

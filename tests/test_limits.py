@@ -96,6 +96,16 @@ def test_far_end_never_sees_more_than_the_budget() -> None:
         assert rate_of(begins) >= budget * 0.96
 
 
+def test_ceiling_keeps_the_budget_rate_under_slow_answers() -> None:
+    """Budget 29 under a ceiling of 30: the spacing sets the rate, the far end sees ≤ 30."""
+    for seed in (4, 5, 6):
+        begins, arrivals = drive_with_answers(RateLimiter(29, ceiling=30), 600, seed)
+        assert max_in_window(arrivals, 1.0) <= 30
+        assert rate_of(begins) >= 28.9
+    begins, _ = drive_with_answers(RateLimiter(29), 600, 4)
+    assert rate_of(begins) < 28.9  # without the ceiling each window also waits an answer
+
+
 def test_private_chat_spacing() -> None:
     """Two sends to one private chat are a second apart plus the per-chat margin."""
     limiter = RateLimiter(30, margin=0.03)

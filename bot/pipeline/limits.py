@@ -11,7 +11,11 @@ Limits enforced, each as a sliding window so a Telegram-like enforcer never sees
   one too many. Evenly spaced sends arrive with even delays, and `begin`/`settle` count each
   send in the global window from the moment it is allowed until its answer comes, then at
   the answer's time (never earlier than Telegram saw it), so a send delayed on its way (a
-  busy event loop) cannot overfill the far window: the global window needs no margin;
+  busy event loop) cannot overfill the far window: the global window needs no margin.
+  Counting a send until its answer costs one round trip per window (the rate is the
+  budget divided by 1 + round trip), unless a `ceiling` above the budget (Telegram's own
+  limit) leaves room for the sends still on their way: then the spacing alone sets the
+  rate and the window only caps it at the ceiling;
 - private chat: at most one send per `private_interval` (1 s, plus `margin`);
 - group / supergroup / channel: at most `group_count` (20) sends in any `group_window`
   (60 s, plus `margin`). Per-chat sends are counted when they start, not when answered, so
@@ -46,15 +50,21 @@ class RateLimiter:
         group_window: float = 60.0,
         margin: float = 0.03,
         burst: float = 0.1,
+        ceiling: float | None = None,
     ) -> None:
         """Configure the limits; `margin` widens the per-chat windows (fraction) against jitter.
 
         The global window is exactly `global_window`: `max_per_second` is what is sent.
         `burst` is the fraction of the global count that may go back to back (at least one).
+        `ceiling` (per second, default the budget) is the most sends any global window may
+        hold as the far end counts them; above the budget, it lets sends keep their even
+        spacing while their answers are on the way, and still caps every window.
         """
         if max_per_second <= 0:
             raise ValueError("max_per_second must be positive")
         self.global_count = max(1, math.floor(max_per_second * global_window))
+        cap = self.global_count if ceiling is None else math.floor(ceiling * global_window)
+        self.window_count = max(self.global_count, cap)
         self.global_window = global_window
         self.private_interval = private_interval * (1 + margin)
         self.group_count = group_count
@@ -76,10 +86,10 @@ class RateLimiter:
         wait = max(
             self._global_blocked - now,
             self._chat_blocked.get(chat_id, 0.0) - now,
-            _window_wait(self._global, self.global_count, self.global_window, now),
+            _window_wait(self._global, self.window_count, self.global_window, now),
             self._global_tat - self.burst_tolerance - now,
         )
-        if self._in_flight and len(self._global) + self._in_flight >= self.global_count:
+        if self._in_flight and len(self._global) + self._in_flight >= self.window_count:
             wait = max(wait, self.global_spacing)  # until an answer settles a send
         if chat_is_group:
             q = self._groups.get(chat_id)
