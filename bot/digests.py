@@ -130,9 +130,9 @@ class DigestScheduler:
         """Handle one batch of due chats in one transaction, with set-based reads and writes.
 
         The batch's digests are built together (`build_many`), and every due chat's new
-        schedule and every digest row of the batch are written with one executemany and one
-        multi-row insert, so the write lock is held for milliseconds per batch rather than
-        one statement per chat.
+        schedule and every digest row of the batch are written with a few executemany
+        statements, so the write lock is held for milliseconds per batch rather than one
+        statement per chat.
         """
         now = self.clock()
         rows: list[NewDelivery] = []
