@@ -7,16 +7,20 @@ quoted string literal (embedded quotes doubled), on PostgreSQL each through its 
 spliced into SQL or parsed as query syntax.
 
 Work per query is bounded, so latency does not grow with the number of matches. The
-engine only finds candidates, newest first: on SQLite the rowids of the newest
-`pool * WIDE_FACTOR` FTS5 matches (rowid order is how FTS5 stores its doclists; nothing is
-scored); on PostgreSQL the newest `pool` matches inside the smallest recent id window that
-holds that many (GIN and primary-key bitmaps ANDed). When the whole match set is that small
-every match is scored, otherwise the newest `pool`. Scoring is BM25 over the candidates'
-`search_text`, computed here (`text_relevance`), with each term's IDF estimated from the
-candidates: the engines' own scores cost more than the search (bm25() walks every query
-term's full doclist for its statistics; ts_rank needs to_tsvector per row). The final score
-is that relevance times a recency boost `1 + 0.5 ** (age_hours / half_life)`, so between
-equally relevant articles the newer wins and a fresh article can count up to double.
+engine only finds candidates, newest first, and never scores: the newest `pool` matches, or
+every match when there are fewer than `pool * WIDE_FACTOR` (on PostgreSQL: when the probe
+expects so, or the search reaches the whole table). On SQLite that is the rowids of
+the newest FTS5 matches (rowid order is how FTS5 stores its doclists). On PostgreSQL, over
+the stored vector `search_tsv` (revision 0002), the newest rows are probed first; common
+queries fill the pool there or on a short walk further back, rarer ones go through the GIN
+index over an id window sized by the probe's hit rate (or over the whole table when few
+matches are expected), each path chosen by a measured cost ratio. Scoring is BM25 over the
+candidates' `search_text`, computed here (`text_relevance`), with each term's IDF
+estimated from the candidates: the engines' own scores cost more than the search (bm25()
+walks every query term's full doclist for its statistics; ts_rank would read each row's
+vector again). The final score is that relevance times a recency boost
+`1 + 0.5 ** (age_hours / half_life)`, so between equally relevant articles the newer wins
+and a fresh article can count up to double.
 Articles with all the terms come first; when they are fewer than asked for, articles with
 any of the terms follow them. Syndicated copies (`duplicate_of` set) are left out.
 """
@@ -44,7 +48,7 @@ WINDOW_MARGIN = 2.0  # the window is sized to hold about this many pools of matc
 # GIN_ENTRY_COST per indexed match of the whole table (measured ratio, 1M articles).
 WALK_ROW_COST = 1.8
 GIN_ENTRY_COST = 0.25
-KEY_RANGE_RATIO = 100
+KEY_RANGE_RATIO = 100  # ids of a key-range bitmap that cost as much as reading one row
 BM25_K1 = 1.2
 BM25_B = 0.75
 _EPOCH_JULIAN_DAY = 2440587.5  # julianday('1970-01-01')
