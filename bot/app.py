@@ -8,11 +8,10 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import ParamSpec, TypeVar
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
@@ -37,15 +36,6 @@ log = logging.getLogger("akhbar")
 
 UPDATES_LEASE = "updates"
 MAINTENANCE_SECONDS = 3600.0
-# The worker sends up to 64 messages at once; a digest enqueued by another process is not
-# in this process's cache, so each such send builds it, reading the database. Unbounded,
-# those builds take the whole connection pool (10 + 10) from the outcome flushes and the
-# lease renewals (and while a build nested two sessions, they deadlocked the pool until
-# its 30 s timeout). Four builds at once keep most of the pool free.
-DIGEST_BUILDS = 4
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def setup_logging(level: str) -> None:
@@ -96,25 +86,14 @@ class Engines:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def bounded(action: Callable[P, Awaitable[R]], limit: int) -> Callable[P, Awaitable[R]]:
-    """`action` with at most `limit` calls running at once (the others wait their turn)."""
-    gate = asyncio.Semaphore(limit)
-
-    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        """Run `action` once a slot is free."""
-        async with gate:
-            return await action(*args, **kwargs)
-
-    return call
-
-
 def build_engines(services: Services, application: Application) -> Engines:  # type: ignore[type-arg]
     """Wire fan-out, the delivery worker and the digest scheduler to the Telegram bot."""
     from handlers.compose import build_digest, compose_push
 
     settings = services.settings
-    build = bounded(functools.partial(build_digest, services), DIGEST_BUILDS)
-    digests = DigestScheduler(services.db, build, clock=services.clock)
+    digests = DigestScheduler(
+        services.db, functools.partial(build_digest, services), clock=services.clock
+    )
     worker = DeliveryWorker(
         services.db,
         TelegramSender(application.bot),

@@ -59,13 +59,18 @@ class Seeded:
 async def seed_fanout(
     db: Database, chat_ids: list[int], *, label: str = "Harbour strike", slug: str = "strike"
 ) -> Seeded:
-    """Chats that all follow one story, and one article of that story not yet fanned out."""
+    """Chats that all follow one story, and one article of that story not yet fanned out.
+
+    The chats' digest time is twelve hours away, so no digest falls due during a test
+    whatever the time of day (a test may still make it due on purpose).
+    """
     now = datetime.now(UTC)
+    digest_time = (now + timedelta(hours=12)).time().replace(second=0, microsecond=0)
     async with db.unit_of_work() as session:
         chats, follows = ChatRepo(session), FollowRepo(session)
         story = await StoryRepo(session).create(label, now - timedelta(hours=1))
         for chat_id in chat_ids:
-            await chats.ensure(chat_id)
+            await chats.ensure(chat_id, digest_time=digest_time)
             await follows.follow_story(chat_id, story.id)
         articles = ArticleRepo(session)
         article = await articles.insert(

@@ -312,7 +312,7 @@ def test_processes_share_work_and_take_over(pg_url: str, tmp_path: Path) -> None
         victim_log = logs[procs.index(victim)]
         article2 = with_db(pg_url, lambda s: _second_article(s, seeded.story_id))
         wait_until(
-            lambda: len(with_db(pg_url, _claimed_by(holder, article2))) >= 5,
+            lambda: len(with_db(pg_url, _claimed_by(holder, article2))) >= 20,
             60,
             "the receiver to claim deliveries of the second article",
             0.02,

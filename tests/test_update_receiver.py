@@ -12,7 +12,6 @@ import pytest
 from bot.app import (
     ReceiverAction,
     UpdateReceiver,
-    bounded,
     lease_margin,
     receiver_action,
     receiver_interval,
@@ -189,28 +188,3 @@ async def test_a_failed_renewal_keeps_polling_while_the_lease_lasts(db: Database
     assert polling(a) == [True]
     assert log == ["a start"]
     await a.release()
-
-
-async def test_bounded_runs_at_most_limit_at_once() -> None:
-    """`bounded` queues calls beyond the limit."""
-    running = peak = 0
-    gate = asyncio.Event()
-
-    async def work(n: int) -> int:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await gate.wait()
-        running -= 1
-        return n * 2
-
-    limited = bounded(work, 3)
-    tasks = [asyncio.create_task(limited(n)) for n in range(10)]
-    while running < 3:
-        await asyncio.sleep(0)
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert running == 3
-    gate.set()
-    assert await asyncio.gather(*tasks) == [n * 2 for n in range(10)]
-    assert peak == 3
