@@ -579,6 +579,7 @@ class DeliveryWorker:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._semaphore = asyncio.Semaphore(max_in_flight)
+        self._gate = asyncio.Lock()  # one sender at a time waits for the global pace
         self._stopping = asyncio.Event()
         self._digest_progress: dict[int, int] = {}
         self._idle = asyncio.Event()
@@ -931,17 +932,45 @@ class DeliveryWorker:
     async def _pace(
         self, chat: Chat, rest: list[Delivery], deadline: datetime, result: WorkerResult
     ) -> None:
-        """Wait for the rate limiter; reschedule the chat's rows if the wait outlasts the lease."""
+        """Wait for the rate limiter; reschedule the chat's rows if the wait outlasts the lease.
+
+        Per-chat waits are slept alone; the global pace is waited for behind `_gate`, one
+        sender at a time in arrival order, so each send costs one timed wait instead of
+        every sender waking for every free slot.
+        """
         is_group = chat.type != ChatType.PRIVATE
         while True:
             now = self.clock()
-            wait = self.limiter.begin(chat.id, is_group, now.timestamp())
+            wait = self.limiter.chat_wait(chat.id, is_group, now.timestamp())
             if wait <= 0:
-                return
+                async with self._gate:
+                    now, wait = await self._begin_in_turn(chat.id, is_group, deadline)
+                if wait <= 0:
+                    return
             if now + timedelta(seconds=wait) >= deadline or self._stopping.is_set():
                 await self._reschedule(rest, now + timedelta(seconds=wait), "rate limit")
                 result.retried += len(rest)
                 raise _ChatDone
+            await self.sleep(wait)
+
+    async def _begin_in_turn(
+        self, chat_id: int, is_group: bool, deadline: datetime
+    ) -> tuple[datetime, float]:
+        """Holding the gate: wait out global limits and begin the send; (now, 0.0) when begun.
+
+        Returns the wait instead when a per-chat limit binds (slept outside the gate) or
+        when it would outlast the deadline or the worker is stopping.
+        """
+        while True:
+            now = self.clock()
+            stamp = now.timestamp()
+            wait = self.limiter.begin(chat_id, is_group, stamp)
+            if wait <= 0:
+                return now, 0.0
+            if self.limiter.chat_wait(chat_id, is_group, stamp) > 0:
+                return now, wait
+            if now + timedelta(seconds=wait) >= deadline or self._stopping.is_set():
+                return now, wait
             await self.sleep(wait)
 
     async def _release(self, rows: list[Delivery]) -> None:

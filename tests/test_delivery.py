@@ -546,3 +546,32 @@ async def test_stop_mid_pass_leaves_nothing_claimed(db: Database) -> None:
     assert 15 <= counts["sent"] == len(sender.sent) < 60
     assert counts["claimed"] == 0 and counts["pending"] == 60 - counts["sent"]
     assert result.sent == len(sender.sent)
+
+
+async def test_senders_wait_for_the_pace_in_turn(db: Database) -> None:
+    """Under a tight budget each send waits about once: senders do not all wake per slot."""
+    chats = await _many_owed(db, 120)
+    clock = FakeClock()
+    sender = FakeSender(clock)
+    sleeps: list[float] = []
+
+    async def counting_sleep(seconds: float) -> None:
+        """Count the worker's waits on the fake clock."""
+        sleeps.append(seconds)
+        await clock.sleep(seconds)
+
+    w = DeliveryWorker(
+        db,
+        sender,
+        compose,
+        clock=clock,
+        sleep=counting_sleep,
+        max_per_second=20.0,
+        max_in_flight=32,
+    )
+    start = clock()
+    result = await w.run_until_idle()
+    assert result.sent == 120 and sorted(m.chat_id for m in sender.sent) == chats
+    assert len(sleeps) <= 240  # one or two waits per send (a wake-up herd makes thousands)
+    spent = (sender.sent[-1].at - start).total_seconds()
+    assert 5.5 <= spent <= 6.5  # 120 sends at 20 per second, evenly spaced

@@ -142,3 +142,18 @@ def test_next_allowed_does_not_record_and_prune_bounds_memory() -> None:
     assert limiter.tracked_chats() == 500
     limiter.prune(100.0)
     assert limiter.tracked_chats() == 0
+
+
+def test_chat_wait_ignores_the_global_limits() -> None:
+    """`chat_wait` is the per-chat part of `next_allowed`: spacing, group window, chat blocks."""
+    limiter = RateLimiter(1, margin=0.0)
+    limiter.record(7, 0.0)
+    assert limiter.next_allowed(8, False, 0.5) > 0  # the global budget of 1 is spent
+    assert limiter.chat_wait(8, False, 0.5) == 0.0
+    assert limiter.chat_wait(7, False, 0.5) == 0.5  # private spacing
+    limiter.block_global(10.0)
+    limiter.block_chat(9, 3.0)
+    assert limiter.chat_wait(9, True, 1.0) == 2.0 and limiter.chat_wait(8, True, 1.0) == 0.0
+    for _ in range(20):
+        limiter.record(-5, 2.0, True)
+    assert limiter.chat_wait(-5, True, 2.0) == 60.0

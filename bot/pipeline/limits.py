@@ -85,12 +85,19 @@ class RateLimiter:
         """Seconds to wait before a send to this chat is allowed (0.0 when allowed now)."""
         wait = max(
             self._global_blocked - now,
-            self._chat_blocked.get(chat_id, 0.0) - now,
             _window_wait(self._global, self.window_count, self.global_window, now),
             self._global_tat - self.burst_tolerance - now,
+            self.chat_wait(chat_id, chat_is_group, now),
         )
         if self._in_flight and len(self._global) + self._in_flight >= self.window_count:
             wait = max(wait, self.global_spacing)  # until an answer settles a send
+        if wait <= 0:
+            return 0.0
+        return max(wait, MIN_WAIT)
+
+    def chat_wait(self, chat_id: int, chat_is_group: bool, now: float) -> float:
+        """Seconds the per-chat limits alone hold this chat (its spacing, window, 429 block)."""
+        wait = self._chat_blocked.get(chat_id, 0.0) - now
         if chat_is_group:
             q = self._groups.get(chat_id)
             if q is not None:
@@ -99,9 +106,7 @@ class RateLimiter:
             last = self._private_last.get(chat_id)
             if last is not None:
                 wait = max(wait, last + self.private_interval - now)
-        if wait <= 0:
-            return 0.0
-        return max(wait, MIN_WAIT)
+        return max(wait, 0.0)
 
     def record(
         self,
