@@ -85,15 +85,25 @@ class RateLimiter:
         """Seconds to wait before a send to this chat is allowed (0.0 when allowed now)."""
         wait = max(
             self._global_blocked - now,
-            _window_wait(self._global, self.window_count, self.global_window, now),
+            self._window_wait(now),
             self._global_tat - self.burst_tolerance - now,
             self.chat_wait(chat_id, chat_is_group, now),
         )
-        if self._in_flight and len(self._global) + self._in_flight >= self.window_count:
-            wait = max(wait, self.global_spacing)  # until an answer settles a send
         if wait <= 0:
             return 0.0
         return max(wait, MIN_WAIT)
+
+    def _window_wait(self, now: float) -> float:
+        """Seconds until the global window, sends in flight included, has room for one more."""
+        q = self._global
+        while q and now - q[0] >= self.global_window:
+            q.popleft()
+        over = len(q) + self._in_flight - self.window_count  # counted sends that must leave
+        if over < 0:
+            return 0.0
+        if over < len(q):  # the oldest `over + 1` answered sends leave first, in time order
+            return self.global_window - (now - q[over])
+        return self.global_spacing  # only sends in flight: until an answer settles one
 
     def chat_wait(self, chat_id: int, chat_is_group: bool, now: float) -> float:
         """Seconds the per-chat limits alone hold this chat (its spacing, window, 429 block)."""
