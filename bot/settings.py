@@ -65,11 +65,12 @@ class Settings(BaseSettings):
     digest_time: Annotated[time, NoDecode] = Field(
         default=time(8, 0), validation_alias=AliasChoices("AKHBAR_DIGEST_TIME")
     )
-    # The send budget is exact: the limiter sends at this rate and never more in any 1 s
-    # window. Telegram's documented bulk limit is about 30 messages per second, and the
-    # limiter cannot know exactly how Telegram counts (its clock, its window edges), so the
-    # default sits a little under it (29, about 3 % below) rather than the limiter
-    # shrinking every budget: a raised budget (paid broadcasts, up to 1,000) means what it says.
+    # The send budget is exact: the worker sends at this rate, evenly spaced. Telegram's
+    # documented bulk limit is 30 messages per second and the bot cannot know exactly how
+    # Telegram counts (its clock, its window edges, answers still on their way), so the
+    # default sits a little under it (29, about 3 % below) instead of the limiter shrinking
+    # every budget; no 1 s window as Telegram sees it ever holds more than 30 (or, for a
+    # budget raised past 30 for paid broadcasts, up to 1,000, more than the budget).
     max_messages_per_second: float = Field(
         default=DEFAULT_MESSAGES_PER_SECOND,
         gt=0,
