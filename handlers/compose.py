@@ -7,6 +7,7 @@ digest scheduler's `DigestBuilder` the same way.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -268,22 +269,22 @@ def _followed_articles(
     return chosen
 
 
-def _ranked_stories(
-    window: DigestWindow, fresh: list[Article]
+def _top_stories(
+    window: DigestWindow, fresh: list[Article], limit: int
 ) -> tuple[list[tuple[int, list[Article]]], int]:
-    """Stories of the articles new to the chat (given in digest order), most new articles
-    first, then the most recent; and how many of the articles have no known story."""
+    """The `limit` stories with most of the articles new to the chat (given in digest
+    order), then the most recent; and how many of the articles are not in them (past the
+    top, or without a known story)."""
     stories, stamp = window.stories, window.stamp
-    unknown = 0
     by_story: dict[int, list[Article]] = {}
     for article in fresh:
         if article.story_id in stories:
             by_story.setdefault(article.story_id, []).append(article)
-        else:
-            unknown += 1
-    # in digest order, a story's newest article is its last
-    ranked = sorted(by_story.items(), key=lambda item: (-len(item[1]), -stamp[item[1][-1].id]))
-    return ranked, unknown
+    # in digest order, a story's newest article is its last; nsmallest == sorted()[:limit]
+    top = heapq.nsmallest(
+        limit, by_story.items(), key=lambda item: (-len(item[1]), -stamp[item[1][-1].id])
+    )
+    return top, len(fresh) - sum(len(items) for _, items in top)
 
 
 def _digest_entry(window: DigestWindow, story_id: int, items: list[Article]) -> DigestEntry:
@@ -335,9 +336,8 @@ def compose_digest(
     )
     parts = window.rendered.get(key)
     if parts is None:
-        ranked, unknown = _ranked_stories(window, fresh)
-        top = ranked[:DIGEST_STORIES]
-        more = already + unknown + sum(len(items) for _, items in ranked[DIGEST_STORIES:])
+        top, left = _top_stories(window, fresh, DIGEST_STORIES)
+        more = already + left
         parts = ()
         if top or chat.empty_digest:
             lang = chat.language
