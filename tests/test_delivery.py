@@ -575,3 +575,15 @@ async def test_senders_wait_for_the_pace_in_turn(db: Database) -> None:
     assert len(sleeps) <= 240  # one or two waits per send (a wake-up herd makes thousands)
     spent = (sender.sent[-1].at - start).total_seconds()
     assert 5.5 <= spent <= 6.5  # 120 sends at 20 per second, evenly spaced
+
+
+def test_worker_windows_are_capped_at_telegrams_limit() -> None:
+    """The default budget is spaced at 29/s under Telegram's 30; a raised budget caps itself."""
+    from bot.delivery import window_ceiling
+    from bot.settings import DEFAULT_MESSAGES_PER_SECOND, Settings
+
+    field = Settings.model_fields["max_messages_per_second"]
+    assert field.default == DEFAULT_MESSAGES_PER_SECOND == 29.0
+    assert window_ceiling(29.0) == 30.0 and window_ceiling(1000.0) == 1000.0
+    limiter = RateLimiter(29.0, ceiling=window_ceiling(29.0))
+    assert (limiter.global_count, limiter.window_count) == (29, 30)
