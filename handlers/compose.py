@@ -152,7 +152,7 @@ def _first_line(article: Article) -> str:
     return article.lede or ""
 
 
-_RENDERED_MAX: Final = 20_000
+_RENDERED_MAX: Final = 4096
 RenderKey = tuple[str, str, date, bool, int, tuple[int, ...]]
 BlockKey = tuple[str, int, int, tuple[int, ...]]
 
