@@ -450,13 +450,16 @@ class _Marks:
 
 
 def window_ceiling(max_per_second: float) -> float:
-    """The most sends per second Telegram may see: its bulk limit, or a budget raised past it.
+    """The most sends any 1 s window at Telegram may hold: the budget plus the default's room.
 
-    A budget under Telegram's limit (the default 29) keeps its even spacing while answers
-    are on their way, and no 1 s window at Telegram ever holds more than the limit (30);
-    a raised budget (paid broadcasts) is itself the limit.
+    The default budget (29) sits 1/29 under Telegram's bulk limit (30) and its windows are
+    capped at exactly that limit; a raised budget (paid broadcasts) gets the same relative
+    room (1,000 → 1,034). Sends stay evenly spaced at the budget while their answers are on
+    the way (the cap only binds once answers take longer than about 1/29 s), and a budget
+    set like the default, 1/30 under what Telegram allows, never overfills Telegram's window.
     """
-    return max(max_per_second, TELEGRAM_BULK_PER_SECOND)
+    with_room = max_per_second * TELEGRAM_BULK_PER_SECOND / DEFAULT_MESSAGES_PER_SECOND
+    return max(TELEGRAM_BULK_PER_SECOND, with_room)
 
 
 class _ChatDone(Exception):
