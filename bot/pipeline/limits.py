@@ -1,9 +1,10 @@
 """Pure send-rate limiting for Telegram (the clock is passed in as float seconds).
 
 Limits enforced, each as a sliding window so a Telegram-like enforcer never sees an excess:
-- global: at most `max_per_second` sends in any `global_window` (1 s), exactly the budget
-  (no margin: a budget of 1,000 sends at 1,000 msg/s; the safety margin against Telegram's
-  own limit lives in the configured budget, see `bot.settings`), and spread out: sends are
+- global: sends at `max_per_second`, exactly the budget (no margin: a budget of 1,000
+  sends at 1,000 msg/s; the safety margin against Telegram's own limit lives in the
+  configured budget, see `bot.settings`), at most `ceiling` (default: the budget) in any
+  `global_window` (1 s) as the far end counts them, and spread out: sends are
   spaced `global_window / count` apart, with back-to-back bursts of at most `burst` of the
   window's count. Without the spreading, a whole window's sends leave at once and reach
   Telegram over tens of milliseconds (serialisation, one socket each), while the next
