@@ -88,11 +88,14 @@ class Engines:
 
 def build_engines(services: Services, application: Application) -> Engines:  # type: ignore[type-arg]
     """Wire fan-out, the delivery worker and the digest scheduler to the Telegram bot."""
-    from handlers.compose import build_digest, compose_push
+    from handlers.compose import build_digest, build_digests, compose_push
 
     settings = services.settings
     digests = DigestScheduler(
-        services.db, functools.partial(build_digest, services), clock=services.clock
+        services.db,
+        functools.partial(build_digest, services),
+        build_many=functools.partial(build_digests, services),
+        clock=services.clock,
     )
     worker = DeliveryWorker(
         services.db,

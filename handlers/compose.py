@@ -78,18 +78,21 @@ async def _related(services: Services, article: Article, exclude: set[int]) -> l
 
 _CONTEXT_TTL_S = 30.0
 _CONTEXT_MAX = 512
-_push_context: dict[
-    tuple[int, int, int | None, frozenset[int]], tuple[float, Story | None, list[Article]]
-] = {}
+# Per database (weakly held: an id() could be reused by a later database in one process).
+_push_context: WeakKeyDictionary[
+    Database,
+    dict[tuple[int, int | None, frozenset[int]], tuple[float, Story | None, list[Article]]],
+] = WeakKeyDictionary()
 
 
 async def _story_and_related(
     services: Services, article: Article, story_id: int | None, ids: set[int]
 ) -> tuple[Story | None, list[Article]]:
     """The story and related headlines for a push, cached briefly: a fan-out asks once per chat."""
-    key = (id(services), article.id, story_id, frozenset(ids))
+    cache = _push_context.setdefault(services.db, {})
+    key = (article.id, story_id, frozenset(ids))
     now = time.monotonic()
-    hit = _push_context.get(key)
+    hit = cache.get(key)
     if hit is not None and now - hit[0] < _CONTEXT_TTL_S:
         return hit[1], hit[2]
     story: Story | None = None
@@ -97,9 +100,9 @@ async def _story_and_related(
         async with services.db.unit_of_work() as session:
             story = await StoryRepo(session).get(story_id)
     related = await _related(services, article, ids)
-    if len(_push_context) >= _CONTEXT_MAX:
-        _push_context.clear()
-    _push_context[key] = (now, story, related)
+    if len(cache) >= _CONTEXT_MAX:
+        cache.clear()
+    cache[key] = (now, story, related)
     return story, related
 
 
@@ -250,10 +253,14 @@ async def _window(services: Services, since: datetime) -> DigestWindow:
 
 
 def _followed_articles(
-    window: DigestWindow, follows: list[Follow], since: datetime
+    window: DigestWindow,
+    follows: list[Follow],
+    since: datetime,
+    muted: frozenset[int] = frozenset(),
 ) -> list[Article]:
     """Originals published since `since` in a followed story or matching a keyword follow
-    (the follows given: the caller leaves muted ones out), oldest first."""
+    (the follows given: the caller leaves muted ones out), oldest first. Keyword matches
+    in a `muted` story are left out too, as pushes leave them out."""
     recent, when, rank = window.recent(since), window.when, window.rank
     story_ids = {f.story_id for f in follows if f.kind is FollowKind.STORY and f.story_id}
     chosen = [a for sid in story_ids for a in recent.get(sid, ())]
@@ -262,6 +269,8 @@ def _followed_articles(
         seen = {a.id for a in chosen}
         for follow in keywords:
             for article in window.keyword_matches(follow.terms):
+                if article.story_id in muted:
+                    continue
                 if article.id not in seen and when[article.id] >= since:
                     seen.add(article.id)
                     chosen.append(article)
@@ -368,8 +377,10 @@ async def build_digests(
     async with services.db.unit_of_work() as session:
         follows = await FollowRepo(session).for_chats(chat.id for chat in chats)
         for chat in chats:
-            mine = [f for f in follows.get(chat.id, ()) if not f.muted]
-            chosen[chat.id] = _followed_articles(window, mine, since) if mine else []
+            theirs = follows.get(chat.id, ())
+            mine = [f for f in theirs if not f.muted]
+            muted = frozenset(f.story_id for f in theirs if f.muted and f.story_id is not None)
+            chosen[chat.id] = _followed_articles(window, mine, since, muted) if mine else []
         wanted = {a.id for items in chosen.values() for a in items}
         if wanted:
             owners = [chat_id for chat_id, items in chosen.items() if items]

@@ -15,7 +15,7 @@ from bot.digests import DIGEST_WINDOW, DigestScheduler, plan_digests
 from bot.domain import Article, Chat, DeliveryKind, DeliveryState
 from bot.follows import article_terms
 from bot.pipeline.schedule import digest_day_due, first_digest_at, next_digest_at
-from bot.pipeline.text import matching_terms
+from bot.pipeline.text import matching_terms, query_terms
 from bot.services import Services
 from bot.settings import Settings
 from handlers.compose import DigestWindow, build_digest, build_digests
@@ -176,6 +176,11 @@ async def test_batch_leaves_out_muted_and_old_and_copies(db: Database) -> None:
         muted, _ = await follows.follow_story(2, port)
         await follows.update(2, muted.id, muted=True)
         await follows.follow_story(3, port)
+        for chat_id in (4, 5):  # a keyword that matches the port story; 4 muted that story
+            await ChatRepo(s).ensure(chat_id)
+            await follows.follow_keyword(chat_id, "dock workers", query_terms("dock workers"))
+        hushed, _ = await follows.follow_story(4, port)
+        await follows.update(4, hushed.id, muted=True)
         fresh = [a for a in stories[port] if _at(a) >= NOW - DIGEST_WINDOW]
         deliveries = DeliveryRepo(s)
         await deliveries.enqueue_many(
@@ -184,7 +189,7 @@ async def test_batch_leaves_out_muted_and_old_and_copies(db: Database) -> None:
         rows = await deliveries.for_chat(3)
         await deliveries.mark_sent(rows[0].id, 1, NOW)
         await deliveries.park_failed(rows[1].id, "boom", NOW)
-        chats = list((await ChatRepo(s).get_many([1, 2, 3])).values())
+        chats = list((await ChatRepo(s).get_many([1, 2, 3, 4, 5])).values())
     assert len(fresh) >= 3 and len(fresh) < len(stories[port])
     built = await build_digests(await services_for(db), chats, NOW - DIGEST_WINDOW)
     assert built[2] == []
@@ -195,6 +200,8 @@ async def test_batch_leaves_out_muted_and_old_and_copies(db: Database) -> None:
     three = "\n".join(built[3])
     assert tn("en", "count.new_articles", len(fresh) - 1) in three
     assert tn("en", "digest.more", 1) in three
+    assert "Port strike" in "\n".join(built[5])  # the keyword matches the story...
+    assert "Port strike" not in "\n".join(built[4])  # ...but not where the story is muted
 
 
 def _at(article: Article) -> datetime:
