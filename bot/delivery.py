@@ -84,6 +84,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WARMED_MAX = 4096  # composer warm-up keys remembered within one pass
+# The wait reported when a send may no longer begin (the claim's deadline has passed or
+# the worker is stopping): the chat's rows go back to pending this far ahead.
+TOO_LATE_WAIT = 1.0
 
 
 # ---------------------------------------------------------------- sending protocol
@@ -597,6 +600,7 @@ class DeliveryWorker:
         self._flushed = asyncio.Event()  # set (and replaced) when a flush ends
         self._warm: dict[tuple[int, ...], asyncio.Lock] = {}
         self._warmed: set[tuple[int, ...]] = set()
+        self._live: set[int] = set()  # ids of rows in this process's unfinished jobs
         self._rate: float | None = None  # measured messages per second (moving average)
 
     @property
@@ -652,6 +656,7 @@ class DeliveryWorker:
                 await refill.finish()
                 for job in queue:  # left when a sender failed or was cancelled: give back
                     self._marks.released.extend(r.id for r in job.rows)
+                    self._live.difference_update(r.id for r in job.rows)
                 done.set()
                 await flusher
                 await self._flush()
@@ -677,6 +682,11 @@ class DeliveryWorker:
         deadline = now + self.lease - min(self.lease / 4, timedelta(seconds=10))
         by_chat: dict[int, list[Delivery]] = {}
         for row in claimed:
+            if row.id in self._live:
+                # Still in one of this process's jobs (its claim ran out while queued):
+                # that job sends it or gives it back; a second job could send it twice.
+                continue
+            self._live.add(row.id)
             by_chat.setdefault(row.chat_id, []).append(row)
         async with self.db.unit_of_work() as session:
             chats = await DeliveryRepo(session).chats_by_ids(by_chat)
@@ -696,9 +706,12 @@ class DeliveryWorker:
                 continue
             job = queue.popleft()
             refill.maybe_start()
-            result.add(
-                await self._guarded(job.chat, job.chat_id, job.rows, job.articles, job.deadline)
-            )
+            try:
+                result.add(
+                    await self._guarded(job.chat, job.chat_id, job.rows, job.articles, job.deadline)
+                )
+            finally:
+                self._live.difference_update(r.id for r in job.rows)
 
     async def _flush_periodically(self, done: asyncio.Event) -> None:
         """Flush the waiting marks every `flush_interval` seconds until `done`."""
@@ -791,11 +804,12 @@ class DeliveryWorker:
         result: WorkerResult,
     ) -> None:
         """Apply chat state and quiet hours, fold bursts, and send each message in order."""
+        holder = self.holder
         if chat is None or chat.blocked or chat.paused:
             reason = (
                 "chat gone" if chat is None else ("chat blocked" if chat.blocked else "chat paused")
             )
-            await self._write(lambda r: r.skip_many([x.id for x in rows], reason))
+            await self._write(lambda r: r.skip_many([x.id for x in rows], reason, holder=holder))
             result.skipped += len(rows)
             return
         article_rows = [r for r in rows if r.kind == DeliveryKind.ARTICLE]
@@ -803,11 +817,13 @@ class DeliveryWorker:
         if article_rows and in_quiet_hours(now, chat.timezone, chat.quiet_start, chat.quiet_end):
             ids = [r.id for r in article_rows]
             if chat.quiet_mode == QuietMode.DIGEST:
-                await self._write(lambda r: r.skip_many(ids, "quiet-digest"))
+                await self._write(lambda r: r.skip_many(ids, "quiet-digest", holder=holder))
                 result.skipped += len(ids)
             else:
                 until = quiet_ends_at(now, chat.timezone, chat.quiet_start, chat.quiet_end)
-                await self._write(lambda r: r.retry_many(ids, until, "quiet-hours", count=False))
+                await self._write(
+                    lambda r: r.retry_many(ids, until, "quiet-hours", count=False, holder=holder)
+                )
                 result.held += len(ids)
             rows = [r for r in rows if r.kind != DeliveryKind.ARTICLE]
         messages = _group(rows, articles)
@@ -832,7 +848,7 @@ class DeliveryWorker:
         if primary.kind == DeliveryKind.DIGEST:
             parts = list(await self.compose_digest(chat, primary)) if self.compose_digest else []
             if not parts:
-                await self._write(lambda r: r.skip(primary.id, "empty digest"))
+                await self._write(lambda r: r.skip(primary.id, "empty digest", holder=self.holder))
                 result.skipped += 1
                 return
         else:
@@ -925,7 +941,9 @@ class DeliveryWorker:
                 self.limiter.settle(self.clock().timestamp())
         except SendBadContent as exc:
             error = f"bad content: {exc}"
-            await self._write(lambda r: r.park_many(message.ids, error, self.clock()))
+            await self._write(
+                lambda r: r.park_many(message.ids, error, self.clock(), holder=self.holder)
+            )
             result.failed += len(message.rows)
             return None
         except SendError as exc:
@@ -966,6 +984,11 @@ class DeliveryWorker:
         """
         while True:
             now = self.clock()
+            if now >= deadline or self._stopping.is_set():
+                # Checked here, right before a send begins: the claim may run out while a
+                # sender waits for the gate, and a row must not go out once another claim
+                # may have taken it.
+                return now, TOO_LATE_WAIT
             stamp = now.timestamp()
             wait = self.limiter.begin(chat_id, is_group, stamp)
             if wait <= 0:
@@ -983,7 +1006,7 @@ class DeliveryWorker:
     async def _reschedule(self, rows: list[Delivery], at: datetime, reason: str) -> None:
         """Put rows back to pending until `at` without counting an attempt."""
         ids = [r.id for r in rows]
-        await self._write(lambda r: r.retry_many(ids, at, reason, count=False))
+        await self._write(lambda r: r.retry_many(ids, at, reason, count=False, holder=self.holder))
 
     async def _on_error(
         self,
@@ -1002,7 +1025,9 @@ class DeliveryWorker:
             else:
                 self.limiter.block_chat(chat.id, until.timestamp())
             ids = [r.id for r in rest]
-            await self._write(lambda r: r.retry_many(ids, until, str(exc), count=False))
+            await self._write(
+                lambda r: r.retry_many(ids, until, str(exc), count=False, holder=self.holder)
+            )
             result.retried += len(ids)
             raise _ChatDone
         if isinstance(exc, SendForbidden):
@@ -1018,12 +1043,16 @@ class DeliveryWorker:
             raise _ChatDone
         attempts = message.rows[0].attempts + 1
         if attempts >= self.max_attempts:
-            await self._write(lambda r: r.park_many(message.ids, f"transient: {exc}", now))
+            await self._write(
+                lambda r: r.park_many(message.ids, f"transient: {exc}", now, holder=self.holder)
+            )
             result.failed += len(message.rows)
             return
         delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
         at = now + timedelta(seconds=delay)
-        await self._write(lambda r: r.retry_many(message.ids, at, f"transient: {exc}"))
+        await self._write(
+            lambda r: r.retry_many(message.ids, at, f"transient: {exc}", holder=self.holder)
+        )
         result.retried += len(message.rows)
 
     async def _write(self, action: Callable[[DeliveryRepo], Awaitable[object]]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article, Chat, Delivery, DeliveryKind, DeliveryState, Follow
@@ -222,9 +222,15 @@ class DeliveryRepo:
         await self.retry_many([delivery_id], at, error, count=count)
 
     async def retry_many(
-        self, ids: Sequence[int], at: datetime, error: str | None, *, count: bool = True
+        self,
+        ids: Sequence[int],
+        at: datetime,
+        error: str | None,
+        *,
+        count: bool = True,
+        holder: str | None = None,
     ) -> None:
-        """`retry_later` for several rows."""
+        """`retry_later` for several rows (with `holder`: only those it still has claimed)."""
         values: dict[str, object] = {
             "state": _PENDING,
             "next_attempt_at": at,
@@ -236,19 +242,26 @@ class DeliveryRepo:
             values["attempts"] = DeliveryRow.attempts + 1
         for part in _chunks(list(ids)):
             await self.session.execute(
-                update(DeliveryRow).where(DeliveryRow.id.in_(part)).values(**values)
+                update(DeliveryRow).where(*_owned(part, holder)).values(**values)
             )
 
     async def park_failed(self, delivery_id: int, error: str, now: datetime | None = None) -> None:
         """Park a row as failed (retryable by an operator); next_attempt_at records when."""
         await self.park_many([delivery_id], error, now)
 
-    async def park_many(self, ids: Sequence[int], error: str, now: datetime | None = None) -> None:
-        """`park_failed` for several rows."""
+    async def park_many(
+        self,
+        ids: Sequence[int],
+        error: str,
+        now: datetime | None = None,
+        *,
+        holder: str | None = None,
+    ) -> None:
+        """`park_failed` for several rows (with `holder`: only those it still has claimed)."""
         for part in _chunks(list(ids)):
             await self.session.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.id.in_(part))
+                .where(*_owned(part, holder))
                 .values(
                     state=str(DeliveryState.FAILED),
                     attempts=DeliveryRow.attempts + 1,
@@ -259,16 +272,18 @@ class DeliveryRepo:
                 )
             )
 
-    async def skip(self, delivery_id: int, reason: str) -> None:
+    async def skip(self, delivery_id: int, reason: str, *, holder: str | None = None) -> None:
         """Mark a row as deliberately not sent."""
-        await self.skip_many([delivery_id], reason)
+        await self.skip_many([delivery_id], reason, holder=holder)
 
-    async def skip_many(self, ids: Sequence[int], reason: str) -> None:
-        """`skip` for several rows."""
+    async def skip_many(
+        self, ids: Sequence[int], reason: str, *, holder: str | None = None
+    ) -> None:
+        """`skip` for several rows (with `holder`: only those it still has claimed)."""
         for part in _chunks(list(ids)):
             await self.session.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.id.in_(part))
+                .where(*_owned(part, holder))
                 .values(
                     state=str(DeliveryState.SKIPPED),
                     claimed_by=None,
@@ -459,3 +474,15 @@ class DeliveryRepo:
                     del p["b_day"]
             stmt = update(table).where(table.c.id == bindparam("b_id")).values(**values)
             await self.session.execute(stmt, params)
+
+
+def _owned(ids: Sequence[int], holder: str | None) -> list[ColumnElement[bool]]:
+    """Conditions for rows among `ids`; with `holder`, only rows it still has claimed.
+
+    A worker's outcome writes pass its holder, so a write that comes late (its claim ran
+    out and another claim took the row, or the row was sent) changes nothing.
+    """
+    conditions: list[ColumnElement[bool]] = [DeliveryRow.id.in_(ids)]
+    if holder is not None:
+        conditions += [DeliveryRow.state == _CLAIMED, DeliveryRow.claimed_by == holder]
+    return conditions

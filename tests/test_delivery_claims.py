@@ -1,0 +1,104 @@
+"""Outcome writes and sends happen only under a live claim: a late job changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from bot.delivery import DeliveryWorker, FanOut, Outgoing
+from bot.domain import Article, Chat, Delivery, DeliveryState
+from storage.db import Database
+from storage.repos.deliveries import DeliveryRepo
+from tests.test_e2e_crash import seed_fanout
+
+
+class Clock:
+    """A settable clock."""
+
+    def __init__(self) -> None:
+        """Start at the real now."""
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        """The current fake time."""
+        return self.now
+
+
+class Recorder:
+    """A sender that records who sent to which chat."""
+
+    def __init__(self, name: str, log: list[tuple[str, int]]) -> None:
+        """Record into `log` under `name`."""
+        self.name, self.log = name, log
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: object,
+        disable_preview: bool,
+        *,
+        html: bool = True,
+    ) -> int:
+        """Record the send and return a message id."""
+        self.log.append((self.name, chat_id))
+        return len(self.log)
+
+
+async def test_a_job_late_past_its_deadline_does_not_send(db: Database) -> None:
+    """Worker A claims a row and stalls (slow composing) until its claim has run out; B
+    re-claims and sends it. A then must neither send it again nor undo B's outcome."""
+    await seed_fanout(db, [1])
+    await FanOut(db).run_until_idle()
+    clock = Clock()
+    start = clock.now
+    log: list[tuple[str, int]] = []
+
+    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Outgoing:
+        """A fixed message."""
+        return Outgoing("<b>news</b>", "news")
+
+    late = DeliveryWorker(db, Recorder("B", log), plain, holder="B", clock=clock, lease_seconds=8)
+
+    async def stalled(
+        chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]
+    ) -> Outgoing:
+        """A's composer returns after A's claim ran out, and B has sent the row meanwhile."""
+        clock.now = start + timedelta(seconds=9)
+        await late.run_once()
+        return Outgoing("<b>news</b>", "news")
+
+    first = DeliveryWorker(
+        db, Recorder("A", log), stalled, holder="A", clock=clock, lease_seconds=8
+    )
+    await first.run_once()
+    assert log == [("B", 1)]
+    async with db.unit_of_work() as session:
+        (row,) = await DeliveryRepo(session).for_chat(1)
+    assert row.state == DeliveryState.SENT
+
+
+async def test_outcome_writes_with_a_holder_touch_only_its_claims(db: Database) -> None:
+    """retry/park/skip with a holder leave rows another holder claimed, or already sent."""
+    await seed_fanout(db, [1, 2, 3])
+    await FanOut(db).run_until_idle()
+    now = datetime.now(UTC)
+    async with db.unit_of_work() as session:
+        repo = DeliveryRepo(session)
+        rows = await repo.claim(now, "B", now + timedelta(seconds=30), 10)
+        ids = sorted(r.id for r in rows)
+        await repo.mark_sent(ids[0], 7, now)
+    async with db.unit_of_work() as session:
+        repo = DeliveryRepo(session)
+        await repo.retry_many(ids, now, "late", holder="A")
+        await repo.park_many(ids, "late", now, holder="A")
+        await repo.skip_many(ids, "late", holder="A")
+        states = {r.id: r.state for c in (1, 2, 3) for r in await repo.for_chat(c)}
+    assert states[ids[0]] == DeliveryState.SENT
+    assert {states[i] for i in ids[1:]} == {DeliveryState.CLAIMED}
+    async with db.unit_of_work() as session:
+        repo = DeliveryRepo(session)
+        await repo.park_many(ids, "boom", now, holder="B")
+        states = {r.id: r.state for c in (1, 2, 3) for r in await repo.for_chat(c)}
+    assert states[ids[0]] == DeliveryState.SENT  # sent stays sent
+    assert {states[i] for i in ids[1:]} == {DeliveryState.FAILED}
