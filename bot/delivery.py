@@ -76,6 +76,7 @@ from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.deliveries import DeliveryRepo, NewDelivery
+from storage.repos.ops import LeaseRepo
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -87,6 +88,10 @@ WARMED_MAX = 4096  # composer warm-up keys remembered within one pass
 # The wait reported when a send may no longer begin (the claim's deadline has passed or
 # the worker is stopping): the chat's rows go back to pending this far ahead.
 TOO_LATE_WAIT = 1.0
+# Each sending process keeps a lease named SENDER_LEASE + its holder; the budget is split
+# evenly among the live ones, re-read at most every SHARE_EVERY_S seconds.
+SENDER_LEASE = "sender:"
+SHARE_EVERY_S = 5.0
 
 
 # ---------------------------------------------------------------- sending protocol
@@ -576,6 +581,8 @@ class DeliveryWorker:
             max_per_second, ceiling=window_ceiling(max_per_second)
         )
         self.max_per_second = max_per_second
+        self.share = max_per_second  # this process's part of the budget (see _share_budget)
+        self._shared_at: datetime | None = None
         self.clock = clock
         self.sleep = sleep
         self.lease = timedelta(seconds=lease_seconds)
@@ -611,7 +618,7 @@ class DeliveryWorker:
     def claim_size(self) -> int:
         """Rows to claim next: the measured rate over one batch horizon, within the budget."""
         horizon = min(self.lease.total_seconds() / 2, self.batch_seconds)
-        cap = max(1, min(self.batch, int(self.max_per_second * horizon)))
+        cap = max(1, min(self.batch, int(self.share * horizon)))
         if self._rate is None:
             return cap  # nothing measured yet: assume the budget is reachable
         return max(1, min(cap, max(self.max_in_flight, int(self._rate * horizon))))
@@ -638,6 +645,7 @@ class DeliveryWorker:
             return result
         self._idle.clear()
         try:
+            await self._share_budget()
             claimed, limit, jobs = await self._claim_jobs()
             result.claimed = claimed
             if not jobs:
@@ -667,9 +675,32 @@ class DeliveryWorker:
         finally:
             self._idle.set()
 
+    async def _share_budget(self) -> None:
+        """Keep this process's sender lease and send at its share of the budget.
+
+        The budget (`AKHBAR_MAX_MESSAGES_PER_SECOND`) is for the whole bot: with several
+        processes on one database each one sends at budget / live senders, so together
+        they stay within what Telegram allows. A dead process's lease expires after one
+        lease period, and the others take back its share.
+        """
+        now = self.clock()
+        every = min(timedelta(seconds=SHARE_EVERY_S), self.lease / 4)
+        if self._shared_at is not None and now - self._shared_at < every:
+            return
+        self._shared_at = now
+        async with self.db.unit_of_work() as session:
+            leases = LeaseRepo(session)
+            await leases.acquire(SENDER_LEASE + self.holder, self.holder, now, self.lease)
+            live = max(1, await leases.count_live(SENDER_LEASE, now))
+        share = self.max_per_second / live
+        if share != self.share:
+            log.info("sending at %.4g msg/s: 1/%d of the budget", share, live)
+            self.share = share
+            self.limiter.retune(share, window_ceiling(self.max_per_second) / live)
+
     def _low_water(self) -> int:
         """Queued chats below which the next batch is claimed (about `refill_seconds` of sends)."""
-        return max(self.max_in_flight, int(self.max_per_second * self.refill_seconds))
+        return max(self.max_in_flight, int(self.share * self.refill_seconds))
 
     async def _claim_jobs(self) -> tuple[int, int, list[_Job]]:
         """Claim due rows and group them by chat: (rows claimed, rows asked for, jobs)."""
@@ -767,6 +798,7 @@ class DeliveryWorker:
         await self._flush()
         async with self.db.unit_of_work() as session:
             released = await DeliveryRepo(session).release(self.holder)
+            await LeaseRepo(session).release(SENDER_LEASE + self.holder, self.holder)
         log.info("delivery worker %s stopped; released %d rows", self.holder, released)
         return released
 

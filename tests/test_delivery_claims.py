@@ -46,8 +46,9 @@ class Recorder:
 
 
 async def test_a_job_late_past_its_deadline_does_not_send(db: Database) -> None:
-    """Worker A claims a row and stalls (slow composing) until its claim has run out; B
-    re-claims and sends it. A then must neither send it again nor undo B's outcome."""
+    """Worker A claims a row and stalls (slow composing) until its claim has run out, while
+    B runs a pass. A must not send the row once its claim is gone, nor undo another claim's
+    outcome: the chat gets its message exactly once."""
     await seed_fanout(db, [1])
     await FanOut(db).run_until_idle()
     clock = Clock()
@@ -72,7 +73,10 @@ async def test_a_job_late_past_its_deadline_does_not_send(db: Database) -> None:
         db, Recorder("A", log), stalled, holder="A", clock=clock, lease_seconds=8
     )
     await first.run_once()
-    assert log == [("B", 1)]
+    clock.now = start + timedelta(seconds=11)  # whatever A gave back is due again
+    await late.run_until_idle()
+    await first.run_until_idle()
+    assert [chat for _, chat in log] == [1]  # sent once, by whichever claim held it
     async with db.unit_of_work() as session:
         (row,) = await DeliveryRepo(session).for_chat(1)
     assert row.state == DeliveryState.SENT
@@ -102,3 +106,33 @@ async def test_outcome_writes_with_a_holder_touch_only_its_claims(db: Database) 
         states = {r.id: r.state for c in (1, 2, 3) for r in await repo.for_chat(c)}
     assert states[ids[0]] == DeliveryState.SENT  # sent stays sent
     assert {states[i] for i in ids[1:]} == {DeliveryState.FAILED}
+
+
+async def test_processes_split_the_send_budget(db: Database) -> None:
+    """Two live workers each send at half the budget; when one stops, the other takes the
+    whole budget back at its next look."""
+    clock = Clock()
+    log: list[tuple[str, int]] = []
+
+    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Outgoing:
+        """A fixed message."""
+        return Outgoing("news", "news")
+
+    def worker(name: str) -> DeliveryWorker:
+        """A worker with a 30 msg/s budget."""
+        return DeliveryWorker(
+            db, Recorder(name, log), plain, holder=name, clock=clock, max_per_second=30
+        )
+
+    a, b = worker("A"), worker("B")
+    await a.run_once()
+    assert a.share == 30
+    await b.run_once()
+    assert b.share == 15 and b.limiter.global_count == 15
+    clock.now += timedelta(seconds=6)
+    await a.run_once()
+    assert a.share == 15 and a.limiter.global_count == 15
+    await b.stop()
+    clock.now += timedelta(seconds=6)
+    await a.run_once()
+    assert a.share == 30 and a.limiter.global_count == 30

@@ -61,18 +61,12 @@ class RateLimiter:
         hold as the far end counts them; above the budget, it lets sends keep their even
         spacing while their answers are on the way, and still caps every window.
         """
-        if max_per_second <= 0:
-            raise ValueError("max_per_second must be positive")
-        self.global_count = max(1, math.floor(max_per_second * global_window))
-        cap = self.global_count if ceiling is None else math.floor(ceiling * global_window)
-        self.window_count = max(self.global_count, cap)
         self.global_window = global_window
+        self.burst = burst
+        self.retune(max_per_second, ceiling)
         self.private_interval = private_interval * (1 + margin)
         self.group_count = group_count
         self.group_window = group_window * (1 + margin)
-        self.global_spacing = self.global_window / self.global_count
-        burst_count = max(1, math.floor(self.global_count * burst))
-        self.burst_tolerance = (burst_count - 1) * self.global_spacing
         self._global_tat = -math.inf  # when the next evenly spaced send is due (GCRA)
         self._global: deque[float] = deque()
         self._in_flight = 0  # sends begun and not settled: inside every global window
@@ -81,6 +75,20 @@ class RateLimiter:
         self._chat_blocked: dict[int, float] = {}
         self._global_blocked = 0.0
         self._records = 0
+
+    def retune(self, max_per_second: float, ceiling: float | None = None) -> None:
+        """Set the global budget (and ceiling); sends already counted stay counted.
+
+        A worker that shares the budget with other processes retunes to its share.
+        """
+        if max_per_second <= 0:
+            raise ValueError("max_per_second must be positive")
+        self.global_count = max(1, math.floor(max_per_second * self.global_window))
+        cap = self.global_count if ceiling is None else math.floor(ceiling * self.global_window)
+        self.window_count = max(self.global_count, cap)
+        self.global_spacing = self.global_window / self.global_count
+        burst_count = max(1, math.floor(self.global_count * self.burst))
+        self.burst_tolerance = (burst_count - 1) * self.global_spacing
 
     def next_allowed(self, chat_id: int, chat_is_group: bool, now: float) -> float:
         """Seconds to wait before a send to this chat is allowed (0.0 when allowed now)."""

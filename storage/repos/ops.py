@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import OperatorNotice
@@ -56,6 +56,15 @@ class LeaseRepo:
         )
         current = await self.session.scalar(select(LeaseRow.holder).where(LeaseRow.name == name))
         return current == holder
+
+    async def count_live(self, prefix: str, now: datetime) -> int:
+        """How many unexpired leases have a name starting with `prefix`."""
+        n = await self.session.scalar(
+            select(func.count())
+            .select_from(LeaseRow)
+            .where(LeaseRow.name.startswith(prefix, autoescape=True), LeaseRow.expires_at >= now)
+        )
+        return int(n or 0)
 
     async def release(self, name: str, holder: str) -> None:
         """Give the lease up if we hold it."""
