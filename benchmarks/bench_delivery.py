@@ -10,7 +10,8 @@
     (at most the worker's window ceiling, 1,034), the end-to-end rate (first claim to last mark), messages per
     CPU-second of the bot's process (what one core sustains), and peak RSS (target < 300 MB).
 (c) ``digest``: `DigestScheduler.run_until_idle` over N chats whose digest is due, each
-    following a story with fresh articles, building with `handlers.compose.build_digest`:
+    following a story with fresh articles, building in batches with
+    `handlers.compose.build_digests` (as `akhbar run` does):
     seconds (target < 60).
 
 Every part uses a fresh SQLite file. Run from the repository root::
@@ -42,7 +43,7 @@ from bot.digests import DigestScheduler
 from bot.domain import DeliveryState
 from bot.settings import DEFAULT_MESSAGES_PER_SECOND, TELEGRAM_BULK_PER_SECOND, Settings
 from bot.telegram_request import AiohttpRequest
-from handlers.compose import build_digest, compose_push
+from handlers.compose import build_digest, build_digests, compose_push
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import DeliveryRow
@@ -208,7 +209,12 @@ async def digests(url: str, chats: int) -> tuple[int, float]:
             repo = DeliveryRepo(session)
             for chat_id in range(FIRST_CHAT + start, FIRST_CHAT + min(chats, start + SEED_BATCH)):
                 await repo.set_next_digest(chat_id, now - timedelta(minutes=1))
-    scheduler = DigestScheduler(db, functools.partial(build_digest, services), cache_limit=0)
+    scheduler = DigestScheduler(
+        db,
+        functools.partial(build_digest, services),
+        build_many=functools.partial(build_digests, services),  # as `akhbar run` builds them
+        cache_limit=0,
+    )
     started = time.perf_counter()
     result = await scheduler.run_until_idle()
     seconds = time.perf_counter() - started
