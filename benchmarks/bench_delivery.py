@@ -12,11 +12,14 @@
 (c) ``digest``: `DigestScheduler.run_until_idle` over N chats whose digest is due, each
     following a story with fresh articles, building in batches with
     `handlers.compose.build_digests` (as `akhbar run` does):
-    seconds (target < 60).
+    seconds (target < 60). Every chat there gets the same digest, so one rendering serves all;
+(c') ``digest-varied``: the same over chats whose digests differ: 1-5 follows each among
+    `--stories` stories (10 % muted), 30 % with a keyword follow, English and Arabic, eight
+    timezones, some pushes already received.
 
 Every part uses a fresh SQLite file. Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_delivery.py [--parts rate burst digest]
+    .venv/bin/python benchmarks/bench_delivery.py [--parts rate burst digest digest-varied]
         [--chats 10000] [--digest-chats 100000]
 """
 
@@ -25,28 +28,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import random
 import resource
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from telegram import Bot
 
 from bot.app import build_services
 from bot.delivery import DeliveryWorker, FanOut, TelegramSender, window_ceiling
 from bot.digests import DigestScheduler
 from bot.domain import DeliveryState
+from bot.pipeline.text import matching_terms
 from bot.settings import DEFAULT_MESSAGES_PER_SECOND, TELEGRAM_BULK_PER_SECOND, Settings
 from bot.telegram_request import AiohttpRequest
 from handlers.compose import build_digest, build_digests, compose_push
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import DeliveryRow
+from storage.models import ArticleRow, ChatRow, DeliveryRow, FollowRow, StoryRow
 from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.deliveries import DeliveryRepo
@@ -222,6 +228,192 @@ async def digests(url: str, chats: int) -> tuple[int, float]:
     return result.enqueued, seconds
 
 
+VARIED_WORDS = [
+    "port",
+    "strike",
+    "summit",
+    "flood",
+    "rain",
+    "election",
+    "heat",
+    "wave",
+    "talks",
+    "trade",
+    "oil",
+    "market",
+    "court",
+    "ruling",
+    "protest",
+    "storm",
+    "fire",
+    "quake",
+    "vaccine",
+    "budget",
+]
+VARIED_ZONES = [
+    "UTC",
+    "Asia/Riyadh",
+    "Asia/Kolkata",
+    "America/New_York",
+    "Europe/London",
+    "Asia/Dubai",
+    "Africa/Cairo",
+    "Pacific/Kiritimati",
+]
+
+
+def varied_news(rng: random.Random, stories: int, now: datetime) -> list[dict[str, Any]]:
+    """Story and article rows: 1-8 articles per story over the last 30 hours."""
+    rows: list[dict[str, Any]] = []
+    article_id = 0
+    for story_id in range(1, stories + 1):
+        for k in range(rng.randint(1, 8)):
+            article_id += 1
+            words = rng.sample(VARIED_WORDS, 4)
+            rows.append(
+                {
+                    "id": article_id,
+                    "url": f"https://news.example/{story_id}/{k}",
+                    "title": " ".join(words).capitalize() + f" update {k}",
+                    "lede": "",
+                    "text": " ".join(words * 3),
+                    "summary": f"Summary of {' '.join(words)}.",
+                    "lang": "en",
+                    "story_id": story_id,
+                    "published_at": now - timedelta(hours=rng.uniform(0, 30)),
+                    "fetched_at": now,
+                    "search_text": " ".join(words),
+                    "fanned_out": True,
+                }
+            )
+    return rows
+
+
+def varied_chats(
+    rng: random.Random, chats: int, articles: list[dict[str, Any]], stories: int, now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Chats (mixed languages and zones, all due), their follows (1-5 stories, 10 % muted,
+    30 % with a keyword) and pushes some already received (30 % of story follows)."""
+    by_story: dict[int, list[dict[str, Any]]] = {}
+    for article in articles:
+        by_story.setdefault(article["story_id"], []).append(article)
+    chat_rows, follow_rows, pushes = [], [], []
+    for n in range(chats):
+        chat_id = FIRST_CHAT + n
+        chat_rows.append(
+            {
+                "id": chat_id,
+                "type": "private",
+                "language": rng.choice(["en", "ar"]),
+                "timezone": rng.choice(VARIED_ZONES),
+                "empty_digest": rng.random() < 0.1,
+                "next_digest_at": now - timedelta(minutes=1),
+                "created_at": now,
+            }
+        )
+        for story_id in rng.sample(range(1, stories + 1), rng.randint(1, 5)):
+            follow_rows.append(
+                {
+                    "chat_id": chat_id,
+                    "kind": "story",
+                    "story_id": story_id,
+                    "mode": "instant",
+                    "muted": rng.random() < 0.1,
+                    "created_at": now,
+                }
+            )
+            if rng.random() < 0.3:
+                got = rng.choice(by_story[story_id])
+                pushes.append(
+                    {
+                        "chat_id": chat_id,
+                        "kind": "article",
+                        "state": "sent",
+                        "article_id": got["id"],
+                        "story_id": story_id,
+                        "attempts": 1,
+                        "next_attempt_at": now,
+                        "created_at": now - timedelta(hours=3),
+                    }
+                )
+        if rng.random() < 0.3:
+            query = " ".join(rng.sample(VARIED_WORDS, rng.randint(1, 2)))
+            follow_rows.append(
+                {
+                    "chat_id": chat_id,
+                    "kind": "keyword",
+                    "query": query,
+                    "terms": " ".join(sorted(set(matching_terms(query)))),
+                    "mode": "instant",
+                    "muted": False,
+                    "created_at": now,
+                }
+            )
+    return chat_rows, follow_rows, pushes
+
+
+async def seed_varied(db: Database, chats: int, stories: int) -> None:
+    """Seed the varied digest scenario (bulk Core inserts)."""
+    rng = random.Random(1)
+    now = datetime.now(UTC)
+    articles = varied_news(rng, stories, now)
+    chat_rows, follow_rows, pushes = varied_chats(rng, chats, articles, stories, now)
+    async with db.unit_of_work() as session:
+        await session.execute(
+            insert(StoryRow),
+            [
+                {
+                    "id": i,
+                    "label": f"{rng.choice(VARIED_WORDS).title()} {rng.choice(VARIED_WORDS)} {i}",
+                    "first_seen": now - timedelta(days=2),
+                    "last_seen": now,
+                }
+                for i in range(1, stories + 1)
+            ],
+        )
+        await session.execute(insert(ArticleRow), articles)
+        for start in range(0, len(chat_rows), SEED_BATCH * 5):
+            await session.execute(insert(ChatRow), chat_rows[start : start + SEED_BATCH * 5])
+        for start in range(0, len(follow_rows), SEED_BATCH * 5):
+            await session.execute(insert(FollowRow), follow_rows[start : start + SEED_BATCH * 5])
+        if pushes:
+            await session.execute(insert(DeliveryRow), pushes)
+
+
+async def varied_digests(url: str, chats: int, stories: int) -> tuple[int, int, float, float]:
+    """Seed the varied scenario; time building every due digest: (enqueued, empty, s, CPU-s)."""
+    settings = Settings(database_url=url, telegram_bot_token=TOKEN)
+    db = Database(url)
+    services = await build_services(settings, db)
+    await seed_varied(db, chats, stories)
+    scheduler = DigestScheduler(
+        db,
+        functools.partial(build_digest, services),
+        build_many=functools.partial(build_digests, services),
+        cache_limit=0,
+    )
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = await scheduler.run_until_idle()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    await db.dispose()
+    return result.enqueued, result.empty, seconds, cpu
+
+
+def part_digest_varied(folder: Path, chats: int, stories: int) -> None:
+    """(c') Digest building where almost every chat's digest is its own."""
+    enqueued, empty, seconds, cpu = asyncio.run(
+        varied_digests(fresh_url(folder, "varied"), chats, stories)
+    )
+    print(
+        f"(c') varied digests, {chats} chats over {stories} stories (1-5 story follows each, "
+        f"10 % muted, 30 % a keyword, en/ar, 8 zones): {enqueued} enqueued, {empty} empty, "
+        f"in {seconds:.1f} s ({chats / seconds:.0f}/s; {chats / cpu:.0f} per CPU-second); "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+        f"(target < 60 s for 100,000) -> "
+        f"{'PASS' if seconds * 100_000 / chats < 60 else 'FAIL'} (scaled to 100,000)"
+    )
+
+
 def part_digest(folder: Path, chats: int) -> None:
     """(c) Digest building for many chats."""
     enqueued, seconds = asyncio.run(digests(fresh_url(folder, "digest"), chats))
@@ -238,6 +430,7 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["rate", "burst", "digest"])
     parser.add_argument("--chats", type=int, default=10_000, help="chats for (a) and (b)")
     parser.add_argument("--digest-chats", type=int, default=100_000, help="chats for (c)")
+    parser.add_argument("--stories", type=int, default=300, help="stories for digest-varied")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="akhbar-bench-") as tmp:
         folder = Path(tmp)
@@ -247,6 +440,8 @@ def main() -> None:
             part_burst(folder, args.chats)
         if "digest" in args.parts:
             part_digest(folder, args.digest_chats)
+        if "digest-varied" in args.parts:
+            part_digest_varied(folder, args.digest_chats, args.stories)
 
 
 if __name__ == "__main__":
