@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, time
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Chat, ChatType, DeliveryMode, Follow, FollowKind, QuietMode
@@ -33,21 +33,6 @@ CHAT_SETTING_FIELDS = frozenset(
         "type",
     }
 )
-
-
-def _follow_of(row: Row[Any]) -> Follow:
-    """A follow from a plain `follows` row (the fields `to_follow` maps from an ORM row)."""
-    return Follow(
-        id=row.id,
-        chat_id=row.chat_id,
-        kind=FollowKind(row.kind),
-        story_id=row.story_id,
-        query=row.query,
-        terms=tuple((row.terms or "").split()),
-        mode=DeliveryMode(row.mode),
-        muted=row.muted,
-        created_at=row.created_at,
-    )
 
 
 class ChatRepo:
@@ -214,7 +199,7 @@ class FollowRepo:
                 .order_by(table.c.id)
             )
             for row in rows:
-                found.setdefault(row.chat_id, []).append(_follow_of(row))
+                found.setdefault(row.chat_id, []).append(to_follow(cast(FollowRow, row)))
         return found
 
     async def remove(self, chat_id: int, follow_id: int) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,22 +63,7 @@ class DeliveryRepo:
         now = now or utcnow()
         inserted = 0
         for start in range(0, len(rows), INSERT_CHUNK):
-            values = [
-                {
-                    "chat_id": r.chat_id,
-                    "kind": str(r.kind),
-                    "state": str(r.state),
-                    "article_id": r.article_id,
-                    "story_id": r.story_id,
-                    "follow_id": r.follow_id,
-                    "digest_on": r.digest_on,
-                    "attempts": 0,
-                    "next_attempt_at": r.next_attempt_at or now,
-                    "last_error": r.note,
-                    "created_at": now,
-                }
-                for r in rows[start : start + INSERT_CHUNK]
-            ]
+            values = [outbox_values(r, now) for r in rows[start : start + INSERT_CHUNK]]
             stmt = insert_for(self.session, DeliveryRow).values(values).on_conflict_do_nothing()
             result = await self.session.execute(stmt)
             inserted += max(0, int(getattr(result, "rowcount", 0) or 0))
@@ -486,3 +471,20 @@ def _owned(ids: Sequence[int], holder: str | None) -> list[ColumnElement[bool]]:
     if holder is not None:
         conditions += [DeliveryRow.state == _CLAIMED, DeliveryRow.claimed_by == holder]
     return conditions
+
+
+def outbox_values(row: NewDelivery, now: datetime) -> dict[str, Any]:
+    """Insert parameters of a new outbox row (created `now`, due at once unless told)."""
+    return {
+        "chat_id": row.chat_id,
+        "kind": str(row.kind),
+        "state": str(row.state),
+        "article_id": row.article_id,
+        "story_id": row.story_id,
+        "follow_id": row.follow_id,
+        "digest_on": row.digest_on,
+        "attempts": 0,
+        "next_attempt_at": row.next_attempt_at or now,
+        "last_error": row.note,
+        "created_at": now,
+    }

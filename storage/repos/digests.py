@@ -9,10 +9,11 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Chat, ChatType, DeliveryState, QuietMode
+from bot.domain import Chat, DeliveryState
+from storage.mappers import to_chat
 from storage.models import ChatRow, DeliveryRow
 from storage.repos._dialect import insert_for, is_postgres
-from storage.repos.deliveries import NewDelivery
+from storage.repos.deliveries import NewDelivery, outbox_values
 
 IN_CHUNK = 5000
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
@@ -24,26 +25,6 @@ def _chunks(items: Sequence[int], size: int = IN_CHUNK) -> Iterable[Sequence[int
     """Split ids into IN-clause-sized pieces."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _chat_of(row: Row[Any]) -> Chat:
-    """A chat from a plain `chats` row (the fields `to_chat` maps from an ORM row)."""
-    return Chat(
-        id=row.id,
-        type=ChatType(row.type),
-        title=row.title,
-        language=row.language,
-        timezone=row.timezone,
-        digest_time=row.digest_time,
-        quiet_start=row.quiet_start,
-        quiet_end=row.quiet_end,
-        quiet_mode=QuietMode(row.quiet_mode),
-        empty_digest=row.empty_digest,
-        paused=row.paused,
-        blocked=row.blocked,
-        last_digest_on=row.last_digest_on,
-        created_at=row.created_at,
-    )
 
 
 class DigestRepo:
@@ -73,7 +54,7 @@ class DigestRepo:
                 .limit(limit - len(found))
             )
             found += await self._locked(due)
-        return [(_chat_of(row), row.next_digest_at) for row in found]
+        return [(to_chat(cast(ChatRow, row)), row.next_digest_at) for row in found]
 
     async def _locked(self, query: Select[Any]) -> list[Row[Any]]:
         """The rows of a chats query, locked (skipping locked ones) on PostgreSQL."""
@@ -109,22 +90,7 @@ class DigestRepo:
         how many were inserted."""
         if not rows:
             return 0
-        params = [
-            {
-                "chat_id": r.chat_id,
-                "kind": str(r.kind),
-                "state": str(r.state),
-                "article_id": r.article_id,
-                "story_id": r.story_id,
-                "follow_id": r.follow_id,
-                "digest_on": r.digest_on,
-                "attempts": 0,
-                "next_attempt_at": r.next_attempt_at or now,
-                "last_error": r.note,
-                "created_at": now,
-            }
-            for r in rows
-        ]
+        params = [outbox_values(r, now) for r in rows]
         stmt = (
             insert_for(self.session, _DELIVERIES)
             .on_conflict_do_nothing()
