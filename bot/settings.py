@@ -65,12 +65,13 @@ class Settings(BaseSettings):
     digest_time: Annotated[time, NoDecode] = Field(
         default=time(8, 0), validation_alias=AliasChoices("AKHBAR_DIGEST_TIME")
     )
-    # The send budget is exact: the worker sends at this rate, evenly spaced. Telegram's
-    # documented bulk limit is 30 messages per second and the bot cannot know exactly how
-    # Telegram counts (its clock, its window edges, answers still on their way), so the
-    # default sits a little under it (29, about 3 % below) instead of the limiter shrinking
-    # every budget; no 1 s window as Telegram sees it ever holds more than 30 (or, for a
-    # budget raised past 30 for paid broadcasts, up to 1,000, more than the budget).
+    # The send budget is the bot's, and exact: the sending processes split it evenly and
+    # send at their share, evenly spaced. Telegram's documented bulk limit is 30 messages
+    # per second and the bot cannot know exactly how Telegram counts (its clock, its window
+    # edges, answers still on their way), so the default sits a little under it (29, about
+    # 3 % below) instead of the limiter shrinking every budget; no 1 s window as Telegram
+    # sees it ever holds more than 30, or budget x 30/29 for a budget raised past 30 (paid
+    # broadcasts: set 970 for Telegram's 1,000).
     max_messages_per_second: float = Field(
         default=DEFAULT_MESSAGES_PER_SECOND,
         gt=0,
