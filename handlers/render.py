@@ -61,9 +61,12 @@ PDI: Final = "\u2069"
 RLM: Final = "\u200f"
 LRM: Final = "\u200e"
 
-# Bidi embeddings, overrides and isolates from outside text would unbalance our isolates.
-_BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _WS: Final = re.compile(r"\s+")
+# What `clean` drops (bidi embeddings, overrides and isolates from outside text would
+# unbalance our isolates; lone surrogates, category Cs, cannot be sent) and what it turns
+# into a space (control characters, Cc, and line/paragraph separators).
+_DROPPED: Final = re.compile("[\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SPACED: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ATOM: Final = re.compile(
     r"<[^<>]*>|&(?:#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{0,31});|.", re.S
 )
@@ -113,16 +116,7 @@ def clean(text: str | None, limit: int | None = None) -> str:
     """Outside text made safe to embed: no control/bidi-override chars, one line, clipped."""
     if not text:
         return ""
-    kept = []
-    for ch in text:
-        if ch in _BIDI_CONTROLS:
-            continue
-        category = unicodedata.category(ch)
-        if category in ("Cc", "Zl", "Zp"):
-            kept.append(" ")
-        elif category != "Cs":
-            kept.append(ch)
-    flat = _WS.sub(" ", "".join(kept)).strip()
+    flat = _WS.sub(" ", _SPACED.sub(" ", _DROPPED.sub("", text))).strip()
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + "…"
     return flat
