@@ -645,7 +645,6 @@ class DeliveryWorker:
             return result
         self._idle.clear()
         try:
-            await self._share_budget()
             claimed, limit, jobs = await self._claim_jobs()
             result.claimed = claimed
             if not jobs:
@@ -703,7 +702,12 @@ class DeliveryWorker:
         return max(self.max_in_flight, int(self.share * self.refill_seconds))
 
     async def _claim_jobs(self) -> tuple[int, int, list[_Job]]:
-        """Claim due rows and group them by chat: (rows claimed, rows asked for, jobs)."""
+        """Claim due rows and group them by chat: (rows claimed, rows asked for, jobs).
+
+        Every claim (the first of a pass and each refill) first refreshes this process's
+        share of the budget, so a long pass adapts when processes come and go.
+        """
+        await self._share_budget()
         now = self.clock()
         limit = self.claim_size()
         async with self.db.unit_of_work() as session:

@@ -136,3 +136,29 @@ async def test_processes_split_the_send_budget(db: Database) -> None:
     clock.now += timedelta(seconds=6)
     await a.run_once()
     assert a.share == 30 and a.limiter.global_count == 30
+
+
+async def test_a_long_pass_takes_its_new_share_at_each_refill(db: Database) -> None:
+    """A process that starts while another is mid-pass halves that one's rate at its next
+    claim, not only at its next pass."""
+    await seed_fanout(db, list(range(1, 41)))
+    await FanOut(db).run_until_idle()
+    clock = Clock()
+    log: list[tuple[str, int]] = []
+
+    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Outgoing:
+        """A fixed message."""
+        return Outgoing("news", "news")
+
+    busy = DeliveryWorker(
+        db, Recorder("A", log), plain, holder="A", clock=clock, max_per_second=30, batch=10
+    )
+    joined = DeliveryWorker(
+        db, Recorder("B", log), plain, holder="B", clock=clock, max_per_second=30
+    )
+    claimed, _, _ = await busy._claim_jobs()
+    assert claimed == 10 and busy.share == 30
+    clock.now += timedelta(seconds=6)
+    await joined._share_budget()
+    claimed, _, _ = await busy._claim_jobs()  # the refill during the same pass
+    assert claimed == 10 and busy.share == 15 and busy.limiter.global_count == 15
