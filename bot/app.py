@@ -194,12 +194,16 @@ class ReceiverAction(StrEnum):
 def receiver_action(
     held: bool | None, polling: bool, warming: bool, now: float, valid_until: float
 ) -> ReceiverAction:
-    """Decide the receiver's next move; `held` None means the renewal has not answered."""
+    """Decide the receiver's next move; `held` None means the renewal has not answered.
+
+    A lease counts only up to `valid_until`, even when a renewal said it is ours: a renewal
+    that answered late may have written an expiry that has passed already.
+    """
     if polling:
-        if held is False or (held is None and now >= valid_until):
+        if held is False or now >= valid_until:
             return ReceiverAction.STOP
         return ReceiverAction.KEEP
-    if held:
+    if held and now < valid_until:
         return ReceiverAction.START if warming else ReceiverAction.WARM
     return ReceiverAction.IDLE
 

@@ -35,10 +35,14 @@ already sent.
 
 Claims are sized from the measured send rate: each claim takes about what the worker
 achieved per second times ``batch_seconds`` (at most the budget allows and ``batch``), so
-rows are rarely claimed only to be released at the lease deadline. Rows not started by
-the deadline (a quarter lease, at most 10 s, before the lease ends) are released in bulk.
-A pass runs ``max_in_flight`` senders over a queue of chats and claims the next batch
-when about ``refill_seconds`` of sends are left, so sending never stops between batches.
+rows are rarely claimed only to be released at the lease deadline. No send begins after
+the deadline (a quarter lease, at most 10 s, before the lease ends; checked right before
+each send): the chat's remaining rows go back to pending a second later, and outcome writes
+only touch rows the worker still holds, so a worker that stalls past its lease can neither
+send a row another claim took nor undo that claim's outcome. A pass runs ``max_in_flight``
+senders over a queue of chats and claims the next batch when about ``refill_seconds`` of
+sends are left, so sending never stops between batches. Every claim first refreshes this
+process's share of the budget (the budget is split among the live sending processes).
 
 Sending goes straight to the Bot API's sendMessage through the bot's request object
 (`TelegramSender`), with PTB's own answer handling, so the hot path builds no PTB objects.
@@ -89,7 +93,7 @@ WARMED_MAX = 4096  # composer warm-up keys remembered within one pass
 # the worker is stopping): the chat's rows go back to pending this far ahead.
 TOO_LATE_WAIT = 1.0
 # Each sending process keeps a lease named SENDER_LEASE + its holder; the budget is split
-# evenly among the live ones, re-read at most every SHARE_EVERY_S seconds.
+# evenly among the live ones, renewed and re-counted at claims, at most every SHARE_EVERY_S.
 SENDER_LEASE = "sender:"
 SHARE_EVERY_S = 5.0
 
@@ -263,6 +267,9 @@ def send_message_data(
     chat_id: int, text: str, buttons: Buttons, disable_preview: bool, *, html: bool
 ) -> RequestData:
     """The sendMessage parameters, as `Bot.send_message` would send them."""
+    # RequestParameter is PTB's own parameter encoding, from a private module: PTB is
+    # pinned below 23 and tests/test_delivery_sender.py checks the parameters match what
+    # Bot.send_message sends.
     from telegram.request import RequestData
     from telegram.request._requestparameter import RequestParameter
 
@@ -655,7 +662,9 @@ class DeliveryWorker:
             done = asyncio.Event()
             flusher = asyncio.create_task(self._flush_periodically(done))
             try:
-                senders = min(self.max_in_flight, len(queue))
+                # Every sender from the start: refills may bring far more chats than the
+                # first claim did (an idle sender waits on the refill, then stops).
+                senders = self.max_in_flight
                 await asyncio.gather(
                     *(self._run_jobs(queue, refill, result) for _ in range(senders))
                 )
@@ -721,16 +730,20 @@ class DeliveryWorker:
                 # Still in one of this process's jobs (its claim ran out while queued):
                 # that job sends it or gives it back; a second job could send it twice.
                 continue
-            self._live.add(row.id)
             by_chat.setdefault(row.chat_id, []).append(row)
+        if not by_chat:
+            return 0, limit, []
         async with self.db.unit_of_work() as session:
             chats = await DeliveryRepo(session).chats_by_ids(by_chat)
             article_ids = [r.article_id for r in claimed if r.article_id is not None]
             articles = {a.id: a for a in await ArticleRepo(session).get_many(article_ids)}
         if len(self._warmed) > WARMED_MAX:
             self._warmed.clear()
+            self._warm = {k: lock for k, lock in self._warm.items() if lock.locked()}
         jobs = [_Job(chats.get(c), c, rows, articles, deadline) for c, rows in by_chat.items()]
-        return len(claimed), limit, jobs
+        queued = [r.id for rows in by_chat.values() for r in rows]
+        self._live.update(queued)  # only once the jobs exist: a failed read leaves none
+        return len(queued), limit, jobs
 
     async def _run_jobs(self, queue: deque[_Job], refill: _Refill, result: WorkerResult) -> None:
         """One sender: deliver queued chats one at a time until the queue stays empty."""

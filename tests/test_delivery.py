@@ -537,8 +537,13 @@ async def test_stop_mid_pass_leaves_nothing_claimed(db: Database) -> None:
     sender = FakeSender(clock)
     w = worker(db, sender, clock, batch=10, max_in_flight=4, max_per_second=4.0)
     running = asyncio.create_task(w.run_once())
-    while len(sender.sent) < 15:
-        await asyncio.sleep(0)
+
+    async def fifteen_sent() -> None:
+        """Until 15 messages went out."""
+        while len(sender.sent) < 15:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(fifteen_sent(), timeout=30)
     await w.stop()
     result = await running
     async with db.unit_of_work() as s:

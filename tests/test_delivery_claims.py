@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from bot.delivery import DeliveryWorker, FanOut, Outgoing
 from bot.domain import Article, Chat, Delivery, DeliveryState
 from storage.db import Database
+from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.deliveries import DeliveryRepo
+from tests.delivery_helpers import FakeClock, compose, make_article, make_story
 from tests.test_e2e_crash import seed_fanout
 
 
@@ -162,3 +168,85 @@ async def test_a_long_pass_takes_its_new_share_at_each_refill(db: Database) -> N
     await joined._share_budget()
     claimed, _, _ = await busy._claim_jobs()  # the refill during the same pass
     assert claimed == 10 and busy.share == 15 and busy.limiter.global_count == 15
+
+
+async def owe(db: Database, chats: Sequence[int], text: str) -> None:
+    """Make `chats` follow a new story and owe them one article of it."""
+    story = await make_story(db)
+    async with db.unit_of_work() as session:
+        for chat_id in chats:
+            await ChatRepo(session).ensure(chat_id)
+            await FollowRepo(session).follow_story(chat_id, story)
+    await make_article(db, story, text)
+    await FanOut(db, clock=FakeClock()).run_until_idle()
+
+
+class SlowSender:
+    """A sender whose sends take 10 ms; it records the most sends in flight at once."""
+
+    def __init__(self) -> None:
+        """Nothing in flight yet."""
+        self.in_flight = self.peak = self.count = 0
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: object,
+        disable_preview: bool,
+        *,
+        html: bool = True,
+    ) -> int:
+        """Wait 10 ms as if on the network, counting concurrency."""
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        self.count += 1
+        return self.count
+
+
+async def test_a_refill_that_brings_a_fan_out_gets_every_sender(db: Database) -> None:
+    """A pass that began with one chat sends a fan-out arriving through its refills with all
+    `max_in_flight` senders, not with one."""
+    await owe(db, [1], "first")
+    sender = SlowSender()
+    worker = DeliveryWorker(db, sender, compose, max_per_second=1000, max_in_flight=16)
+    claim = worker._claim_jobs
+    calls = 0
+
+    async def claim_after_news() -> tuple[int, int, list[Any]]:
+        """The second claim of the pass finds a fan-out to 200 chats."""
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            await owe(db, range(2, 202), "second")
+        return await claim()
+
+    worker._claim_jobs = claim_after_news  # type: ignore[method-assign]
+    result = await worker.run_once()
+    assert result.sent == 201
+    assert sender.peak > 8
+
+
+async def test_rows_of_a_claim_whose_reads_failed_are_sent_later(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim whose chat read fails leaves no row marked as taken by a live job: once the
+    claim runs out, the rows are claimed again and sent."""
+    await owe(db, [1, 2], "news")
+    clock = FakeClock()
+    worker = DeliveryWorker(db, SlowSender(), compose, clock=clock, lease_seconds=1)
+    read = DeliveryRepo.chats_by_ids
+
+    async def failing(self: DeliveryRepo, ids: Any) -> Any:
+        """A transient database error."""
+        raise RuntimeError("transient")
+
+    monkeypatch.setattr(DeliveryRepo, "chats_by_ids", failing)
+    with pytest.raises(RuntimeError):
+        await worker.run_once()
+    monkeypatch.setattr(DeliveryRepo, "chats_by_ids", read)
+    clock.advance(2)
+    result = await worker.run_until_idle()
+    assert result.sent == 2 and not worker._live

@@ -28,7 +28,9 @@ TTL = 3.0
         (True, False, True, 0.0, ReceiverAction.START),
         (False, False, True, 0.0, ReceiverAction.IDLE),
         (None, False, True, 0.0, ReceiverAction.IDLE),
-        (True, True, False, 50.0, ReceiverAction.KEEP),
+        (True, True, False, 5.0, ReceiverAction.KEEP),
+        (True, True, False, 50.0, ReceiverAction.STOP),  # a late "yours": may have expired
+        (True, False, True, 50.0, ReceiverAction.IDLE),
         (False, True, False, 0.0, ReceiverAction.STOP),
         (None, True, False, 9.9, ReceiverAction.KEEP),
         (None, True, False, 10.0, ReceiverAction.STOP),

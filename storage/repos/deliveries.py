@@ -81,18 +81,6 @@ class DeliveryRepo:
         )
         return [to_delivery(r) for r in rows]
 
-    async def delivered_article_ids(self, chat_id: int, since: datetime) -> set[int]:
-        """Articles the chat got in full (sent or folded) from rows created since `since`."""
-        rows = await self.session.scalars(
-            select(DeliveryRow.article_id).where(
-                DeliveryRow.chat_id == chat_id,
-                DeliveryRow.article_id.is_not(None),
-                DeliveryRow.created_at >= since,
-                DeliveryRow.state.in_([str(DeliveryState.SENT), str(DeliveryState.FOLDED)]),
-            )
-        )
-        return {a for a in rows if a is not None}
-
     async def claim(
         self, now: datetime, holder: str, lease_until: datetime, limit: int
     ) -> list[Delivery]:
@@ -408,25 +396,6 @@ class DeliveryRepo:
             await self.session.execute(
                 update(ArticleRow).where(ArticleRow.id.in_(part)).values(fanned_out=True)
             )
-
-    async def due_digest_chats(
-        self, now: datetime, limit: int
-    ) -> list[tuple[Chat, datetime | None]]:
-        """Lock up to `limit` active chats whose digest is due (or never scheduled: None)."""
-        query = (
-            select(ChatRow)
-            .where(
-                ChatRow.paused.is_(False),
-                ChatRow.blocked.is_(False),
-                or_(ChatRow.next_digest_at.is_(None), ChatRow.next_digest_at <= now),
-            )
-            .order_by(ChatRow.next_digest_at, ChatRow.id)
-            .limit(limit)
-        )
-        if is_postgres(self.session):
-            query = query.with_for_update(skip_locked=True)
-        rows = await self.session.scalars(query)
-        return [(to_chat(r), r.next_digest_at) for r in rows]
 
     async def set_next_digest(
         self, chat_id: int, next_at: datetime, last_digest_on: date | None = None
