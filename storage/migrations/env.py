@@ -13,6 +13,8 @@ from storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
 def database_url() -> str:
     """The URL from the Alembic config (set by `storage.migrate`) or the settings."""
     url = config.get_main_option("sqlalchemy.url")
