@@ -341,6 +341,8 @@ def _install_signal_handlers(stopping: asyncio.Event) -> None:
     """SIGTERM and SIGINT ask for a clean stop."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
+        # Event loops without signal support (Windows' proactor, or a loop outside the main
+        # thread) raise here; such a process stops on KeyboardInterrupt/cancellation instead.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stopping.set)
 
