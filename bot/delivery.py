@@ -951,15 +951,8 @@ class DeliveryWorker:
         result: WorkerResult,
     ) -> int | None:
         """Send one part with pacing and fault handling; None when the message did not go."""
-        await self._wait_for_room()
-        await self._pace(chat, rest, deadline, result)
         try:
-            try:
-                return await self.sender.send(
-                    chat.id, part.html_text, part.buttons, part.disable_preview, html=True
-                )
-            finally:
-                self.limiter.settle(self.clock().timestamp())
+            return await self._paced_send(chat, part, part.html_text, rest, deadline, result)
         except SendBadContent as exc:
             log.warning("chat %s: bad HTML (%s); sending plain text once", chat.id, exc)
             return await self._send_plain(chat, message, part, rest, deadline, result)
@@ -977,17 +970,10 @@ class DeliveryWorker:
         result: WorkerResult,
     ) -> int | None:
         """The single plain-text retry after a 400; a second 400 parks the message."""
-        await self._wait_for_room()
-        await self._pace(chat, rest, deadline, result)
         plain = part.plain_text or strip_tags(part.html_text)
         result.plain_fallbacks += 1
         try:
-            try:
-                return await self.sender.send(
-                    chat.id, plain, part.buttons, part.disable_preview, html=False
-                )
-            finally:
-                self.limiter.settle(self.clock().timestamp())
+            return await self._paced_send(chat, part, plain, rest, deadline, result, html=False)
         except SendBadContent as exc:
             error = f"bad content: {exc}"
             await self._write(
@@ -998,6 +984,28 @@ class DeliveryWorker:
         except SendError as exc:
             await self._on_error(chat, message, rest, exc, result)
             return None
+
+    async def _paced_send(
+        self,
+        chat: Chat,
+        part: Outgoing,
+        text: str,
+        rest: list[Delivery],
+        deadline: datetime,
+        result: WorkerResult,
+        *,
+        html: bool = True,
+    ) -> int:
+        """Wait for room and the rate limiter, send `text` with the part's buttons, and
+        settle the send in the limiter whatever the answer; raises the sender's errors."""
+        await self._wait_for_room()
+        await self._pace(chat, rest, deadline, result)
+        try:
+            return await self.sender.send(
+                chat.id, text, part.buttons, part.disable_preview, html=html
+            )
+        finally:
+            self.limiter.settle(self.clock().timestamp())
 
     async def _pace(
         self, chat: Chat, rest: list[Delivery], deadline: datetime, result: WorkerResult
