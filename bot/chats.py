@@ -10,6 +10,8 @@ from functools import cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo, available_timezones
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.domain import (
     Chat,
     ChatType,
@@ -288,12 +290,8 @@ class ChatService:
     async def follow_story(self, chat_id: int, story_id: int) -> FollowResult:
         """Follow a story that exists; following it again changes nothing (but unmutes)."""
         async with self.db.unit_of_work() as session:
-            story = await StoryRepo(session).get(story_id)
-            if story is None:
-                raise StoryNotFound("story.not_found", {"id": story_id})
+            story, existing, mine = await _story_and_follows(session, chat_id, story_id)
             repo = FollowRepo(session)
-            existing = await repo.for_chat(chat_id)
-            mine = next((f for f in existing if f.story_id == story_id), None)
             if mine is not None:
                 if mine.muted:
                     mine = await repo.update(chat_id, mine.id, muted=False) or mine
@@ -307,12 +305,8 @@ class ChatService:
     async def mute_story(self, chat_id: int, story_id: int) -> Follow:
         """Mute a story: its pushes stop (a muted story follow is kept to remember it)."""
         async with self.db.unit_of_work() as session:
-            story = await StoryRepo(session).get(story_id)
-            if story is None:
-                raise StoryNotFound("story.not_found", {"id": story_id})
+            _story, existing, mine = await _story_and_follows(session, chat_id, story_id)
             repo = FollowRepo(session)
-            existing = await repo.for_chat(chat_id)
-            mine = next((f for f in existing if f.story_id == story_id), None)
             if mine is None:
                 if len(existing) >= MAX_FOLLOWS:
                     raise FollowLimit("follow.limit", {"max": MAX_FOLLOWS})
@@ -424,3 +418,14 @@ class ChatService:
             return None
         query = payload.get("q")
         return query if isinstance(query, str) else None
+
+
+async def _story_and_follows(
+    session: AsyncSession, chat_id: int, story_id: int
+) -> tuple[Story, list[Follow], Follow | None]:
+    """An existing story, the chat's follows and its follow of that story (if any)."""
+    story = await StoryRepo(session).get(story_id)
+    if story is None:
+        raise StoryNotFound("story.not_found", {"id": story_id})
+    existing = await FollowRepo(session).for_chat(chat_id)
+    return story, existing, next((f for f in existing if f.story_id == story_id), None)
