@@ -176,19 +176,11 @@ class DigestWindow:
         self.stamp = {article_id: when.timestamp() for article_id, when in self.when.items()}
         ordered = sorted(self.articles, key=lambda a: (self.when[a.id], a.id))
         self.rank = {a.id: n for n, a in enumerate(ordered)}  # digest order: oldest, then id
-        self._terms: dict[int, frozenset[str]] = {}
         self._postings: dict[str, set[int]] | None = None
         self._matches: dict[tuple[str, ...], list[Article]] = {}
         self._recent: dict[datetime, dict[int, list[Article]]] = {}
         self.rendered: dict[RenderKey, tuple[str, ...]] = {}
         self.blocks: dict[BlockKey, str] = {}
-
-    def terms(self, article: Article) -> frozenset[str]:
-        """The article's matching terms, computed once per window."""
-        found = self._terms.get(article.id)
-        if found is None:
-            found = self._terms[article.id] = article_terms(article)
-        return found
 
     def recent(self, since: datetime) -> dict[int, list[Article]]:
         """Each story's originals published at or after `since`."""
@@ -222,7 +214,7 @@ class DigestWindow:
         if self._postings is None:
             postings: dict[str, set[int]] = {}
             for article in self.articles:
-                for term in self.terms(article):
+                for term in article_terms(article):
                     postings.setdefault(term, set()).add(article.id)
             self._postings = postings
         return self._postings
