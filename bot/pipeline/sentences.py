@@ -19,6 +19,7 @@ _WORD_BEFORE = re.compile(r"([^\W_]+(?:\.[^\W_]+)*)$")
 _HAS_WORD = re.compile(r"[^\W_]")
 _CLOSERS = "\"'”’»)]}›\u201d\u2019"
 _ARABIC_LETTER = re.compile("[\u0600-\u06ff]")
+_NEXT_VISIBLE = re.compile(r"\s*(\S)")
 
 # Never a sentence end: titles and similar abbreviations that precede a name or number.
 _TITLES = frozenset(
@@ -118,9 +119,18 @@ def _is_boundary(text: str, start: int, end: int) -> bool:
     if len(word) == 1 and word.isalpha() and not _ARABIC_LETTER.match(word):
         return False  # an initial: "J. Smith"
     if word in _SOFT_ABBREVIATIONS or ("." in word and len(word) <= 7):
-        following = text[end:].lstrip()
-        return bool(following) and following[0].isupper()
+        return _next_is_upper(text, end)
     return True
+
+
+def _next_is_upper(text: str, pos: int) -> bool:
+    """Whether the first non-space character at or after pos is upper-case (none: False).
+
+    Reads only the whitespace run after pos, never a copy of the rest of the text, so
+    splitting stays linear however many abbreviation-like dots the text holds.
+    """
+    match = _NEXT_VISIBLE.match(text, pos)
+    return match is not None and match.group(1).isupper()
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
