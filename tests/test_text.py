@@ -1,6 +1,18 @@
 """Tests of the matching form."""
 
-from bot.pipeline.text import detect_language, matching_terms, normalize_arabic, query_terms
+import json
+from collections import Counter
+
+from bot.pipeline.text import (
+    detect_language,
+    matching_terms,
+    normalize_arabic,
+    query_groups,
+    query_terms,
+    raw_tokens,
+    term_variants,
+)
+from tests.datapaths import data_path
 
 
 def test_normalize_arabic() -> None:
@@ -42,3 +54,56 @@ def test_arabic_light_stemming_keeps_root_letters() -> None:
     assert matching_terms("السعودية السعوديين سعودي") == ["سعودي"] * 3
     assert matching_terms("سعود") == ["سعود"]
     assert matching_terms("سوريا بسوريا") == ["سوريا"] * 2
+
+
+def test_clitic_variants_join_bare_and_definite_forms() -> None:
+    # A bare word and its definite form share a term whichever way the stemmer reads them.
+    for bare in ["وقود", "فيديو", "برلمان", "بريطانية", "ليبية", "فوضى", "فيفا"]:
+        assert set(term_variants(bare)) & set(term_variants("ال" + bare)), bare
+        assert set(term_variants(bare)) & set(matching_terms("ال" + bare)), bare
+        assert set(term_variants("ال" + bare)) & set(matching_terms(bare)), bare
+    assert query_groups("أسعار الوقود") == [("اسعار",), ("وقود", "قود")]
+    # Root-initial words and plain words are not split into unrelated ones.
+    assert term_variants("وزير") == ("وزير",) and term_variants("لبنان") == ("لبنان",)
+    assert term_variants("حلب") == ("حلب",) and term_variants("Strikes") == ("strike",)
+    assert query_groups("the of و في") == []
+
+
+def _clitic_pairs(rows: list[dict[str, str]]) -> tuple[list[str], dict[str, set[int]]]:
+    """Frequent bare words starting with و/ف/ب/ل/ك also seen with ال, and each term's docs."""
+    counts: Counter[str] = Counter()
+    docs: dict[str, set[int]] = {}
+    for i, row in enumerate(rows):
+        text = f"{row.get('title') or ''}\n{row.get('text') or ''}"
+        counts.update(normalize_arabic(tok) for tok in raw_tokens(text))
+        for term in matching_terms(text):
+            docs.setdefault(term, set()).add(i)
+    bare = [
+        w
+        for w, n in counts.most_common()
+        if n >= 20 and w[0] in "وفبلك" and len(w) >= 4 and counts["ال" + w] >= 5
+    ]
+    return bare, docs
+
+
+def _found(groups: list[tuple[str, ...]], docs: dict[str, set[int]]) -> set[int]:
+    """Documents holding any term of the first group (a one-word query's result set)."""
+    return set().union(*(docs.get(term, set()) for term in groups[0])) if groups else set()
+
+
+def test_saudinewsnet_bare_and_definite_forms_find_the_same_articles() -> None:
+    """≥ 95 % of frequent clitic-initial words find overlapping articles bare and with ال."""
+    path = data_path("saudinewsnet", "articles.jsonl")
+    with path.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    words, docs = _clitic_pairs(rows)
+    assert len(words) >= 100
+    overlapping = [
+        w for w in words if _found(query_groups(w), docs) & _found(query_groups("ال" + w), docs)
+    ]
+    same_terms = [w for w in words if matching_terms(w) == matching_terms("ال" + w)]
+    share = len(overlapping) / len(words)
+    print(
+        f"clitic pairs {len(words)}: overlapping {share:.3f}, same single term {len(same_terms) / len(words):.3f}"
+    )
+    assert share >= 0.95

@@ -584,3 +584,79 @@ def query_terms(text: str, limit: int = MAX_QUERY_TERMS) -> list[str]:
             if len(seen) >= limit:
                 break
     return list(seen)
+
+
+# Single-letter proclitics and their two-letter chains (conjunction + preposition) that a
+# query word may carry, besides the definite-article chains of `_ARTICLE_CHAINS`.
+_CLITIC_CHAINS: tuple[str, ...] = tuple(
+    [c + p for c in _CONJUNCTIONS for p in _PREPOSITIONS]
+    + list(_CONJUNCTIONS)
+    + list(_PREPOSITIONS)
+)
+
+
+@lru_cache(maxsize=50_000)
+def arabic_variants(token: str) -> tuple[str, ...]:
+    """Index terms a normalised Arabic word may stand for, its own stem first.
+
+    The light stemmer must guess whether a leading و/ف/ب/ل/ك is a clitic: a bare وقود
+    indexes as قود while الوقود indexes as وقود. A query word is therefore read every way
+    it can be split into a clitic chain and a remainder of at least three letters, and each
+    remainder contributes the terms it is indexed under bare and with ال; the search ORs
+    them. Words of the root-initial list are never split (their first letter is a root
+    letter). An empty tuple for stopwords.
+    """
+    own = arabic_stem(token)
+    if not own:
+        return ()
+    out: dict[str, None] = {own: None}
+    if token in _ROOT_INITIAL:
+        return tuple(out)
+    rests = [token] + [
+        token[len(chain) :]
+        for chain in _ARTICLE_CHAINS + _CLITIC_CHAINS
+        if token.startswith(chain) and len(token) - len(chain) >= _MIN_STEM
+    ]
+    for rest in rests:
+        if rest in _AR_STOPWORDS:
+            continue
+        forms = (rest,) if _strip_article(rest) is not None else (rest, "ال" + rest)
+        for form in forms:
+            term = arabic_stem(form)
+            if term:
+                out.setdefault(term, None)
+    return tuple(out)
+
+
+def term_variants(token: str) -> tuple[str, ...]:
+    """Matching terms one raw query token may stand for (its own term first; () if dropped)."""
+    norm = matching_form(token)
+    norm = "".join(_TOKEN.findall(norm))
+    own = term_of(norm) if norm else ""
+    if not own:
+        return ()
+    if len(norm) >= 2 and not norm.isdigit() and _HAS_ARABIC.search(norm):
+        return arabic_variants(norm)
+    return (own,)
+
+
+def query_groups(
+    text: str, limit: int = MAX_QUERY_TERMS, per_group: int = 6
+) -> list[tuple[str, ...]]:
+    """Distinct query words as groups of alternative terms, in order, at most `limit` groups.
+
+    A document matches a group when it holds any of its terms; an Arabic word's group holds
+    the terms of its possible clitic readings (`arabic_variants`), an English word's only
+    its stem. Words whose terms an earlier group already covers are dropped.
+    """
+    groups: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for token in raw_tokens(text):
+        variants = term_variants(token)[:per_group]
+        if not variants or variants[0] in seen:
+            continue
+        seen.update(variants)
+        groups.append(variants)
+        if len(groups) >= limit:
+            break
+    return groups
