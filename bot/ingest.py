@@ -31,6 +31,7 @@ from bot.pipeline.fingerprint import content_hash, hamming, simhash, to_signed64
 from bot.pipeline.pages import ParsedPage, extract_page
 from bot.pipeline.polling import next_poll
 from bot.pipeline.sentences import analyse
+from bot.pipeline.storable import storable_text
 from bot.pipeline.summarise import summarise
 from bot.pipeline.text import letter_counts, matching_terms
 from bot.pipeline.urls import canonical_url
@@ -246,9 +247,9 @@ def _body_terms(lede: str, text: str) -> list[str]:
 
 def normalise(candidate: Candidate, source: Source | None, fetched_at: datetime) -> ArticleFields:
     """Turn a candidate into storable fields: language, hashes, search text, summary."""
-    title = clean_text(candidate.title)
-    text = candidate.text.strip()
-    lede = candidate.lede.strip()
+    title = clean_text(storable_text(candidate.title))
+    text = storable_text(candidate.text).strip()
+    lede = storable_text(candidate.lede).strip()
     body = text or lede
     lang = _language(
         f"{title}\n{lede}\n{text}", candidate.lang or (source.lang if source else None)

@@ -20,6 +20,7 @@ from storage.repos.sources import SourceExists, SourceRepo
 
 MIN_INTERVAL_S = 1  # the same floor as AKHBAR_POLL_SECONDS; politeness is the operator's choice
 MAX_INTERVAL_S = 7 * 24 * 3600
+MAX_URL_CHARS = 2000  # sources.url is VARCHAR(2000)
 
 
 class SourceError(ValueError):
@@ -48,7 +49,10 @@ def _check_url(url: str) -> str:
         raise SourceError(f"bad URL {raw!r}: only http and https sources are allowed")
     if not parts.hostname:
         raise SourceError(f"bad URL {raw!r}: no host")
-    return canonical_url(raw)
+    url = canonical_url(raw)
+    if len(url) > MAX_URL_CHARS or "\x00" in url:
+        raise SourceError(f"bad URL {raw[:80]!r}…: over {MAX_URL_CHARS} characters or a NUL")
+    return url
 
 
 def _check_interval(interval: int | None, default: int) -> int:

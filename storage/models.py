@@ -78,8 +78,8 @@ class SourceRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     fetch_full_pages: Mapped[int] = mapped_column(Integer, default=0)
-    etag: Mapped[str | None] = mapped_column(String(500))
-    last_modified: Mapped[str | None] = mapped_column(String(200))
+    etag: Mapped[str | None] = mapped_column(Text)  # any length a server sends (revision 0003)
+    last_modified: Mapped[str | None] = mapped_column(Text)
     next_poll_at: Mapped[datetime | None] = mapped_column(index=True)
     last_polled_at: Mapped[datetime | None]
     error_count: Mapped[int] = mapped_column(Integer, default=0)

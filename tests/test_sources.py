@@ -43,7 +43,14 @@ async def test_add_list_remove(db: Database, fetcher: Fetcher) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.org/feed", "file:///etc/passwd", "not a url", "http://", "http://x:99999/"],
+    [
+        "ftp://example.org/feed",
+        "file:///etc/passwd",
+        "not a url",
+        "http://",
+        "http://x:99999/",
+        "http://example.org/" + "a" * 2100,
+    ],
 )
 async def test_bad_urls_refused(db: Database, fetcher: Fetcher, url: str) -> None:
     """Only http(s) URLs with a host are accepted."""

@@ -11,6 +11,12 @@ from sqlalchemy import Table, bindparam, false, func, insert, select, text, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article
+from bot.pipeline.storable import (
+    storable_key,
+    storable_key_optional,
+    storable_optional,
+    storable_text,
+)
 from storage.mappers import to_article
 from storage.models import ArticleRow, SourceRow
 
@@ -39,6 +45,20 @@ class ArticleFields:
     duplicate_of: int | None = None
     fanned_out: bool = False
     story_id: int | None = None  # set on insert only; `replace` keeps the stored story
+
+    def __post_init__(self) -> None:
+        """Make every text storable on any engine: no NUL or lone surrogate, keys bounded."""
+        for name in ("title", "lede", "text", "lang", "search_text"):
+            value = getattr(self, name)
+            clean = storable_text(value)
+            if clean is not value:
+                object.__setattr__(self, name, clean)
+        object.__setattr__(self, "url", storable_key(self.url))
+        object.__setattr__(self, "guid", storable_key_optional(self.guid))
+        object.__setattr__(self, "content_hash", storable_optional(self.content_hash))
+        object.__setattr__(self, "image_caption", storable_optional(self.image_caption))
+        if any(storable_text(s) is not s for s in self.summary):
+            object.__setattr__(self, "summary", tuple(storable_text(s) for s in self.summary))
 
 
 IdentityKey = tuple[str, int | None, str | None]  # (canonical url, source id, guid)
@@ -154,6 +174,7 @@ class ArticleRepo:
         self, url: str, source_id: int | None, guid: str | None
     ) -> Article | None:
         """The stored article with this canonical URL, or this guid from this source."""
+        url, guid = storable_key(url), storable_key_optional(guid)
         row = await self.session.scalar(select(ArticleRow).where(ArticleRow.url == url))
         if row is None and guid:
             row = await self.session.scalar(
@@ -195,6 +216,7 @@ class ArticleRepo:
         """
         if not keys:
             return []
+        keys = [(storable_key(u), sid, storable_key_optional(g)) for u, sid, g in keys]
         by_url: dict[str, Article] = {}
         for chunk in _chunks(list(dict.fromkeys(url for url, _sid, _guid in keys))):
             rows = await self.session.execute(select(ARTICLES).where(ARTICLES.c.url.in_(chunk)))

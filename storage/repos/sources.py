@@ -8,8 +8,13 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Source, SourceKind
+from bot.pipeline.storable import clip_text, storable_optional, storable_text
 from storage.mappers import to_source
 from storage.models import NoticeRow, SourceRow
+
+NAME_CHARS = 200  # sources.name is VARCHAR(200)
+URL_CHARS = 2000  # sources.url is VARCHAR(2000)
+ERROR_CHARS = 2000
 
 
 class SourceExists(Exception):
@@ -33,7 +38,10 @@ class SourceRepo:
         poll_seconds: int = 300,
         fetch_full_pages: int = 0,
     ) -> Source:
-        """Store a new source, raising SourceExists for a known URL."""
+        """Store a new source, raising SourceExists for a known URL (ValueError if it is too long)."""
+        url, name = storable_text(url), clip_text(name, NAME_CHARS)
+        if len(url) > URL_CHARS:
+            raise ValueError(f"source URL longer than {URL_CHARS} characters")
         if await self.by_url(url) is not None:
             raise SourceExists(url)
         row = SourceRow(
@@ -131,11 +139,13 @@ class SourceRepo:
         if error is None:
             row.error_count = 0
             row.last_error = None
-            row.etag = etag if etag is not None else row.etag
-            row.last_modified = last_modified if last_modified is not None else row.last_modified
+            if etag is not None:
+                row.etag = storable_optional(etag)
+            if last_modified is not None:
+                row.last_modified = storable_optional(last_modified)
         else:
             row.error_count += 1
-            row.last_error = error[:2000]
+            row.last_error = clip_text(error, ERROR_CHARS)
             if row.error_count >= pause_after and not row.paused:
                 row.paused = True
                 self.session.add(
