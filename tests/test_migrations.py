@@ -120,3 +120,37 @@ async def test_stored_search_vector_up_and_down(tmp_path: Path) -> None:
         await db.dispose()
         if schema:
             await _drop_schema(schema)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_validators_to_text_keeps_rows_and_links(kind: str, tmp_path: Path) -> None:
+    """0003 retypes ETag/Last-Modified without copying `sources`: articles keep their source,
+    a 3,000-character ETag then stores, and going down cuts it to the old limit."""
+    db, schema = await _empty_database(kind, tmp_path)
+    long_etag = "e" * 3000
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: upgrade_connection(c, "0002"))
+            await conn.exec_driver_sql(
+                "INSERT INTO sources (id, name, url, kind, poll_seconds, enabled, paused,"
+                " fetch_full_pages, error_count, created_at) VALUES (1, 's', 'http://s', 'feed',"
+                " 300, true, false, 0, 0, '2026-01-01')"
+            )
+            await conn.exec_driver_sql(
+                "INSERT INTO articles (id, source_id, url, title, lede, text, lang, published_at,"
+                " fetched_at, search_text, fanned_out) VALUES (1, 1, 'u', 't', '', '', 'en',"
+                " '2026-01-01', '2026-01-01', '', false)"
+            )
+            await conn.run_sync(lambda c: upgrade_connection(c, "0003"))
+            await conn.execute(text("UPDATE sources SET etag = :e"), {"e": long_etag})
+            source_id = await conn.scalar(text("SELECT source_id FROM articles"))
+            stored = await conn.scalar(text("SELECT etag FROM sources"))
+            await conn.run_sync(lambda c: downgrade_connection(c, "0002"))
+            after_down = await conn.scalar(text("SELECT length(etag) FROM sources"))
+            linked_after_down = await conn.scalar(text("SELECT source_id FROM articles"))
+        assert source_id == 1 and stored == long_etag and linked_after_down == 1
+        assert after_down == 500
+    finally:
+        await db.dispose()
+        if schema:
+            await _drop_schema(schema)

@@ -60,14 +60,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Revert this revision (on PostgreSQL values longer than the old limits are cut)."""
+    """Revert this revision (values longer than the old limits are cut to them)."""
+    op.execute("UPDATE sources SET etag = substr(etag, 1, 500) WHERE length(etag) > 500")
+    op.execute(
+        "UPDATE sources SET last_modified = substr(last_modified, 1, 200) "
+        "WHERE length(last_modified) > 200"
+    )
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_declare([(new, old) for old, new in SQLITE_UP])
         return
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("UPDATE sources SET etag = left(etag, 500) WHERE length(etag) > 500")
-        op.execute(
-            "UPDATE sources SET last_modified = left(last_modified, 200) "
-            "WHERE length(last_modified) > 200"
-        )
     _retype(sa.String(500), sa.String(200))
