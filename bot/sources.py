@@ -21,6 +21,7 @@ from storage.repos.sources import SourceExists, SourceRepo
 MIN_INTERVAL_S = 1  # the same floor as AKHBAR_POLL_SECONDS; politeness is the operator's choice
 MAX_INTERVAL_S = 7 * 24 * 3600
 MAX_URL_CHARS = 2000  # sources.url is VARCHAR(2000)
+MAX_SOURCE_ID = 2**31 - 1  # sources.id is INTEGER (int4 on PostgreSQL)
 
 
 class SourceError(ValueError):
@@ -171,7 +172,9 @@ class SourceService:
             return await SourceRepo(session).list_all()
 
     async def remove(self, source_id: int) -> bool:
-        """Delete a source (its articles stay); False when unknown."""
+        """Delete a source (its articles stay); False when unknown or past any stored id."""
+        if not 0 < source_id <= MAX_SOURCE_ID:
+            return False
         async with self.db.unit_of_work() as session:
             return await SourceRepo(session).remove(source_id)
 

@@ -1,9 +1,11 @@
 """Callback-data codec: short action codes and small arguments, at most 64 bytes.
 
 Wire form: ``<action>:<arg>:<arg>…`` in ASCII. An argument is either a canonical integer
-(``0``, ``42``, ``-7``; no leading zeros, no ``+``) or a short token (``[a-z][a-z0-9_]{0,15}``).
-Every action has a fixed signature, so forged, stale-format or malformed data is refused
-with :class:`BadCallback`. Long payloads (a search query) never travel here: the caller
+(``0``, ``42``; no leading zeros, no sign) or a short token (``[a-z][a-z0-9_]{0,15}``).
+Every action has a fixed signature whose integers are ranged: a database id fits the
+32-bit ``INTEGER`` columns of both engines, a page number is small. So forged,
+stale-format, malformed or out-of-range data (``lp:9223372036854775807``) is refused
+with :class:`BadCallback` here, before any query sees it. Long payloads (a search query) never travel here: the caller
 stores them in the database and passes a short integer token, which survives a restart.
 """
 
@@ -14,28 +16,50 @@ from dataclasses import dataclass
 from typing import Final
 
 MAX_BYTES: Final = 64
-MAX_INT: Final = 2**63 - 1
-MIN_INT: Final = -(2**63)
+MAX_ID: Final = 2**31 - 1  # ids are INTEGER (int4 on PostgreSQL)
+MAX_PAGE: Final = 10_000  # far past any list a chat pages through
 SEP: Final = ":"
 
-_INT: Final = re.compile(r"-?(?:0|[1-9][0-9]{0,18})")
+_INT: Final = re.compile(r"0|[1-9][0-9]{0,18}")
 _TOKEN: Final = re.compile(r"[a-z][a-z0-9_]{0,15}")
 
-#: action code → argument types, in order.
-ACTIONS: Final[dict[str, tuple[type, ...]]] = {
-    "fs": (int,),  # follow story <story_id>
-    "ms": (int,),  # mute story <story_id>
-    "us": (int,),  # unmute story <story_id>
-    "mo": (int,),  # more: story card <story_id>
-    "rm": (int,),  # remove follow <follow_id>
-    "md": (int,),  # toggle instant/digest of follow <follow_id>
-    "mu": (int,),  # toggle mute of follow <follow_id>
-    "sp": (int, int),  # search page <query_token> <page>
-    "fq": (int,),  # follow query <query_token>
-    "tp": (int,),  # topics page <page>
-    "lp": (int,),  # latest page <page>
-    "lg": (str,),  # set language <"en"|"ar">
-    "st": (str,),  # settings toggle <"ed" empty digest | "qm" quiet mode | "qo" quiet off>
+
+@dataclass(frozen=True, slots=True)
+class IntRange:
+    """An integer argument's allowed values, both ends included."""
+
+    low: int
+    high: int
+
+    def __contains__(self, value: object) -> bool:
+        """Whether `value` is an int (not a bool) in the range."""
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and (self.low <= value <= self.high)
+        )
+
+
+ID: Final = IntRange(0, MAX_ID)
+PAGE: Final = IntRange(0, MAX_PAGE)
+TOKEN: Final = str
+ArgKind = IntRange | type[str]
+
+#: action code → argument kinds, in order.
+ACTIONS: Final[dict[str, tuple[ArgKind, ...]]] = {
+    "fs": (ID,),  # follow story <story_id>
+    "ms": (ID,),  # mute story <story_id>
+    "us": (ID,),  # unmute story <story_id>
+    "mo": (ID,),  # more: story card <story_id>
+    "rm": (ID,),  # remove follow <follow_id>
+    "md": (ID,),  # toggle instant/digest of follow <follow_id>
+    "mu": (ID,),  # toggle mute of follow <follow_id>
+    "sp": (ID, PAGE),  # search page <query_token> <page>
+    "fq": (ID,),  # follow query <query_token>
+    "tp": (PAGE,),  # topics page <page>
+    "lp": (PAGE,),  # latest page <page>
+    "lg": (TOKEN,),  # set language <"en"|"ar">
+    "st": (TOKEN,),  # settings toggle <"ed" empty digest | "qm" quiet mode | "qo" quiet off>
     "dg": (),  # send my digest now
 }
 
@@ -74,17 +98,15 @@ def _check_signature(action: str, args: tuple[int | str, ...]) -> None:
     if len(args) != len(signature):
         raise BadCallback(f"{action!r} takes {len(signature)} arguments, got {len(args)}")
     for value, kind in zip(args, signature, strict=True):
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise BadCallback(f"{action!r} expects an int, got {value!r}")
+        if isinstance(kind, IntRange) and value not in kind:
+            raise BadCallback(f"{action!r} expects an int in {kind.low}..{kind.high}: {value!r}")
         if kind is str and not isinstance(value, str):
             raise BadCallback(f"{action!r} expects a token, got {value!r}")
 
 
 def _encode_arg(value: int | str) -> str:
-    """One argument in wire form; rejects out-of-range ints and non-token strings."""
+    """One argument in wire form (ranges are checked by the signature); rejects non-tokens."""
     if isinstance(value, int):
-        if not MIN_INT <= value <= MAX_INT:
-            raise BadCallback(f"integer out of range: {value}")
         return str(value)
     if not _TOKEN.fullmatch(value):
         raise BadCallback(f"not a short token: {value!r}")
@@ -103,12 +125,7 @@ def encode(action: str, *args: int | str) -> str:
 def _decode_arg(raw: str) -> int | str:
     """One wire argument back to an int or a token; anything else is BadCallback."""
     if _INT.fullmatch(raw):
-        if raw == "-0":
-            raise BadCallback("non-canonical integer '-0'")
-        value = int(raw)
-        if not MIN_INT <= value <= MAX_INT:
-            raise BadCallback(f"integer out of range: {raw}")
-        return value
+        return int(raw)
     if _TOKEN.fullmatch(raw):
         return raw
     raise BadCallback(f"malformed argument {raw!r}")

@@ -19,6 +19,7 @@ from bot.pipeline.urls import canonical_url
 from bot.services import Services
 from bot.sources import SourceError
 from bot.stats import collect_stats
+from handlers.callbacks import ID
 from handlers.compose import (
     DIGEST_WINDOW,
     build_digest,
@@ -363,7 +364,11 @@ async def cmd_story(update: Update, context: AnyContext) -> None:
     if match is None:
         await notice(context, chat, "story.usage")
         return
-    await send_story(context, chat, int(match.group(1)))
+    story_id = int(match.group(1))
+    if story_id not in ID:  # past any stored id (INTEGER): no query, the plain answer
+        await notice(context, chat, "story.not_found", id=story_id)
+        return
+    await send_story(context, chat, story_id)
 
 
 async def send_digest(context: AnyContext, chat: Chat) -> None:

@@ -8,15 +8,15 @@ from hypothesis import strategies as st
 
 from handlers.callbacks import (
     ACTIONS,
-    MAX_INT,
-    MIN_INT,
+    MAX_ID,
+    MAX_PAGE,
     BadCallback,
     CallbackData,
+    IntRange,
     decode,
     encode,
 )
 
-ints = st.integers(MIN_INT, MAX_INT)
 tokens = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
 
 
@@ -47,10 +47,32 @@ def test_round_trip(action: str, args: tuple[int | str, ...]) -> None:
 
 
 def test_largest_arguments_fit() -> None:
-    """Two 64-bit ints still fit in 64 bytes."""
-    data = encode("sp", MIN_INT, MIN_INT)
+    """The largest id and page still fit in 64 bytes."""
+    data = encode("sp", MAX_ID, MAX_PAGE)
     assert len(data.encode()) <= 64
-    assert decode(data).args == (MIN_INT, MIN_INT)
+    assert decode(data).args == (MAX_ID, MAX_PAGE)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "lp:9223372036854775807",
+        "tp:10001",
+        "sp:1:10001",
+        "sp:2147483648:0",
+        "fs:2147483648",
+        "mo:999999999999999999",
+        "rm:2147483648",
+        "fq:2147483648",
+        "lp:-1",
+        "fs:-1",
+        "sp:1:-1",
+    ],
+)
+def test_out_of_range_ids_and_pages_refused(data: str) -> None:
+    """Ids past INTEGER (int4 on PostgreSQL) and pages past MAX_PAGE never reach a query."""
+    with pytest.raises(BadCallback, match="expects an int in|malformed"):
+        decode(data)
 
 
 def test_typed_accessors() -> None:
@@ -117,7 +139,9 @@ def test_non_text_is_refused(value: object) -> None:
         ("fs", ()),
         ("fs", ("x",)),
         ("fs", (True,)),
-        ("fs", (MAX_INT + 1,)),
+        ("fs", (MAX_ID + 1,)),
+        ("lp", (MAX_PAGE + 1,)),
+        ("lp", (-1,)),
         ("lg", ("EN",)),
         ("lg", ("a" * 17,)),
         ("lg", ("ar:1",)),
@@ -141,7 +165,10 @@ def valid_calls(draw: st.DrawFn) -> tuple[str, tuple[int | str, ...]]:
     action = draw(st.sampled_from(sorted(ACTIONS)))
     args: list[int | str] = []
     for kind in ACTIONS[action]:
-        args.append(draw(ints) if kind is int else draw(tokens))
+        if isinstance(kind, IntRange):
+            args.append(draw(st.integers(kind.low, kind.high)))
+        else:
+            args.append(draw(tokens))
     return action, tuple(args)
 
 

@@ -38,6 +38,7 @@ async def test_add_list_remove(db: Database, fetcher: Fetcher) -> None:
     assert [s.id for s in await svc.list()] == [src.id]
     assert await svc.remove(src.id) is True
     assert await svc.remove(src.id) is False
+    assert await svc.remove(2**63 - 1) is False  # past int4: no overflow on PostgreSQL
     assert await svc.list() == []
 
 
