@@ -71,7 +71,7 @@ def test_largest_arguments_fit() -> None:
 )
 def test_out_of_range_ids_and_pages_refused(data: str) -> None:
     """Ids past INTEGER (int4 on PostgreSQL) and pages past MAX_PAGE never reach a query."""
-    with pytest.raises(BadCallback, match="expects an int in|malformed"):
+    with pytest.raises(BadCallback, match=r"expects an int in|malformed"):
         decode(data)
 
 
