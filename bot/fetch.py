@@ -7,7 +7,9 @@ import ipaddress
 import re
 import socket
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -34,6 +36,8 @@ class FetchLimits:
     max_redirects: int = 5
     per_host: int = 2
     global_limit: int = 32
+    dns_workers: int = 4
+    dns_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +90,13 @@ def parse_max_age(cache_control: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def is_public_address(address: str) -> bool:
-    """Tell whether an IP address is globally routable (not private, loopback, reserved…)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: v4 in the low 32 bits
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use translation
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _routable(ip: Address) -> bool:
+    """Whether one address (as written, nothing embedded looked at) is globally routable."""
     return not (
         ip.is_private
         or ip.is_loopback
@@ -102,7 +105,78 @@ def is_public_address(address: str) -> bool:
         or ip.is_multicast
         or ip.is_unspecified
         or not ip.is_global
+        or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
     )
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: 6to4, Teredo (server and client), NAT64."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def is_public_address(address: str) -> bool:
+    """Tell whether an IP address is globally routable (not private, loopback, reserved…).
+
+    An IPv6 address that reaches an IPv4 one (mapped `::ffff:`, 6to4 `2002::/16`, Teredo
+    `2001::/32`, NAT64 `64:ff9b::/96`) is public only if that IPv4 address is; site-local
+    `fec0::/10` and local-use NAT64 never are. A NAT64 address to a public IPv4 address is
+    allowed (IPv6-only hosts reach IPv4-only sites that way).
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _routable(ip)
+    if ip.ipv4_mapped is not None:
+        return _routable(ip.ipv4_mapped)
+    if ip in _NAT64_LOCAL or ip.is_site_local:
+        return False
+    embedded = embedded_ipv4(ip)
+    if not all(_routable(v4) for v4 in embedded):
+        return False
+    return ip in _NAT64 or _routable(ip)
+
+
+Resolve = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+class ThreadedResolver:
+    """DNS lookups in their own small thread pool, each bounded in time.
+
+    `loop.getaddrinfo` runs in the loop's default executor, which feed parsing and page
+    extraction share: a slow resolver would hold those threads. Here a stuck lookup holds
+    at most one of `workers` DNS threads, and the caller stops waiting after `timeout_s`.
+    """
+
+    def __init__(self, workers: int = 4, timeout_s: float = 10.0) -> None:
+        """Create the pool (threads start on first use)."""
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="dns")
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        """The addresses `host` resolves to for TCP (OSError on failure or timeout)."""
+        loop = asyncio.get_running_loop()
+        lookup = loop.run_in_executor(
+            self._pool, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM
+        )
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                infos = await lookup
+        except TimeoutError:
+            raise OSError(f"DNS lookup timed out after {self.timeout_s:g}s") from None
+        return [str(info[4][0]) for info in infos]
+
+    def close(self) -> None:
+        """Stop the pool without waiting for lookups still running."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _Decoder:
@@ -147,8 +221,9 @@ class Fetcher:
         allow_private: bool = False,
         user_agent: str = USER_AGENT,
         client: httpx.AsyncClient | None = None,
+        resolve: Resolve | None = None,
     ) -> None:
-        """Create the fetcher; it owns the client unless one is passed in."""
+        """Create the fetcher; it owns the client and the resolver unless they are passed in."""
         self.limits = limits or FetchLimits()
         self.allow_private = allow_private
         self.user_agent = user_agent
@@ -166,7 +241,12 @@ class Fetcher:
             trust_env=False,
         )
         self._global = asyncio.Semaphore(self.limits.global_limit)
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # gate, [users]
+        self._resolver: ThreadedResolver | None = None
+        if resolve is None:
+            self._resolver = ThreadedResolver(self.limits.dns_workers, self.limits.dns_timeout_s)
+            resolve = self._resolver
+        self._resolve = resolve
 
     async def __aenter__(self) -> Fetcher:
         """Enter an async context."""
@@ -182,16 +262,32 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the underlying client if this fetcher created it."""
+        """Close the underlying client and resolver if this fetcher created them."""
         if self._owns_client:
             await self._client.aclose()
+        if self._resolver is not None:
+            self._resolver.close()
 
-    def _host_semaphore(self, host: str) -> asyncio.Semaphore:
-        """Return the concurrency semaphore of one host."""
-        sem = self._hosts.get(host)
-        if sem is None:
-            sem = self._hosts[host] = asyncio.Semaphore(self.limits.per_host)
-        return sem
+    @asynccontextmanager
+    async def _host_slot(self, host: str) -> AsyncIterator[None]:
+        """Hold one of a host's `per_host` slots; a host's gate is dropped when nobody uses it."""
+        entry = self._hosts.get(host)
+        if entry is None:
+            entry = self._hosts[host] = (asyncio.Semaphore(self.limits.per_host), [0])
+        gate, users = entry
+        users[0] += 1
+        try:
+            async with gate:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._hosts[host]
+
+    @property
+    def hosts_tracked(self) -> int:
+        """How many hosts have a concurrency gate now (only those with a fetch under way)."""
+        return len(self._hosts)
 
     async def _check_target(self, url: str) -> str:
         """Validate scheme and resolved addresses of a URL, returning its host."""
@@ -216,12 +312,10 @@ class Fetcher:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as exc:
             raise FetchError(f"bad port: {exc}") from exc
-        loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = list(await self._resolve(host, port))
         except OSError as exc:
             raise FetchError(f"cannot resolve {host}: {exc}") from exc
-        addresses = [str(info[4][0]) for info in infos]
         blocked = sorted({a for a in addresses if not is_public_address(a)})
         if not addresses or blocked:
             raise FetchError(f"refused non-public address for {host}: {', '.join(blocked)}")
@@ -264,7 +358,7 @@ class Fetcher:
     ) -> tuple[httpx.Response, bytes]:
         """Send one GET (no redirects followed) under the host and global limits."""
         host, address = await self._resolve_target(url)
-        async with self._host_semaphore(host), self._global:
+        async with self._host_slot(host), self._global:
             request = self._pinned_request(url, headers, address)
             response = await self._client.send(request, stream=True)
             try:

@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import threading
 import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
-from bot.fetch import USER_AGENT, Fetcher, FetchLimits, parse_max_age, parse_retry_after
+from bot.fetch import (
+    USER_AGENT,
+    Fetcher,
+    FetchLimits,
+    ThreadedResolver,
+    is_public_address,
+    parse_max_age,
+    parse_retry_after,
+)
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 BOMB = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)  # ~64 KiB -> 64 MiB
@@ -222,16 +231,96 @@ async def test_request_connects_to_the_checked_address(
     port = int(server.rsplit(":", 1)[1])
     lookups: list[str] = []
 
-    async def resolve_once(host: str, port_: int, **_: object) -> list[tuple[object, ...]]:
+    async def resolve_once(host: str, port_: int) -> list[str]:
         """Answer like DNS for the first lookup only; a rebinding server would answer later."""
         lookups.append(host)
         if len(lookups) > 1:
             raise OSError("a second lookup happened")
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port_))]
+        return ["127.0.0.1"]
 
     monkeypatch.setattr(fetch_module, "is_public_address", lambda _address: True)
-    async with Fetcher() as fetcher:
-        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolve_once)
+    async with Fetcher(resolve=resolve_once) as fetcher:
         result = await fetcher.fetch(f"http://news.rebind.invalid:{port}/feed")
     assert result.ok, result.error
     assert lookups == ["news.rebind.invalid"]
+    assert fetcher.hosts_tracked == 0  # no gate kept for a host nobody is fetching
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254 (cloud metadata)
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "2002:a00:1::",  # 6to4 of 10.0.0.1
+        "fec0::1",  # site-local
+        "fec0::8:8",
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1
+        "2001:0:a00:1:8000:63bf:f7f6:f7f6",  # Teredo, server 10.0.0.1
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b::c0a8:101",  # NAT64 of 192.168.1.1
+        "64:ff9b:1::808:808",  # local-use NAT64
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "127.0.0.1",
+        "169.254.169.254",
+        "::1",
+        "fe80::1%eth0",
+        "fc00::1",
+        "not an address",
+    ],
+)
+def test_non_public_addresses_refused(address: str) -> None:
+    """Private IPv4 reached through any IPv6 wrapping, and site-local IPv6, is not public."""
+    assert not is_public_address(address)
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2606:4700::1111", "2002:808:808::1", "64:ff9b::808:808"]
+)
+def test_public_addresses_allowed(address: str) -> None:
+    """Public IPv4, public IPv6, 6to4 and NAT64 of a public IPv4 address pass."""
+    assert is_public_address(address)
+
+
+async def test_resolved_6to4_private_address_refused(server: str) -> None:
+    """A name resolving to 6to4 of loopback is refused before any connection."""
+    port = server.rsplit(":", 1)[1]
+
+    async def to_6to4_loopback(host: str, port_: int) -> list[str]:
+        """DNS that answers 2002:7f00:1::."""
+        return ["2002:7f00:1::"]
+
+    async with Fetcher(resolve=to_6to4_loopback) as fetcher:
+        result = await fetcher.fetch(f"http://evil.invalid:{port}/feed")
+    assert result.error is not None and "refused non-public" in result.error
+
+
+async def test_dns_runs_in_its_own_bounded_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stuck lookups hold only the DNS pool's threads (never more than its size), give up at
+    their timeout, and leave the loop's default executor (parsing) free."""
+    release = threading.Event()
+    running: set[str] = set()
+    peak: list[int] = [0]
+
+    def stuck(host: str, *args: object) -> list[object]:
+        """A resolver that hangs until released, counting concurrent lookups."""
+        running.add(threading.current_thread().name)
+        peak[0] = max(peak[0], len(running))
+        release.wait(5)
+        return []
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    resolver = ThreadedResolver(workers=2, timeout_s=0.3)
+    loop = asyncio.get_running_loop()
+    try:
+        outcomes = await asyncio.gather(
+            *(resolver(f"slow{i}.invalid", 80) for i in range(6)), return_exceptions=True
+        )
+        assert all(isinstance(o, OSError) and "timed out" in str(o) for o in outcomes)
+        assert await asyncio.wait_for(loop.run_in_executor(None, lambda: 42), 2) == 42
+        assert peak[0] <= 2 and all(name.startswith("dns") for name in running)
+    finally:
+        release.set()
+        resolver.close()
