@@ -17,6 +17,8 @@ Timeouts follow PTB's ``HTTPXRequest`` contract:
 * ``read_timeout`` bounds each wait for response bytes while reading the body.
 
 Timeouts raise ``telegram.error.TimedOut``; other client errors raise ``NetworkError``.
+Error texts never carry the bot token: aiohttp puts the request URL (``…/bot<token>/…``)
+in some messages, so they are redacted and the original exception is not chained.
 
 Calls without files send their parameters as one JSON body (native JSON types); uploads
 go as multipart form data. The session keeps no cookies (the Bot API sets none) and
@@ -35,6 +37,8 @@ from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot.redact import redact
 
 POOL_TIMEOUT_MESSAGE = (
     "Pool timeout: All connections in the connection pool are occupied. "
@@ -212,12 +216,16 @@ class AiohttpRequest(BaseRequest):
         until_headers: float | None,
     ) -> tuple[int, bytes]:
         """Perform the HTTP exchange with mapped timeouts and errors."""
+        failure: NetworkError
         try:
             async with asyncio.timeout(until_headers):
                 response = await session.request(method, url, timeout=timeout, **body)
             async with response:
                 return response.status, await response.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError) as err:
-            raise TimedOut from err
-        except aiohttp.ClientError as err:
-            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            failure = TimedOut()
+        except (aiohttp.ClientError, ValueError) as err:
+            failure = NetworkError(redact(f"aiohttp.{err.__class__.__name__}: {err}"))
+        # Raised outside the handler, so neither chained nor with a context: the original's
+        # text (and a traceback of it) may hold the URL, and with it the token.
+        raise failure
