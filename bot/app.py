@@ -26,6 +26,7 @@ from bot.search import SearchService
 from bot.services import Clock, Services, system_clock
 from bot.settings import Settings
 from bot.sources import SourceService
+from bot.startup import PollingErrorLog, token_origin, wait_for_bot_api
 from bot.stories import StoryService
 from bot.telegram_request import AiohttpRequest
 from storage.db import Database
@@ -246,6 +247,7 @@ class UpdateReceiver:
         self.warming = False
         self.valid_until = 0.0  # monotonic time up to which our lease is surely ours
         self._renewal: tuple[float, asyncio.Task[bool]] | None = None
+        self.polling_errors = PollingErrorLog(services.settings.telegram_api_url)
 
     async def _acquire(self) -> bool:
         """Take or renew the updates lease in its own unit of work."""
@@ -295,7 +297,9 @@ class UpdateReceiver:
             return
         if action is ReceiverAction.START:
             if not updater.running:
-                await updater.start_polling(allowed_updates=Update.ALL_TYPES)
+                await updater.start_polling(
+                    allowed_updates=Update.ALL_TYPES, error_callback=self.polling_errors
+                )
             self.polling = True
             await self._set_menus()
             log.info("this process now receives updates")
@@ -374,6 +378,36 @@ def _schedule_jobs(application: Application, services: Services, engines: Engine
     )
 
 
+async def _reach_bot_api(
+    application: Application,  # type: ignore[type-arg]
+    services: Services,
+    engines: Engines,
+    stopping: asyncio.Event,
+) -> bool:
+    """Wait for the Bot API, polling sources meanwhile; on any way out but success, close all."""
+    settings = services.settings
+    reached = False
+    try:
+        reached = await wait_for_bot_api(
+            application.bot,
+            api_url=settings.telegram_api_url,
+            token_origin=token_origin(),
+            stopping=stopping,
+            retries=settings.startup_retries,
+            max_backoff=settings.startup_max_backoff,
+            while_waiting=functools.partial(ingest_tick, services, engines),
+            work_every=settings.tick_seconds,
+        )
+    finally:
+        if not reached:
+            await application.bot.shutdown()
+            await services.ingest.fetcher.aclose()
+            await services.db.dispose()
+    if not reached:
+        log.info("stopped before the Telegram Bot API answered")
+    return reached
+
+
 async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     """Run one bot process until SIGTERM/SIGINT; every step is safe to repeat after a crash."""
     setup_logging(settings.log_level)
@@ -385,6 +419,8 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     stopping = asyncio.Event()
     _install_signal_handlers(stopping)
     receiver = UpdateReceiver(services, application)
+    if not await _reach_bot_api(application, services, engines, stopping):
+        return
     await application.initialize()
     await application.start()
     _schedule_jobs(application, services, engines)

@@ -59,9 +59,15 @@ def run_command(
         )
     if webhook and not settings.webhook_url:
         raise fail("--webhook needs AKHBAR_WEBHOOK_URL (and AKHBAR_WEBHOOK_SECRET) to be set.")
-    from bot.app import run_bot
+    from bot.startup import StartupError, check_token
 
-    asyncio.run(run_bot(settings, webhook=webhook))
+    try:  # a wrong token stops here, before the heavy imports and the migrations
+        asyncio.run(check_token(settings.telegram_api_url, settings.telegram_bot_token))
+        from bot.app import run_bot
+
+        asyncio.run(run_bot(settings, webhook=webhook))
+    except StartupError as exc:  # a rejected token (exit 2) or a Bot API that never answered (1)
+        raise fail(str(exc), exc.exit_code) from None
 
 
 @app.command("status")

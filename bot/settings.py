@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
+ENV_FILE = Path(".env")  # read from the working directory, below the environment
 TELEGRAM_BULK_PER_SECOND = 30.0  # Telegram's documented limit for bulk notifications
 DEFAULT_MESSAGES_PER_SECOND = 29.0  # the default budget: a margin under Telegram's limit
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -34,7 +38,7 @@ class Settings(BaseSettings):
     """Every knob of Akhbar; env var names are given by `validation_alias`."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
     telegram_bot_token: str | None = Field(
@@ -94,6 +98,14 @@ class Settings(BaseSettings):
         default=30.0, gt=0, validation_alias=AliasChoices("AKHBAR_LEASE_SECONDS")
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("AKHBAR_LOG_LEVEL"))
+    # Start-up waits for the Telegram Bot API: unset retries for ever; N gives up after N
+    # retries. Waits double from 1 s up to the cap.
+    startup_retries: int | None = Field(
+        default=None, ge=0, validation_alias=AliasChoices("AKHBAR_STARTUP_RETRIES")
+    )
+    startup_max_backoff: float = Field(
+        default=30.0, gt=0, le=3600, validation_alias=AliasChoices("AKHBAR_STARTUP_MAX_BACKOFF")
+    )
     webhook_url: str | None = Field(
         default=None, validation_alias=AliasChoices("AKHBAR_WEBHOOK_URL")
     )
@@ -174,6 +186,35 @@ _ENV_NAMES = {
     )
     for name, field in Settings.model_fields.items()
 }
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a settings field."""
+    return str(_ENV_NAMES.get(field, field.upper()))
+
+
+def setting_sources(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = None
+) -> dict[str, str]:
+    """Where each field's value comes from: 'environment', '.env' or 'default'.
+
+    Mirrors pydantic-settings' order (environment over `.env` over defaults) and its
+    case-insensitive variable names.
+    """
+    environ = os.environ if environ is None else environ
+    path = ENV_FILE if env_file is None else env_file
+    in_env = {key.upper() for key in environ}
+    in_file = {key.upper() for key in dotenv_values(path)} if path.is_file() else set()
+    sources: dict[str, str] = {}
+    for field in Settings.model_fields:
+        name = env_name(field).upper()
+        if name in in_env:
+            sources[field] = "environment"
+        elif name in in_file:
+            sources[field] = ".env"
+        else:
+            sources[field] = "default"
+    return sources
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,288 @@
+"""Start-up against the Telegram Bot API: wait for it, say why in one line, stop on a bad token.
+
+`wait_for_bot_api` calls getMe until it answers, with capped exponential backoff and one log
+line per failed attempt (no traceback), running the bot's offline work (source polling,
+fan-out) between attempts; a rejected token ends start-up at once with a `TokenRejected`
+that names where the token came from. `PollingErrorLog` is PTB's polling error callback:
+one line per kind of trouble after start-up instead of a traceback per retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from urllib.parse import urlsplit
+
+from telegram import Bot
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError, TimedOut
+
+from bot.settings import setting_sources
+from bot.telegram_request import AiohttpRequest
+
+log = logging.getLogger("akhbar.startup")
+
+FIRST_DELAY = 1.0  # seconds before the first retry; each later wait doubles up to the cap
+REPEAT_AFTER = 3600.0  # the same polling trouble is logged again after this many seconds
+TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
+
+Work = Callable[[], Awaitable[None]]
+
+
+class StartupError(Exception):
+    """Start-up cannot go on: the message is one line for the operator."""
+
+    exit_code = 1
+
+
+class TokenRejected(StartupError):
+    """The Bot API refused the token (401 Unauthorized or 404 on getMe)."""
+
+    exit_code = 2
+
+
+class BotApiUnreachable(StartupError):
+    """The Bot API did not answer within the bounded number of start-up attempts."""
+
+    exit_code = 1
+
+
+def api_host(api_url: str) -> str:
+    """The host (and port, when given) of a Bot API base URL, for messages."""
+    parts = urlsplit(api_url)
+    return parts.netloc.rpartition("@")[2] or api_url
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """An exception, its causes and contexts, and any wrapped `os_error`, each once."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (current.__cause__, current.__context__, getattr(current, "os_error", None)):
+            if isinstance(linked, BaseException):
+                todo.append(linked)
+
+
+def network_reason(exc: BaseException) -> str:
+    """A few words on why a Bot API call failed, read from the whole exception chain."""
+    chain = list(_chain(exc))
+    checks: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
+        (socket.gaierror, "name resolution failed"),
+        (ConnectionRefusedError, "connection refused"),
+        (ssl.SSLError, "TLS handshake failed"),
+        ((TimeoutError, TimedOut), "timed out"),
+        ((ConnectionResetError, ConnectionAbortedError), "connection reset"),
+    ]
+    for kinds, reason in checks:
+        if any(isinstance(item, kinds) for item in chain):
+            return reason
+    if any(type(item).__name__.endswith("DNSError") for item in chain):
+        return "name resolution failed"
+    for item in chain:
+        if isinstance(item, OSError) and item.strerror:
+            return item.strerror.lower()
+    if isinstance(exc, TelegramError):
+        return f"the server answered: {exc.message}"
+    return type(exc).__name__
+
+
+def backoff_delays(cap: float, first: float = FIRST_DELAY) -> Iterator[float]:
+    """Waits between attempts: `first`, doubling, never above `cap`, for ever."""
+    delay = min(first, cap)
+    while True:
+        yield delay
+        delay = min(delay * 2, cap)
+
+
+def seconds(value: float) -> str:
+    """A wait for a log line: '1 s', '0.5 s', '30 s'."""
+    return f"{value:g} s"
+
+
+def describe_source(source: str) -> str:
+    """Where the token came from, in words, from `setting_sources()`'s value."""
+    if source == "environment":
+        return "the environment"
+    if source == ".env":
+        return "the .env file"
+    return "the settings"
+
+
+def token_rejected_message(origin: str) -> str:
+    """The one line printed when the Bot API refuses the token."""
+    return (
+        f"the Telegram Bot API rejected the bot token (401 Unauthorized / 404 on getMe); "
+        f"{TOKEN_VARIABLE} came from {origin}: copy the token again from @BotFather"
+    )
+
+
+def token_origin() -> str:
+    """Where TELEGRAM_BOT_TOKEN was read from, in words."""
+    return describe_source(setting_sources()["telegram_bot_token"])
+
+
+async def check_token(api_url: str, token: str, *, timeout: float = 5.0) -> bool:
+    """One quick getMe before the heavy part of start-up; False when the Bot API did not answer.
+
+    Raises TokenRejected on 401/404, so a wrong token stops the bot before migrations run.
+    Network trouble is left to `wait_for_bot_api`, which retries and explains.
+    """
+    request = AiohttpRequest(
+        connection_pool_size=1, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout
+    )
+    async with request:
+        try:
+            await request.post(f"{api_url}{token}/getMe")
+        except InvalidToken:
+            raise TokenRejected(token_rejected_message(token_origin())) from None
+        except TelegramError:
+            return False
+    return True
+
+
+async def wait_for_bot_api(
+    bot: Bot,
+    *,
+    api_url: str,
+    token_origin: str,
+    stopping: asyncio.Event,
+    retries: int | None = None,
+    max_backoff: float = 30.0,
+    while_waiting: Work | None = None,
+    work_every: float = 2.0,
+) -> bool:
+    """Initialize `bot` (getMe), retrying with backoff; False if `stopping` was set first.
+
+    Between attempts the bot's requests are closed, so stopping at any moment leaves no open
+    HTTP session. Raises TokenRejected at once on 401/404, and BotApiUnreachable after
+    `retries` failed retries (None: retry for ever).
+    """
+    host = api_host(api_url)
+    delays = backoff_delays(max_backoff)
+    worker: _Background | None = None
+    attempt = 0
+    try:
+        while not stopping.is_set():
+            attempt += 1
+            try:
+                await bot.initialize()
+            except InvalidToken:
+                await bot.shutdown()
+                raise TokenRejected(token_rejected_message(token_origin)) from None
+            except TelegramError as exc:
+                await bot.shutdown()
+                reason = network_reason(exc)
+            else:
+                if attempt > 1:
+                    log.info("reached the Telegram Bot API at %s (attempt %d)", host, attempt)
+                return True
+            if retries is not None and attempt > retries:
+                raise BotApiUnreachable(
+                    f"cannot reach the Telegram Bot API at {host}: {reason}; gave up after "
+                    f"{attempt} attempts (AKHBAR_STARTUP_RETRIES={retries})"
+                )
+            delay = next(delays)
+            log.warning(
+                "cannot reach the Telegram Bot API at %s: %s; retrying in %s (attempt %d)",
+                host,
+                reason,
+                seconds(delay),
+                attempt,
+            )
+            if worker is None and while_waiting is not None:
+                worker = _Background(while_waiting, work_every)
+            await _sleep_unless(stopping, delay)
+        return False
+    finally:
+        if worker is not None:
+            await worker.finish()
+
+
+async def _sleep_unless(stopping: asyncio.Event, delay: float) -> None:
+    """Sleep `delay` seconds, or less when `stopping` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), timeout=delay)
+
+
+class _Background:
+    """Runs `work` every `every` seconds until finished; finishing lets the current pass end."""
+
+    def __init__(self, work: Work, every: float) -> None:
+        """Start at once."""
+        self._done = asyncio.Event()
+        self._task = asyncio.create_task(self._loop(work, every), name="akhbar:startup-work")
+
+    async def _loop(self, work: Work, every: float) -> None:
+        """Run the work, then wait, until done."""
+        while not self._done.is_set():
+            try:
+                await work()
+            except Exception:
+                log.exception("work while waiting for the Bot API failed")
+            await _sleep_unless(self._done, every)
+
+    async def finish(self) -> None:
+        """Stop after the pass in progress (or at once if cancelled while waiting)."""
+        self._done.set()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            raise
+
+
+def polling_error_line(error: TelegramError, host: str) -> str:
+    """What to log when long polling fails: one line naming the trouble and what happens next."""
+    if isinstance(error, Conflict):
+        return (
+            "Telegram answered Conflict: another program is receiving updates for this bot "
+            "token (a second bot outside this database's lease, or a webhook); stop it or "
+            "delete the webhook. Polling keeps retrying"
+        )
+    if isinstance(error, NetworkError):
+        return (
+            f"cannot reach the Telegram Bot API at {host}: {network_reason(error)}; "
+            "polling keeps retrying (up to every 30 s), sends wait in the outbox"
+        )
+    return f"polling for updates failed: {type(error).__name__}: {error.message}"
+
+
+class PollingErrorLog:
+    """PTB's polling `error_callback`: each kind of trouble logged once, never a traceback."""
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        repeat_after: float = REPEAT_AFTER,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Log lines about the Bot API at `api_url`."""
+        self.host = api_host(api_url)
+        self.repeat_after = repeat_after
+        self.monotonic = monotonic
+        self._last: tuple[str, float] | None = None
+
+    def __call__(self, error: TelegramError) -> None:
+        """Log the error's line unless it is the same as the last one, logged recently."""
+        line = polling_error_line(error, self.host)
+        now = self.monotonic()
+        if (
+            self._last is not None
+            and self._last[0] == line
+            and now - self._last[1] < self.repeat_after
+        ):
+            return
+        self._last = (line, now)
+        log.warning("%s", line)
