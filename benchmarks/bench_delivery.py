@@ -43,7 +43,7 @@ from sqlalchemy import func, insert, select
 from telegram import Bot
 
 from bot.app import build_services
-from bot.delivery import DeliveryWorker, FanOut, TelegramSender, window_ceiling
+from bot.delivery import DeliveryWorker, FanOut, TelegramSender, WorkerTuning, window_ceiling
 from bot.digests import DigestScheduler
 from bot.domain import DeliveryState
 from bot.pipeline.text import matching_terms
@@ -131,7 +131,7 @@ async def deliver(
         functools.partial(compose_push, services),
         holder="bench",
         max_per_second=per_second,
-        lease_seconds=settings.lease_seconds,
+        tuning=WorkerTuning(lease_seconds=settings.lease_seconds),
     )
     fanned = await FanOut(db, holder="bench").run_until_idle()
     assert fanned.enqueued == chats, fanned

@@ -17,7 +17,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.chats import ChatService
-from bot.delivery import DeliveryWorker, FanOut, TelegramSender
+from bot.delivery import DeliveryWorker, FanOut, TelegramSender, WorkerTuning
 from bot.digests import DigestScheduler
 from bot.fetch import Fetcher, fetcher_for
 from bot.follows import FollowMatcher
@@ -106,7 +106,7 @@ def build_engines(services: Services, application: Application) -> Engines:  # t
         holder=services.instance,
         max_per_second=settings.max_messages_per_second,
         clock=services.clock,
-        lease_seconds=settings.lease_seconds,
+        tuning=WorkerTuning(lease_seconds=settings.lease_seconds),
     )
     fanout = FanOut(services.db, services.follows.match, holder=services.instance)
     return Engines(fanout=fanout, worker=worker, digests=digests)

@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from bot.delivery import Clock, Outgoing, strip_tags, utc_now
-from bot.domain import Chat, Delivery, DeliveryKind, DeliveryState
+from bot.domain import Chat, Clock, Delivery, DeliveryKind, DeliveryState, NewDelivery, utc_now
 from bot.pipeline.schedule import digest_day_due, first_digest_at, next_digest_at
+from bot.presentation.message import Rendered
 from storage.db import Database
-from storage.repos.deliveries import DeliveryRepo, NewDelivery
+from storage.repos.deliveries import DeliveryRepo
 from storage.repos.digests import DigestRepo
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class DigestScheduler:
                 break
         return DigestTickResult(*totals)
 
-    async def compose(self, chat: Chat, delivery: Delivery) -> list[Outgoing]:
+    async def compose(self, chat: Chat, delivery: Delivery) -> list[Rendered]:
         """The digest's messages (a `DigestComposer` for `DeliveryWorker`); [] → nothing to send."""
         day = delivery.digest_on
         cached = self._parts.pop((chat.id, day), None) if day is not None else None
@@ -195,4 +195,4 @@ class DigestScheduler:
             if not chat.empty_digest:
                 return []
             cached = [self.empty_text(chat)]
-        return [Outgoing(part, strip_tags(part)) for part in cached]
+        return [Rendered(part) for part in cached]

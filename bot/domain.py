@@ -7,8 +7,16 @@ All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock: the current aware UTC time."""
+    return datetime.now(UTC)
 
 SUPPORTED_LANGUAGES = ("en", "ar")
 
@@ -198,6 +206,21 @@ class Delivery:
     last_error: str | None = None
     created_at: datetime | None = None
     sent_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """An outbox row to enqueue (ids and timestamps are filled by the database)."""
+
+    chat_id: int
+    kind: DeliveryKind = DeliveryKind.ARTICLE
+    article_id: int | None = None
+    story_id: int | None = None
+    follow_id: int | None = None
+    digest_on: date | None = None
+    state: DeliveryState = DeliveryState.PENDING
+    next_attempt_at: datetime | None = None
+    note: str | None = None  # stored in last_error (why a row was enqueued as skipped)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 from weakref import WeakKeyDictionary
 
-from bot.delivery import Outgoing, strip_tags
 from bot.domain import Article, Chat, Delivery, Follow, FollowKind, Story
 from bot.follows import article_terms
 from bot.services import Services
@@ -43,18 +42,6 @@ TOPICS_WINDOW: Final = timedelta(days=3)
 LATEST_PAGE: Final = 10
 TIMELINE_MAX: Final = 40
 RELATED_LIMIT: Final = 5
-
-
-def plain_text(html_text: str) -> str:
-    """The plain-text fallback of a Telegram-HTML message."""
-    return strip_tags(html_text)
-
-
-def _outgoing(rendered: Rendered) -> Outgoing:
-    """A rendered message as the worker's `Outgoing`."""
-    return Outgoing(
-        rendered.text, plain_text(rendered.text), rendered.buttons, rendered.disable_preview
-    )
 
 
 def _source(article: Article) -> str:
@@ -111,7 +98,7 @@ async def compose_push(
     chat: Chat,
     deliveries: Sequence[Delivery],
     articles: Sequence[Article],
-) -> Outgoing:
+) -> Rendered:
     """One push (with related headlines and "also:" copies) or a burst for one story's rows."""
     items = list(articles)
     if not items:
@@ -133,7 +120,7 @@ async def compose_push(
     lang, tz = chat.language, chat.timezone
     if len(originals) > 1 and story is not None:
         burst = [(a, _source(a), list(a.summary)) for a in originals]
-        return _outgoing(render_burst(lang, tz, story, burst))
+        return render_burst(lang, tz, story, burst)
     also = [name for name in copies.get(article.id, []) if name and name != _source(article)]
     rendered = render_push(
         lang,
@@ -145,7 +132,7 @@ async def compose_push(
         list(dict.fromkeys(also)),
         story,
     )
-    return _outgoing(rendered)
+    return rendered
 
 
 def _first_line(article: Article) -> str:

@@ -32,6 +32,9 @@ from bot.domain import (
     Stats,
     Story,
 )
+from bot.presentation.message import Button as Button
+from bot.presentation.message import Keyboard as Keyboard
+from bot.presentation.message import Rendered as Rendered
 from handlers.callbacks import encode
 from handlers.i18n import (
     ADMIN_COMMANDS,
@@ -71,27 +74,6 @@ _ATOM: Final = re.compile(
     r"<[^<>]*>|&(?:#[0-9]{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{0,31});|.", re.S
 )
 _TAG: Final = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class Button:
-    """An inline keyboard button: callback data or a URL."""
-
-    text: str
-    data: str | None = None
-    url: str | None = None
-
-
-Keyboard = tuple[tuple[Button, ...], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """One message: Telegram-HTML text, an inline keyboard, and the preview switch."""
-
-    text: str
-    buttons: Keyboard = ()
-    disable_preview: bool = True
 
 
 @dataclass(frozen=True, slots=True)

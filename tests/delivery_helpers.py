@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
-from bot.delivery import Buttons, Outgoing
 from bot.domain import Article, Chat, ChatType, Delivery
+from bot.presentation.message import Keyboard, Rendered
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.chats import ChatRepo
@@ -60,7 +60,7 @@ class FakeSender:
     calls: int = 0
 
     async def send(
-        self, chat_id: int, text: str, buttons: Buttons, disable_preview: bool, *, html: bool = True
+        self, chat_id: int, text: str, buttons: Keyboard, disable_preview: bool, *, html: bool = True
     ) -> int:
         """Raise a queued fault for this chat, or record the message."""
         self.calls += 1
@@ -79,10 +79,10 @@ class FakeSender:
         return [s for s in self.sent if s.chat_id == chat_id]
 
 
-async def compose(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Outgoing:
+async def compose(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Rendered:
     """A tiny composer: '<b>N new</b>: titles' with a plain twin."""
     titles = ", ".join(a.title for a in articles)
-    return Outgoing(f"<b>{len(rows)} new</b>: {titles}", f"{len(rows)} new: {titles}")
+    return Rendered(f"<b>{len(rows)} new</b>: {titles}", plain=f"{len(rows)} new: {titles}")
 
 
 async def make_chat(

@@ -14,13 +14,14 @@ from bot.delivery import (
     SendForbidden,
     SendRetryAfter,
     SendTransient,
-    strip_tags,
+    WorkerTuning,
 )
-from bot.domain import ChatType, DeliveryKind, DeliveryMode, DeliveryState, QuietMode
+from bot.domain import ChatType, DeliveryKind, DeliveryMode, DeliveryState, NewDelivery, QuietMode
 from bot.pipeline.limits import RateLimiter
+from bot.presentation.message import strip_tags
 from storage.db import Database
 from storage.repos.chats import ChatRepo, FollowRepo
-from storage.repos.deliveries import DeliveryRepo, NewDelivery
+from storage.repos.deliveries import DeliveryRepo
 from tests.delivery_helpers import (
     FakeClock,
     FakeSender,
@@ -179,7 +180,7 @@ async def test_global_retry_after_holds_everyone(db: Database) -> None:
         await _one_owed(db, cid, story)
     clock = FakeClock()
     sender = FakeSender(clock, faults={1: [SendRetryAfter(3, is_global=True)]})
-    w = worker(db, sender, clock, max_in_flight=1)
+    w = worker(db, sender, clock, tuning=WorkerTuning(max_in_flight=1))
     start = clock()
     await w.run_until_idle()
     clock.advance(3)
@@ -234,7 +235,7 @@ async def test_transient_backoff_then_park_then_operator_retry(db: Database) -> 
     await _one_owed(db, 1, story)
     clock = FakeClock()
     sender = FakeSender(clock, always={1: SendTransient("timed out")})
-    w = worker(db, sender, clock, max_attempts=4, backoff_base=2.0)
+    w = worker(db, sender, clock, tuning=WorkerTuning(max_attempts=4, backoff_base=2.0))
     waits = []
     for _ in range(10):
         await w.run_until_idle()
@@ -313,7 +314,7 @@ async def test_group_limit_and_stop_releases(db: Database) -> None:
     clock = FakeClock()
     sender = FakeSender(clock)
     limiter = RateLimiter(1000)
-    w = worker(db, sender, clock, limiter=limiter, lease_seconds=30)
+    w = worker(db, sender, clock, limiter=limiter, tuning=WorkerTuning(lease_seconds=30))
     await w.run_once()
     assert len(sender.sent) == 20  # the other 5 would wait past the lease: rescheduled
     assert (await w.run_once()).claimed == 0
@@ -346,8 +347,8 @@ async def test_many_chats_two_workers_no_duplicates(db: Database) -> None:
         cid: [SendTransient("502")] if cid % 7 == 0 else [SendRetryAfter(2)] for cid in chats[::5]
     }
     sender = FakeSender(clock, faults=faults)
-    w1 = worker(db, sender, clock, holder="p1", batch=50, max_in_flight=16)
-    w2 = worker(db, sender, clock, holder="p2", batch=50, max_in_flight=16)
+    w1 = worker(db, sender, clock, holder="p1", tuning=WorkerTuning(batch=50, max_in_flight=16))
+    w2 = worker(db, sender, clock, holder="p2", tuning=WorkerTuning(batch=50, max_in_flight=16))
     for _ in range(10):
         await asyncio.gather(w1.run_until_idle(), w2.run_until_idle())
         clock.advance(5)
@@ -521,7 +522,9 @@ async def test_one_pass_claims_more_while_sending(db: Database) -> None:
     chats = await _many_owed(db, 60)
     clock = FakeClock()
     sender = FakeSender(clock)
-    w = worker(db, sender, clock, batch=10, max_in_flight=4, max_per_second=4.0)
+    w = worker(
+        db, sender, clock, max_per_second=4.0, tuning=WorkerTuning(batch=10, max_in_flight=4)
+    )
     result = await w.run_once()
     assert result.claimed == 60 and result.sent == 60
     assert sorted(m.chat_id for m in sender.sent) == chats
@@ -535,7 +538,9 @@ async def test_stop_mid_pass_leaves_nothing_claimed(db: Database) -> None:
     await _many_owed(db, 60)
     clock = FakeClock()
     sender = FakeSender(clock)
-    w = worker(db, sender, clock, batch=10, max_in_flight=4, max_per_second=4.0)
+    w = worker(
+        db, sender, clock, max_per_second=4.0, tuning=WorkerTuning(batch=10, max_in_flight=4)
+    )
     running = asyncio.create_task(w.run_once())
 
     async def fifteen_sent() -> None:
@@ -572,7 +577,7 @@ async def test_senders_wait_for_the_pace_in_turn(db: Database) -> None:
         clock=clock,
         sleep=counting_sleep,
         max_per_second=20.0,
-        max_in_flight=32,
+        tuning=WorkerTuning(max_in_flight=32),
     )
     start = clock()
     result = await w.run_until_idle()

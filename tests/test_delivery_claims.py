@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.delivery import DeliveryWorker, FanOut, Outgoing
+from bot.delivery import DeliveryWorker, FanOut, WorkerTuning
+from bot.delivery.claims import Claim
 from bot.domain import Article, Chat, Delivery, DeliveryState
+from bot.presentation.message import Rendered
 from storage.db import Database
 from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.deliveries import DeliveryRepo
@@ -61,22 +63,24 @@ async def test_a_job_late_past_its_deadline_does_not_send(db: Database) -> None:
     start = clock.now
     log: list[tuple[str, int]] = []
 
-    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Outgoing:
+    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Rendered:
         """A fixed message."""
-        return Outgoing("<b>news</b>", "news")
+        return Rendered("<b>news</b>", plain="news")
 
-    late = DeliveryWorker(db, Recorder("B", log), plain, holder="B", clock=clock, lease_seconds=8)
+    late = DeliveryWorker(
+        db, Recorder("B", log), plain, holder="B", clock=clock, tuning=WorkerTuning(lease_seconds=8)
+    )
 
     async def stalled(
         chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]
-    ) -> Outgoing:
+    ) -> Rendered:
         """A's composer returns after A's claim ran out, and B has sent the row meanwhile."""
         clock.now = start + timedelta(seconds=9)
         await late.run_once()
-        return Outgoing("<b>news</b>", "news")
+        return Rendered("<b>news</b>", plain="news")
 
     first = DeliveryWorker(
-        db, Recorder("A", log), stalled, holder="A", clock=clock, lease_seconds=8
+        db, Recorder("A", log), stalled, holder="A", clock=clock, tuning=WorkerTuning(lease_seconds=8)
     )
     await first.run_once()
     clock.now = start + timedelta(seconds=11)  # whatever A gave back is due again
@@ -120,9 +124,9 @@ async def test_processes_split_the_send_budget(db: Database) -> None:
     clock = Clock()
     log: list[tuple[str, int]] = []
 
-    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Outgoing:
+    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Rendered:
         """A fixed message."""
-        return Outgoing("news", "news")
+        return Rendered("news", plain="news")
 
     def worker(name: str) -> DeliveryWorker:
         """A worker with a 30 msg/s budget."""
@@ -152,22 +156,28 @@ async def test_a_long_pass_takes_its_new_share_at_each_refill(db: Database) -> N
     clock = Clock()
     log: list[tuple[str, int]] = []
 
-    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Outgoing:
+    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Rendered:
         """A fixed message."""
-        return Outgoing("news", "news")
+        return Rendered("news", plain="news")
 
     busy = DeliveryWorker(
-        db, Recorder("A", log), plain, holder="A", clock=clock, max_per_second=30, batch=10
+        db,
+        Recorder("A", log),
+        plain,
+        holder="A",
+        clock=clock,
+        max_per_second=30,
+        tuning=WorkerTuning(batch=10),
     )
     joined = DeliveryWorker(
         db, Recorder("B", log), plain, holder="B", clock=clock, max_per_second=30
     )
-    claimed, _, _ = await busy._claim_jobs()
-    assert claimed == 10 and busy.share == 30
+    claim = await busy.claims.claim()
+    assert claim.claimed == 10 and busy.share == 30
     clock.now += timedelta(seconds=6)
-    await joined._share_budget()
-    claimed, _, _ = await busy._claim_jobs()  # the refill during the same pass
-    assert claimed == 10 and busy.share == 15 and busy.limiter.global_count == 15
+    assert await joined.budget.refresh() == 15
+    claim = await busy.claims.claim()  # the refill during the same pass
+    assert claim.claimed == 10 and busy.share == 15 and busy.limiter.global_count == 15
 
 
 async def owe(db: Database, chats: Sequence[int], text: str) -> None:
@@ -211,11 +221,13 @@ async def test_a_refill_that_brings_a_fan_out_gets_every_sender(db: Database) ->
     `max_in_flight` senders, not with one."""
     await owe(db, [1], "first")
     sender = SlowSender()
-    worker = DeliveryWorker(db, sender, compose, max_per_second=1000, max_in_flight=16)
-    claim = worker._claim_jobs
+    worker = DeliveryWorker(
+        db, sender, compose, max_per_second=1000, tuning=WorkerTuning(max_in_flight=16)
+    )
+    claim = worker.claims.claim
     calls = 0
 
-    async def claim_after_news() -> tuple[int, int, list[Any]]:
+    async def claim_after_news() -> Claim:
         """The second claim of the pass finds a fan-out to 200 chats."""
         nonlocal calls
         calls += 1
@@ -223,7 +235,7 @@ async def test_a_refill_that_brings_a_fan_out_gets_every_sender(db: Database) ->
             await owe(db, range(2, 202), "second")
         return await claim()
 
-    worker._claim_jobs = claim_after_news  # type: ignore[method-assign]
+    worker.claims.claim = claim_after_news  # type: ignore[method-assign]
     result = await worker.run_once()
     assert result.sent == 201
     assert sender.peak > 8
@@ -236,17 +248,19 @@ async def test_rows_of_a_claim_whose_reads_failed_are_sent_later(
     claim runs out, the rows are claimed again and sent."""
     await owe(db, [1, 2], "news")
     clock = FakeClock()
-    worker = DeliveryWorker(db, SlowSender(), compose, clock=clock, lease_seconds=1)
-    read = DeliveryRepo.chats_by_ids
+    worker = DeliveryWorker(
+        db, SlowSender(), compose, clock=clock, tuning=WorkerTuning(lease_seconds=1)
+    )
+    read = ChatRepo.get_many
 
-    async def failing(self: DeliveryRepo, ids: Any) -> Any:
+    async def failing(self: ChatRepo, ids: Any) -> Any:
         """A transient database error."""
         raise RuntimeError("transient")
 
-    monkeypatch.setattr(DeliveryRepo, "chats_by_ids", failing)
+    monkeypatch.setattr(ChatRepo, "get_many", failing)
     with pytest.raises(RuntimeError):
         await worker.run_once()
-    monkeypatch.setattr(DeliveryRepo, "chats_by_ids", read)
+    monkeypatch.setattr(ChatRepo, "get_many", read)
     clock.advance(2)
     result = await worker.run_until_idle()
-    assert result.sent == 2 and not worker._live
+    assert result.sent == 2 and not worker.claims.held

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -332,9 +333,9 @@ async def test_batched_scheduler_sends_once_per_day_across_restarts(db: Database
     steps = 0
     while clock() < NOW + timedelta(days=3):
         for scheduler in (first, second):
-            before = await _digest_days(db)
+            before = await _digest_days(db, chats)
             await scheduler.run_until_idle()
-            for chat_id, day in (await _digest_days(db)) - before:
+            for chat_id, day in (await _digest_days(db, chats)) - before:
                 chat = next(c for c in chats if c.id == chat_id)
                 expected[(chat_id, day)] = await one(chat, clock() - DIGEST_WINDOW)
         await worker.run_until_idle()
@@ -343,7 +344,7 @@ async def test_batched_scheduler_sends_once_per_day_across_restarts(db: Database
         if steps % 5 == 0:
             first, second, worker = start()
     assert calls and max(calls) > 1  # built a batch at a time
-    rows = await _digest_rows(db)
+    rows = await _digest_rows(db, chats)
     assert len(rows) == len(set(rows)) == len(expected)
     for chat in chats:
         days = sorted(day for chat_id, day in rows if chat_id == chat.id)
@@ -353,16 +354,16 @@ async def test_batched_scheduler_sends_once_per_day_across_restarts(db: Database
         assert sent == owed
 
 
-async def _digest_days(db: Database) -> set[tuple[int, date]]:
-    """(chat, local day) of every digest row."""
-    return set(await _digest_rows(db))
+async def _digest_days(db: Database, chats: Sequence[Chat]) -> set[tuple[int, date]]:
+    """(chat, local day) of every digest row of `chats`."""
+    return set(await _digest_rows(db, chats))
 
 
-async def _digest_rows(db: Database) -> list[tuple[int, date]]:
-    """(chat, local day) of every digest row, duplicates kept."""
+async def _digest_rows(db: Database, chats: Sequence[Chat]) -> list[tuple[int, date]]:
+    """(chat, local day) of every digest row of `chats`, duplicates kept."""
     async with db.unit_of_work() as s:
         found: list[tuple[int, date]] = []
-        for chat in await ChatRepo(s).active():
+        for chat in chats:
             found += [
                 (d.chat_id, d.digest_on)
                 for d in await DeliveryRepo(s).for_chat(chat.id)

@@ -3,7 +3,7 @@
 The bot sends to the fake Bot API (a subprocess with a little latency per call, so the
 fan-out is still in progress when we look); once some hundreds of messages went out the
 process is SIGKILLed, restarted, and must finish the job: every chat gets the article,
-and at most `DeliveryWorker.repeat_bound` messages (in flight + sent but not yet
+and at most `WorkerTuning.repeat_bound` messages (in flight + sent but not yet
 flushed; the documented bound in `bot.delivery`) are repeated for the one kill. Only rows
 in doubt may repeat: those the killed process had claimed, or whose send failed (a
 timed-out send may have gone out); a row recorded as sent must never go out again.
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.delivery import DeliveryWorker
+from bot.delivery import WorkerTuning
 from bot.domain import DeliveryState
 from storage.db import Database
 from storage.migrate import upgrade
@@ -37,10 +37,9 @@ pytestmark = [pytest.mark.slow]
 CHATS = 2000
 FIRST_CHAT = 10_000
 KILLS = 1
-_DEFAULTS = DeliveryWorker.__init__.__kwdefaults__ or {}
 # The documented bound per killed process: `max_in_flight` sends in progress plus
 # `flush_rows` sent messages whose marks had not been flushed (64 + 100).
-REPEAT_BOUND = _DEFAULTS["max_in_flight"] + _DEFAULTS["flush_rows"]
+REPEAT_BOUND = WorkerTuning().repeat_bound
 assert REPEAT_BOUND == 164
 # At the 400 msg/s budget the remaining ~1,700 pushes take about 5 s after the 3 s lease
 # of the killed process's claims has expired.

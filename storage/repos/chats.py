@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, time
+from datetime import time
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Chat, ChatType, DeliveryMode, Follow, FollowKind, QuietMode
@@ -14,7 +14,8 @@ from storage.mappers import to_chat, to_follow
 from storage.models import ChatRow, FollowRow
 
 IN_CHUNK = 5000
-_FOLLOWS = cast(Table, FollowRow.__table__)  # Core table: plain rows, no ORM identity map
+_FOLLOWS = cast(Table, FollowRow.__table__)  # Core tables: plain rows, no ORM identity map
+_CHATS = cast(Table, ChatRow.__table__)
 
 CHAT_SETTING_FIELDS = frozenset(
     {
@@ -91,27 +92,16 @@ class ChatRepo:
         return to_chat(row)
 
     async def get_many(self, ids: Iterable[int]) -> dict[int, Chat]:
-        """Chats by id."""
-        wanted = list(set(ids))
-        if not wanted:
-            return {}
-        rows = await self.session.scalars(select(ChatRow).where(ChatRow.id.in_(wanted)))
-        return {r.id: to_chat(r) for r in rows}
-
-    async def active(self) -> list[Chat]:
-        """Chats that are neither paused nor blocked."""
-        rows = await self.session.scalars(
-            select(ChatRow).where(ChatRow.paused.is_(False), ChatRow.blocked.is_(False))
-        )
-        return [to_chat(r) for r in rows]
-
-    async def mark_digest_sent(self, chat_id: int, local_day: date, next_at: datetime) -> None:
-        """Record the local day of the last digest and when the next is due."""
-        await self.session.execute(
-            update(ChatRow)
-            .where(ChatRow.id == chat_id)
-            .values(last_digest_on=local_day, next_digest_at=next_at)
-        )
+        """Chats by id (plain Core rows, read in IN-clause-sized chunks)."""
+        wanted = sorted(set(ids))
+        found: dict[int, Chat] = {}
+        table = _CHATS
+        for start in range(0, len(wanted), IN_CHUNK):
+            part = wanted[start : start + IN_CHUNK]
+            rows = await self.session.execute(select(table).where(table.c.id.in_(part)))
+            # Plain rows carry the ORM row's attribute names, which is all the mapper reads.
+            found.update((r.id, to_chat(cast(ChatRow, r))) for r in rows)
+        return found
 
     async def counts(self) -> tuple[int, int]:
         """(all chats, blocked chats)."""

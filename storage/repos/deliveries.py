@@ -9,15 +9,20 @@ its rows become due again once `claim_until` has passed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Article, Chat, Delivery, DeliveryKind, DeliveryState, Follow
-from storage.mappers import to_chat, to_delivery, to_follow
+from bot.domain import (
+    Article,
+    Delivery,
+    DeliveryState,
+    Follow,
+    NewDelivery,
+)
+from storage.mappers import to_delivery, to_follow
 from storage.models import ArticleRow, ChatRow, DeliveryRow, FollowRow, utcnow
 from storage.repos._dialect import insert_for, is_postgres
 from storage.repos.articles import ArticleRepo
@@ -28,21 +33,6 @@ _PENDING = str(DeliveryState.PENDING)
 _CLAIMED = str(DeliveryState.CLAIMED)
 _DELIVERIES = cast(Table, DeliveryRow.__table__)  # Core table, for executemany updates
 _CHATS = cast(Table, ChatRow.__table__)
-
-
-@dataclass(frozen=True, slots=True)
-class NewDelivery:
-    """An outbox row to enqueue (ids and timestamps are filled by the database)."""
-
-    chat_id: int
-    kind: DeliveryKind = DeliveryKind.ARTICLE
-    article_id: int | None = None
-    story_id: int | None = None
-    follow_id: int | None = None
-    digest_on: date | None = None
-    state: DeliveryState = DeliveryState.PENDING
-    next_attempt_at: datetime | None = None
-    note: str | None = None  # stored in last_error (why a row was enqueued as skipped)
 
 
 def _chunks(items: Sequence[int], size: int = IN_CHUNK) -> Iterable[Sequence[int]]:
@@ -188,12 +178,6 @@ class DeliveryRepo:
                 )
             )
 
-    async def retry_later(
-        self, delivery_id: int, at: datetime, error: str | None, *, count: bool = True
-    ) -> None:
-        """Put a row back to pending until `at` (counting an attempt unless `count` is False)."""
-        await self.retry_many([delivery_id], at, error, count=count)
-
     async def retry_many(
         self,
         ids: Sequence[int],
@@ -203,7 +187,8 @@ class DeliveryRepo:
         count: bool = True,
         holder: str | None = None,
     ) -> None:
-        """`retry_later` for several rows (with `holder`: only those it still has claimed)."""
+        """Put rows back to pending until `at`, counting an attempt unless `count` is False
+        (with `holder`: only the rows it still has claimed)."""
         values: dict[str, object] = {
             "state": _PENDING,
             "next_attempt_at": at,
@@ -244,10 +229,6 @@ class DeliveryRepo:
                     last_error=error[:2000],
                 )
             )
-
-    async def skip(self, delivery_id: int, reason: str, *, holder: str | None = None) -> None:
-        """Mark a row as deliberately not sent."""
-        await self.skip_many([delivery_id], reason, holder=holder)
 
     async def skip_many(
         self, ids: Sequence[int], reason: str, *, holder: str | None = None
@@ -357,17 +338,6 @@ class DeliveryRepo:
                 select(FollowRow).where(FollowRow.id.in_(part)).order_by(FollowRow.id)
             )
             found.extend(to_follow(r) for r in rows)
-        return found
-
-    async def chats_by_ids(self, ids: Iterable[int]) -> dict[int, Chat]:
-        """Chats by id."""
-        wanted = sorted(set(ids))
-        found: dict[int, Chat] = {}
-        table = _CHATS
-        for part in _chunks(wanted):
-            rows = await self.session.execute(select(table).where(table.c.id.in_(part)))
-            # Plain rows carry the ORM row's attribute names, which is all the mapper reads.
-            found.update((r.id, to_chat(cast(ChatRow, r))) for r in rows)
         return found
 
     async def claim_fanout(self, limit: int, holder: str) -> list[Article]:

@@ -9,11 +9,11 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Chat, DeliveryState
+from bot.domain import Chat, DeliveryState, NewDelivery
 from storage.mappers import to_chat
 from storage.models import ChatRow, DeliveryRow
 from storage.repos._dialect import insert_for, is_postgres
-from storage.repos.deliveries import NewDelivery, outbox_values
+from storage.repos.deliveries import outbox_values
 
 IN_CHUNK = 5000
 _DELIVERIES = cast(Table, DeliveryRow.__table__)

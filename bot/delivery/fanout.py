@@ -1,0 +1,104 @@
+"""Fan-out: new articles into the outbox, at most one row per chat and article.
+
+Articles are claimed through `articles.fanned_out` and their rows enqueued in the same
+transaction, so a crash never loses or doubles an article's fan-out. Who gets what is
+decided by the pure `bot.pipeline.fanout`; this module only reads and writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bot.domain import Article, Clock, Follow, utc_now
+from bot.pipeline.fanout import choose_follows, live_chats, plan_fanout
+from storage.db import Database
+from storage.repos.chats import ChatRepo, FollowRepo
+from storage.repos.deliveries import DeliveryRepo
+
+log = logging.getLogger(__name__)
+
+KeywordMatcher = Callable[[Article], Iterable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutResult:
+    """What one fan-out pass did."""
+
+    articles: int = 0
+    enqueued: int = 0
+
+
+class FanOut:
+    """Enqueues the deliveries owed for new articles, exactly once per chat and article."""
+
+    def __init__(
+        self,
+        db: Database,
+        match_keywords: KeywordMatcher | None = None,
+        *,
+        holder: str = "fanout",
+        batch: int = 50,
+        clock: Clock = utc_now,
+    ) -> None:
+        """Use `db`; `match_keywords(article)` returns the ids of keyword follows it matches."""
+        self.db = db
+        self.match_keywords = match_keywords
+        self.holder = holder
+        self.batch = batch
+        self.clock = clock
+
+    async def run_once(self) -> FanOutResult:
+        """Fan out one batch of new articles in one transaction (a crash redoes it whole)."""
+        async with self.db.unit_of_work() as session:
+            repo = DeliveryRepo(session)
+            follows, chats = FollowRepo(session), ChatRepo(session)
+            articles = await repo.claim_fanout(self.batch, self.holder)
+            enqueued = 0
+            for article in articles:
+                enqueued += await self._fan_out(repo, follows, chats, article)
+            await repo.mark_fanned_out([a.id for a in articles])
+        if articles:
+            log.info("fan-out: %d articles, %d deliveries", len(articles), enqueued)
+        return FanOutResult(len(articles), enqueued)
+
+    async def run_until_idle(self, max_batches: int = 1000) -> FanOutResult:
+        """Repeat `run_once` until nothing is left (or `max_batches`)."""
+        total_a = total_e = 0
+        for _ in range(max_batches):
+            result = await self.run_once()
+            total_a += result.articles
+            total_e += result.enqueued
+            if result.articles == 0:
+                break
+        return FanOutResult(total_a, total_e)
+
+    async def _follows_for(
+        self, repo: DeliveryRepo, follows: FollowRepo, article: Article
+    ) -> list[Follow]:
+        """Unmuted story and keyword follows that match an article."""
+        found: list[Follow] = []
+        if article.story_id is not None:
+            found.extend(await follows.story_followers(article.story_id))
+        if self.match_keywords is not None:
+            ids = set(self.match_keywords(article))
+            if ids:
+                found.extend(f for f in await repo.follows_by_ids(ids) if not f.muted)
+        return found
+
+    async def _fan_out(
+        self, repo: DeliveryRepo, follows: FollowRepo, chats: ChatRepo, article: Article
+    ) -> int:
+        """Enqueue one article for every chat that should get it."""
+        muted: set[int] = set()
+        if article.story_id is not None:
+            muted = await follows.muted_story_chats(article.story_id)
+        chosen = choose_follows(await self._follows_for(repo, follows, article), muted)
+        if not chosen:
+            return 0
+        live = live_chats(chosen, await chats.get_many(chosen))
+        originals = {}
+        if article.duplicate_of is not None and live:
+            originals = await repo.states_for_article(article.duplicate_of, live)
+        return await repo.enqueue_many(plan_fanout(article, chosen, live, originals), self.clock())

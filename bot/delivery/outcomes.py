@@ -1,0 +1,83 @@
+"""Outcome writes: what the worker records for rows that were not simply sent.
+
+Each write is its own transaction and only touches rows the worker still holds (with
+``holder``), so a worker that stalled past its lease cannot undo another claim's outcome.
+The outcome of a failed send is decided by the pure `bot.pipeline.outcomes.decide_outcome`;
+`OutcomeWriter.apply` carries it out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from bot.delivery.pacing import Pacer
+from bot.pipeline.outcomes import Block, Outcome, Park, PlainFallback, Retry, Scope
+from storage.db import Database
+from storage.repos.chats import ChatRepo
+from storage.repos.deliveries import DeliveryRepo
+
+log = logging.getLogger(__name__)
+
+
+class OutcomeWriter:
+    """Writes skips, holds, retries, parks and blocks for one holder's claimed rows."""
+
+    def __init__(self, db: Database, holder: str, pacer: Pacer) -> None:
+        """Write through `db` as `holder`; 429 pauses go to `pacer`."""
+        self.db = db
+        self.holder = holder
+        self.pacer = pacer
+
+    async def _write(self, action: Callable[[DeliveryRepo], Awaitable[object]]) -> None:
+        """Run one repository write in its own transaction."""
+        async with self.db.unit_of_work() as session:
+            await action(DeliveryRepo(session))
+
+    async def skip(self, ids: Sequence[int], reason: str) -> None:
+        """Skip rows for good (chat gone or paused, quiet-hours digest mode, empty digest)."""
+        holder = self.holder
+        await self._write(lambda r: r.skip_many(ids, reason, holder=holder))
+
+    async def hold(self, ids: Sequence[int], until: datetime, reason: str) -> None:
+        """Put rows back to pending until `until` without counting an attempt."""
+        holder = self.holder
+        await self._write(lambda r: r.retry_many(ids, until, reason, count=False, holder=holder))
+
+    async def apply(
+        self, outcome: Outcome, chat_id: int, message: Sequence[int], rest: Sequence[int]
+    ) -> int:
+        """Record a failed send's outcome; returns how many rows it covered.
+
+        `message` are the rows of the message that failed, `rest` those and the chat's
+        later rows in this claim.
+        """
+        holder = self.holder
+        if isinstance(outcome, Retry):
+            ids = list(rest if outcome.scope is Scope.REST else message)
+            if outcome.pause is not None:
+                self.pacer.pause(outcome.pause, chat_id, outcome.at)
+            await self._write(
+                lambda r: r.retry_many(
+                    ids, outcome.at, outcome.reason, count=outcome.counted, holder=holder
+                )
+            )
+            return len(ids)
+        if isinstance(outcome, Park):
+            ids = list(message)
+            await self._write(lambda r: r.park_many(ids, outcome.reason, outcome.at, holder=holder))
+            return len(ids)
+        if isinstance(outcome, Block):
+            log.info("chat %s blocked the bot or is gone; stopping its deliveries", chat_id)
+
+            async def block(repo: DeliveryRepo) -> None:
+                """Mark the chat blocked and skip everything it is still owed."""
+                await ChatRepo(repo.session).update(chat_id, blocked=True)
+                await repo.skip_chat(chat_id, outcome.reason)
+
+            await self._write(block)
+            return len(rest)
+        if isinstance(outcome, PlainFallback):
+            raise ValueError("a plain-text fallback is a send, not a write")
+        raise TypeError(f"unknown outcome {outcome!r}")
