@@ -1,9 +1,11 @@
 """Extractive summaries: whole sentences, verbatim, in their original order.
 
-Sentences are scored by position, centrality (cosine to the article's term centroid) and
-headline overlap; near-repeats of an already chosen sentence are skipped. Budgets are a
-sentence count plus optional word or character limits; a sentence is never cut, and a
-summary is never empty when the text has a sentence.
+Sentences are ranked by a small learned scorer (`bot.pipeline.sentence_scorer`: position,
+paragraph start, centrality, headline overlap, length, likeness to the opening sentence;
+weights fitted on the dev data by `tools/train_sentence_scorer.py`); near-repeats of an
+already chosen sentence are skipped. Budgets are a sentence count plus optional word or
+character limits; a sentence is never cut, and a summary is never empty when the text has
+a sentence.
 """
 
 from __future__ import annotations
@@ -11,30 +13,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import chain
 from operator import mul
 
+from bot.pipeline.sentence_scorer import linear_scores, paragraph_starts, sentence_features
+from bot.pipeline.sentence_weights import WEIGHTS
 from bot.pipeline.sentences import analyse
-from bot.pipeline.text import headline_terms, matching_terms, tokenize
+from bot.pipeline.text import headline_terms
 
-
-@dataclass(frozen=True, slots=True)
-class SummaryWeights:
-    """Weights of the sentence score components."""
-
-    position: float = 1.0
-    centrality: float = 1.0
-    headline: float = 1.0
-    length: float = 0.25
-    position_decay: float = 0.2
-    redundancy: float = 0.6
-    min_words: int = 4
-
-
-DEFAULT_WEIGHTS = SummaryWeights()
-# With a word target the length is fixed by the budget, so sentence length earns nothing.
-BUDGET_WEIGHTS = SummaryWeights(centrality=0.5, length=0.0, redundancy=0.45)
+# Cosine above which a sentence repeats one already chosen (set by hand, not tuned).
+REDUNDANCY = 0.6
 
 
 def _cosine(a: Counter[str], b: Counter[str], norm_a: float, norm_b: float) -> float:
@@ -47,55 +34,16 @@ def _cosine(a: Counter[str], b: Counter[str], norm_a: float, norm_b: float) -> f
 
 
 def score_sentences(
-    title: str, sentences: list[str], weights: SummaryWeights = DEFAULT_WEIGHTS
-) -> tuple[list[float], list[Counter[str]]]:
-    """Score each sentence; also return the sentences' term vectors."""
-    terms = [matching_terms(s) for s in sentences]
-    word_counts = [len(tokenize(s)) for s in sentences]
-    title_terms = frozenset(matching_terms(title)) if title else frozenset()
-    scores, vectors, _ = _score(title_terms, terms, word_counts, weights)
-    return scores, vectors
-
-
-def _score(
-    title_terms: frozenset[str],
-    terms: Sequence[Sequence[str]],
-    word_counts: Sequence[int],
-    weights: SummaryWeights,
-) -> tuple[list[float], list[Counter[str]], list[float]]:
-    """Scores, term vectors and vector norms of sentences given their terms and word counts."""
-    vectors = [Counter(t) for t in terms]
-    norms = [math.sqrt(sum(map(mul, vec.values(), vec.values()))) for vec in vectors]
-    sentence_freq = Counter(chain.from_iterable(vectors))  # a sentence's distinct terms
-    n = len(vectors)
-    # Centroid: terms that recur across sentences, damped for the very common ones.
-    centroid = {t: df * math.log(1.0 + n / df) for t, df in sentence_freq.items() if df > 1}
-    centroid_norm = math.sqrt(sum([v * v for v in centroid.values()]))
-    centroid_terms = centroid.keys()
-    mean_words = (sum(word_counts) / n) if n else 1.0
-    n_title = len(title_terms)
-    scores: list[float] = []
-    for i, vec in enumerate(vectors):
-        position = 1.0 / (1.0 + i) ** weights.position_decay
-        norm = norms[i]
-        if norm and centroid_norm:
-            shared = vec.keys() & centroid_terms
-            dot = sum(map(mul, map(vec.__getitem__, shared), map(centroid.__getitem__, shared)))
-            centrality = dot / (norm * centroid_norm)
-        else:
-            centrality = 0.0
-        headline = len(title_terms & vec.keys()) / n_title if n_title else 0.0
-        length = min(word_counts[i] / (mean_words or 1.0), 2.0) / 2.0
-        score = (
-            weights.position * position
-            + weights.centrality * centrality
-            + weights.headline * headline
-            + weights.length * length
-        )
-        if word_counts[i] < weights.min_words:
-            score *= 0.3
-        scores.append(score)
-    return scores, vectors, norms
+    title: str, text: str, weights: Sequence[float] | None = None
+) -> tuple[list[str], list[float]]:
+    """The sentences of text and their learned scores (higher: more summary-worthy)."""
+    analysis = analyse(text or "")
+    rows = sentence_features(
+        analysis,
+        headline_terms(title) if title else (),
+        paragraph_starts(text or "", analysis.sentences),
+    )
+    return list(analysis.sentences), linear_scores(rows, WEIGHTS if weights is None else weights)
 
 
 def _fits(used: int, extra: int, limit: int | None) -> bool:
@@ -111,27 +59,22 @@ def summarise(
     max_words: int | None = None,
     max_chars: int | None = None,
     target_words: int | None = None,
-    weights: SummaryWeights | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[str]:
     """Return up to `max_sentences` verbatim sentences of text within the budgets.
 
     `max_words`/`max_chars` are hard limits; `target_words` is a length to approach by whole
     sentences: a sentence that overshoots it is kept when that lands closer to the target.
+    `weights` replaces the shipped scorer weights (cross-validation trains its own).
     """
     del lang  # sentence splitting and matching terms are script-aware
     analysis = analyse(text or "")
     sentences = analysis.sentences
     if not sentences:
         return []
-    if weights is None:
-        weights = BUDGET_WEIGHTS if target_words is not None else DEFAULT_WEIGHTS
-    # Without a headline, a short first line (a feed or page title) stands in for it.
-    pseudo = sentences[0] if len(sentences) > 1 and target_words is None else ""
-    if title:
-        title_terms = frozenset(headline_terms(title))
-    else:
-        title_terms = frozenset(analysis.terms[0]) if pseudo else frozenset()
-    scores, vectors, norms = _score(title_terms, analysis.terms, analysis.word_counts, weights)
+    _, scores = score_sentences(title, text, weights)
+    vectors = [Counter(t) for t in analysis.terms]
+    norms = [math.sqrt(sum(map(mul, v.values(), v.values()))) for v in vectors]
     order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     chosen: list[int] = []
     words = chars = 0
@@ -139,7 +82,7 @@ def summarise(
         if len(chosen) >= max(1, max_sentences):
             break
         if any(
-            _cosine(vectors[i], vectors[j], norms[i], norms[j]) > weights.redundancy for j in chosen
+            _cosine(vectors[i], vectors[j], norms[i], norms[j]) > REDUNDANCY for j in chosen
         ):
             continue
         n_words = analysis.word_counts[i]
