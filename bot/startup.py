@@ -72,8 +72,28 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
                 todo.append(linked)
 
 
+_TEXT_REASONS = (  # transports that do not chain their errors still name them in the text
+    (
+        ("DNSError", "name or service not known", "name resolution", "nodename nor servname"),
+        "name resolution failed",
+    ),
+    (("connect call failed", "connection refused"), "connection refused"),
+    (("certificate", "ssl"), "TLS handshake failed"),
+    (("serverdisconnected", "connection reset"), "connection reset"),
+)
+
+
+def _reason_from_text(text: str) -> str | None:
+    """A reason named in an error's text, if any."""
+    lowered = text.lower()
+    for needles, reason in _TEXT_REASONS:
+        if any(needle.lower() in lowered for needle in needles):
+            return reason
+    return None
+
+
 def network_reason(exc: BaseException) -> str:
-    """A few words on why a Bot API call failed, read from the whole exception chain."""
+    """A few words on why a Bot API call failed, read from the exception chain and its text."""
     chain = list(_chain(exc))
     checks: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
         (socket.gaierror, "name resolution failed"),
@@ -90,8 +110,14 @@ def network_reason(exc: BaseException) -> str:
     for item in chain:
         if isinstance(item, OSError) and item.strerror:
             return item.strerror.lower()
+    message = exc.message if isinstance(exc, TelegramError) else str(exc)
+    from_text = _reason_from_text(message)
+    if from_text is not None:
+        return from_text
+    if message.startswith("aiohttp."):
+        return message.removeprefix("aiohttp.")
     if isinstance(exc, TelegramError):
-        return f"the server answered: {exc.message}"
+        return f"the server answered: {message}"
     return type(exc).__name__
 
 

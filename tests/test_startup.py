@@ -89,6 +89,15 @@ def test_network_reason_reads_the_whole_chain() -> None:
     assert network_reason(wrapped(ConnectionRefusedError(111, "refused"))) == "connection refused"
     assert network_reason(TimedOut()) == "timed out"
     assert network_reason(NetworkError("Bad Gateway")) == "the server answered: Bad Gateway"
+    unchained = {  # what a transport that does not chain its errors leaves: the text
+        "aiohttp.ClientConnectorDNSError: Cannot connect to host api.telegram.org:443 "
+        "ssl:default [Name or service not known]": "name resolution failed",
+        "aiohttp.ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default "
+        "[Connect call failed ('127.0.0.1', 9)]": "connection refused",
+        "aiohttp.ServerDisconnectedError: Server disconnected": "connection reset",
+    }
+    for text, reason in unchained.items():
+        assert network_reason(NetworkError(text)) == reason, text
     assert api_host("https://api.telegram.org/bot") == "api.telegram.org"
     assert api_host("http://127.0.0.1:8081/bot") == "127.0.0.1:8081"
 
