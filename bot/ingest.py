@@ -36,6 +36,7 @@ from bot.pipeline.summarise import summarise
 from bot.pipeline.text import letter_counts, matching_terms
 from bot.pipeline.urls import canonical_url
 from bot.settings import Settings
+from bot.source_claims import keep_claims, poll_holder
 from bot.stories import StoryService
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
@@ -478,7 +479,10 @@ class IngestService:
                 return await self._poll_guarded(source)
 
         report = IngestReport()
-        for part in await asyncio.gather(*(one(s) for s in sources)):
+        ids = [s.id for s in sources]
+        async with keep_claims(self.db, holder, ids, self.settings.lease_seconds, self.clock):
+            parts = await asyncio.gather(*(one(s) for s in sources))
+        for part in parts:
             report.merge(part)
         return report
 
@@ -538,6 +542,7 @@ class IngestService:
                 last_modified=result.last_modified if result and error is None else None,
                 kind=kind,
                 pause_after=self.settings.pause_after_failures,
+                holder=poll_holder(),
             )
 
     # ------------------------------------------------------------------ bodies

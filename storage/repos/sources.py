@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -125,10 +126,15 @@ class SourceRepo:
         last_modified: str | None = None,
         kind: SourceKind | None = None,
         pause_after: int = 20,
+        holder: str | None = None,
     ) -> Source | None:
-        """Store one poll's outcome, release the claim, and pause after `pause_after` failures."""
+        """Store one poll's outcome, release the claim, and pause after `pause_after` failures.
+
+        With `holder`, only while that holder still has the claim: a process whose lease
+        lapsed mid-poll (another has claimed the source since) records nothing and gets None.
+        """
         row = await self.session.get(SourceRow, source_id)
-        if row is None:
+        if row is None or (holder is not None and row.claimed_by != holder):
             return None
         row.last_polled_at = now
         row.next_poll_at = next_poll_at
@@ -157,6 +163,25 @@ class SourceRepo:
                 )
         await self.session.flush()
         return to_source(row)
+
+    async def renew_claims(
+        self, source_ids: Sequence[int], holder: str, lease_until: datetime
+    ) -> list[int]:
+        """Extend `holder`'s claims on these sources to `lease_until`; the ids still held."""
+        if not source_ids:
+            return []
+        await self.session.execute(
+            update(SourceRow)
+            .where(SourceRow.id.in_(list(source_ids)), SourceRow.claimed_by == holder)
+            .values(claim_until=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        held = await self.session.scalars(
+            select(SourceRow.id).where(
+                SourceRow.id.in_(list(source_ids)), SourceRow.claimed_by == holder
+            )
+        )
+        return sorted(held)
 
     async def set_paused(self, source_id: int, paused: bool) -> bool:
         """Pause or resume a source (resuming clears the error count)."""
