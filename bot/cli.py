@@ -124,6 +124,44 @@ def status_command(
         typer.echo(line)
 
 
+@app.command("doctor")
+def doctor_command() -> None:
+    """Check settings, database, Bot API, sources and optional parts: ✓/✗ lines with what to do.
+
+    Exit code 0 only when everything `akhbar run` needs is fine.
+    """
+    from bot.doctor import run_doctor
+
+    lines, code = asyncio.run(run_doctor())
+    for line in lines:
+        typer.echo(line)
+    raise typer.Exit(code)
+
+
+@source_app.command("resume")
+def source_resume(
+    source_id: Annotated[int, typer.Argument(help="Source id (see `source list`).")],
+) -> None:
+    """Resume a paused source: its failure count is cleared and it is polled at the next tick."""
+    from storage.db import Database
+    from storage.repos.sources import SourceRepo
+
+    settings = settings_or_exit()
+
+    async def go() -> bool:
+        """Clear the pause in one unit of work."""
+        db = Database(settings.database_url)
+        try:
+            async with db.unit_of_work() as session:
+                return await SourceRepo(session).set_paused(source_id, False)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(go()):
+        raise fail(f"no source with id {source_id}", 1)
+    typer.echo(f"source {source_id} resumed")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
