@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     webhook_port: int = Field(
         default=8443, ge=1, le=65535, validation_alias=AliasChoices("AKHBAR_WEBHOOK_PORT")
     )
+    webhook_listen: str = Field(
+        default="127.0.0.1", min_length=1, validation_alias=AliasChoices("AKHBAR_WEBHOOK_LISTEN")
+    )
+    ops_port: int | None = Field(
+        default=None, ge=0, le=65535, validation_alias=AliasChoices("AKHBAR_OPS_PORT")
+    )
+    ops_listen: str = Field(
+        default="127.0.0.1", min_length=1, validation_alias=AliasChoices("AKHBAR_OPS_LISTEN")
+    )
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -162,6 +171,16 @@ class Settings(BaseSettings):
         """Only async SQLite and PostgreSQL drivers are supported."""
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("expected sqlite+aiosqlite://... or postgresql+asyncpg://...")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: str | None) -> str | None:
+        """Telegram's secret_token: 1-256 of A-Z a-z 0-9 _ - (empty means: generate one)."""
+        if not value:
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("expected 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @field_validator("telegram_api_url")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -39,6 +40,9 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.redact import redact
+
+#: Told each call's Bot API method and outcome: the HTTP status, or "timeout" / "network".
+ResponseObserver = Callable[[str, str], None]
 
 POOL_TIMEOUT_MESSAGE = (
     "Pool timeout: All connections in the connection pool are occupied. "
@@ -97,6 +101,7 @@ class AiohttpRequest(BaseRequest):
     __slots__ = (
         "_connect_timeout",
         "_media_write_timeout",
+        "_observer",
         "_pool_size",
         "_pool_slots",
         "_pool_timeout",
@@ -114,7 +119,9 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
         media_write_timeout: float | None = 20.0,
+        on_response: ResponseObserver | None = None,
     ) -> None:
+        """Configure the pool and default timeouts; `on_response` sees every call's outcome."""
         if connection_pool_size < 1:
             raise ValueError("connection_pool_size must be at least 1")
         self._pool_size = connection_pool_size
@@ -123,6 +130,7 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._media_write_timeout = media_write_timeout
+        self._observer = on_response
         self._session: aiohttp.ClientSession | None = None
         self._pool_slots: asyncio.Semaphore | None = None
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
@@ -187,12 +195,20 @@ class AiohttpRequest(BaseRequest):
             if len(self._timeouts) < 64:
                 self._timeouts[(connect, read)] = timeout
         await self._acquire(slots, pool)
+        outcome = "network"
         try:
-            return await self._send(
+            status, body = await self._send(
                 session, url, method, _body(request_data), timeout, _sum(connect, write, read)
             )
+            outcome = str(status)
+            return status, body
+        except TimedOut:
+            outcome = "timeout"
+            raise
         finally:
             slots.release()
+            if self._observer is not None:
+                self._observer(url.rsplit("/", 1)[-1], outcome)
 
     @staticmethod
     async def _acquire(slots: asyncio.Semaphore, pool: float | None) -> None:

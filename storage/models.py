@@ -248,3 +248,14 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime]
+
+
+class AppStateRow(Base):
+    """A named value the bot keeps for itself across restarts and processes (revision 0004),
+    e.g. the generated webhook secret, so every process answers Telegram with the same one."""
+
+    __tablename__ = "app_state"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

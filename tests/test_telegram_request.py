@@ -202,3 +202,25 @@ def test_json_bodies_keep_every_value() -> None:
     ]
     for value in values:
         assert json.loads(_dumps(value)) == json.loads(json.dumps(value))
+
+
+async def test_observer_sees_every_outcome(api: FakeBotAPI) -> None:
+    """The on_response observer gets each call's method and HTTP status, or network."""
+    seen: list[tuple[str, str]] = []
+    request = AiohttpRequest(connection_pool_size=4, on_response=lambda m, o: seen.append((m, o)))
+    async with Bot(
+        TOKEN, base_url=api.base_url, request=request, get_updates_request=request
+    ) as bot:
+        await bot.send_message(1, "ok")
+        api.add_fault("retry_after", method="sendMessage")  # type: ignore[arg-type]
+        with pytest.raises(RetryAfter):
+            await bot.send_message(1, "x")
+    assert ("sendMessage", "200") in seen and ("sendMessage", "429") in seen
+    refused = AiohttpRequest(connect_timeout=1, on_response=lambda m, o: seen.append((m, o)))
+    await refused.initialize()
+    try:
+        with pytest.raises(NetworkError):
+            await refused.post(f"http://127.0.0.1:{_free_port()}/bot{TOKEN}/getMe")
+    finally:
+        await refused.shutdown()
+    assert seen[-1] == ("getMe", "network")
