@@ -1,6 +1,6 @@
 """Delivery benchmark: one new article followed by N chats, and digest building at scale.
 
-(a) ``rate``: the real fan-out and `DeliveryWorker` (composer `handlers.compose.compose_push`,
+(a) ``rate``: the real fan-out and `DeliveryWorker` (composer `bot.pushes.PushComposer.compose`,
     `TelegramSender` over a PTB `Bot` with `AiohttpRequest`) at the default budget
     (`AKHBAR_MAX_MESSAGES_PER_SECOND`, 29) against the fake Bot API in a subprocess
     enforcing Telegram's 30 msg/s: effective msg/s and 429s (target ≥ 28.5 msg/s, zero 429s).
@@ -11,7 +11,7 @@
     CPU-second of the bot's process (what one core sustains), and peak RSS (target < 300 MB).
 (c) ``digest``: `DigestScheduler.run_until_idle` over N chats whose digest is due, each
     following a story with fresh articles, building in batches with
-    `handlers.compose.build_digests` (as `akhbar run` does):
+    `bot.digests.DigestBuilder.build_many` (as `akhbar run` does):
     seconds (target < 60). Every chat there gets the same digest, so one rendering serves all;
 (c') ``digest-varied``: the same over chats whose digests differ: 1-5 follows each among
     `--stories` stories (10 % muted), 30 % with a keyword follow, English and Arabic, eight
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import random
 import resource
 import sys
@@ -49,7 +48,6 @@ from bot.domain import DeliveryState
 from bot.pipeline.text import matching_terms
 from bot.settings import DEFAULT_MESSAGES_PER_SECOND, TELEGRAM_BULK_PER_SECOND, Settings
 from bot.telegram_request import AiohttpRequest
-from handlers.compose import build_digest, build_digests, compose_push
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import ArticleRow, ChatRow, DeliveryRow, FollowRow, StoryRow
@@ -128,7 +126,7 @@ async def deliver(
     worker = DeliveryWorker(
         db,
         TelegramSender(bot),
-        functools.partial(compose_push, services),
+        services.pushes.compose,
         holder="bench",
         max_per_second=per_second,
         tuning=WorkerTuning(lease_seconds=settings.lease_seconds),
@@ -217,8 +215,8 @@ async def digests(url: str, chats: int) -> tuple[int, float]:
                 await repo.set_next_digest(chat_id, now - timedelta(minutes=1))
     scheduler = DigestScheduler(
         db,
-        functools.partial(build_digest, services),
-        build_many=functools.partial(build_digests, services),  # as `akhbar run` builds them
+        services.digests.build,
+        build_many=services.digests.build_many,  # as `akhbar run` builds them
         cache_limit=0,
     )
     started = time.perf_counter()
@@ -388,8 +386,8 @@ async def varied_digests(url: str, chats: int, stories: int) -> tuple[int, int, 
     await seed_varied(db, chats, stories)
     scheduler = DigestScheduler(
         db,
-        functools.partial(build_digest, services),
-        build_many=functools.partial(build_digests, services),
+        services.digests.build,
+        build_many=services.digests.build_many,
         cache_limit=0,
     )
     started, cpu_started = time.perf_counter(), time.process_time()

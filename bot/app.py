@@ -19,11 +19,12 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes
 from bot.chats import ChatService
 from bot.delivery import DeliveryWorker, FanOut, TelegramSender, WorkerTuning
 from bot.digests import DigestScheduler
+from bot.domain import Clock
 from bot.fetch import Fetcher, fetcher_for
 from bot.follows import FollowMatcher
 from bot.ingest import IngestService
 from bot.search import SearchService
-from bot.services import Clock, Services, system_clock
+from bot.services import Services, system_clock
 from bot.settings import Settings
 from bot.sources import SourceService
 from bot.startup import PollingErrorLog, token_origin, wait_for_bot_api
@@ -89,19 +90,17 @@ class Engines:
 
 def build_engines(services: Services, application: Application) -> Engines:  # type: ignore[type-arg]
     """Wire fan-out, the delivery worker and the digest scheduler to the Telegram bot."""
-    from handlers.compose import build_digest, build_digests, compose_push
-
     settings = services.settings
     digests = DigestScheduler(
         services.db,
-        functools.partial(build_digest, services),
-        build_many=functools.partial(build_digests, services),
+        services.digests.build,
+        build_many=services.digests.build_many,
         clock=services.clock,
     )
     worker = DeliveryWorker(
         services.db,
         TelegramSender(application.bot),
-        functools.partial(compose_push, services),
+        services.pushes.compose,
         compose_digest=digests.compose,
         holder=services.instance,
         max_per_second=settings.max_messages_per_second,

@@ -18,27 +18,121 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
+from time import monotonic
+from typing import Final
 
-from bot.domain import Chat, Clock, Delivery, DeliveryKind, DeliveryState, NewDelivery, utc_now
+from bot.domain import (
+    DIGEST_WINDOW,
+    Article,
+    Chat,
+    Clock,
+    Delivery,
+    DeliveryKind,
+    DeliveryState,
+    NewDelivery,
+    utc_now,
+)
+from bot.follows import article_terms
 from bot.pipeline.schedule import digest_day_due, first_digest_at, next_digest_at
+from bot.presentation.digest import ArticleTerms, DigestWindow, compose_digest, followed_articles
+from bot.presentation.i18n import t, to_local
 from bot.presentation.message import Rendered
 from storage.db import Database
+from storage.repos.articles import ArticleRepo
+from storage.repos.chats import FollowRepo
 from storage.repos.deliveries import DeliveryRepo
 from storage.repos.digests import DigestRepo
+from storage.repos.stories import StoryRepo
 
 log = logging.getLogger(__name__)
 
-DigestBuilder = Callable[[Chat, datetime], Awaitable[Sequence[str]]]
-BatchDigestBuilder = Callable[[Sequence[Chat], datetime], Awaitable[Mapping[int, Sequence[str]]]]
-DIGEST_WINDOW = timedelta(hours=24)
+BuildDigest = Callable[[Chat, datetime], Awaitable[Sequence[str]]]
+BuildDigests = Callable[[Sequence[Chat], datetime], Awaitable[Mapping[int, Sequence[str]]]]
 
 
 def _default_empty_text(chat: Chat) -> str:
-    """The message of an empty digest for chats that asked for one."""
-    if chat.language == "ar":
-        return "لا جديد في متابعاتك خلال آخر 24 ساعة."
-    return "Nothing new in your follows in the last 24 hours."
+    """The message of an empty digest for chats that asked for one (from the catalogs)."""
+    return t(chat.language, "digest.empty")
+
+
+WINDOW_TTL_S: Final = 60.0
+
+
+class DigestBuilder:
+    """Builds digests from the database: a batch of chats with a few set-based queries,
+    then pure composition (`bot.presentation.digest`) from one shared window.
+
+    Windows (the articles since the start of a minute) are kept for `WINDOW_TTL_S` by this
+    object, so every digest built in that minute, by the scheduler or `/digest`, shares one.
+    """
+
+    def __init__(self, db: Database, terms: ArticleTerms = article_terms) -> None:
+        """Read through `db`; `terms` gives an article's matching terms (keyword follows)."""
+        self.db = db
+        self.terms = terms
+        self._windows: dict[int, tuple[float, DigestWindow]] = {}
+
+    async def _window(self, since: datetime) -> DigestWindow:
+        """The articles since the start of `since`'s minute, shared by every digest built
+        that minute."""
+        minute = int(since.timestamp()) // 60
+        now = monotonic()
+        hit = self._windows.get(minute)
+        if hit is not None and now - hit[0] < WINDOW_TTL_S:
+            return hit[1]
+        async with self.db.unit_of_work() as session:
+            articles = await ArticleRepo(session).since(datetime.fromtimestamp(minute * 60, UTC))
+            story_ids = {a.story_id for a in articles if a.story_id is not None}
+            stories = await StoryRepo(session).get_many(story_ids)
+        window = DigestWindow(articles, stories, self.terms)
+        for stale in [k for k, (at, _) in self._windows.items() if now - at >= WINDOW_TTL_S]:
+            del self._windows[stale]
+        self._windows[minute] = (now, window)
+        return window
+
+    async def build_many(self, chats: Sequence[Chat], since: datetime) -> dict[int, list[str]]:
+        """Digests of many chats for articles since `since` (HTML parts by chat id; [] when a
+        chat has nothing new), as `build` makes each, from two set-based queries.
+
+        The follows of every chat come in one query and what they already received in
+        another; the composition of each chat's digest is then pure, from the shared window.
+        """
+        now = since + DIGEST_WINDOW
+        window = await self._window(since)
+        chosen: dict[int, list[Article]] = {}
+        got: dict[int, set[int]] = {}
+        async with self.db.unit_of_work() as session:
+            follows = await FollowRepo(session).for_chats(chat.id for chat in chats)
+            for chat in chats:
+                theirs = follows.get(chat.id, ())
+                mine = [f for f in theirs if not f.muted]
+                muted = frozenset(f.story_id for f in theirs if f.muted and f.story_id is not None)
+                chosen[chat.id] = followed_articles(window, mine, since, muted) if mine else []
+            wanted = {a.id for items in chosen.values() for a in items}
+            if wanted:
+                owners = [chat_id for chat_id, items in chosen.items() if items]
+                got = await DigestRepo(session).received_article_ids(
+                    owners, wanted, since - DIGEST_WINDOW
+                )
+        days: dict[str, date] = {}
+        built: dict[int, list[str]] = {}
+        for chat in chats:
+            day = days.get(chat.timezone)
+            if day is None:
+                day = days[chat.timezone] = to_local(now, chat.timezone).date()
+            got_here = got.get(chat.id, set())
+            built[chat.id] = compose_digest(window, chat, chosen[chat.id], got_here, day)
+        return built
+
+    async def build(self, chat: Chat, since: datetime) -> list[str]:
+        """The chat's digest for articles since `since` (HTML parts); [] when nothing is new.
+
+        Top stories by new articles: label, count, one-line summary, two newest headlines.
+        Articles the chat already got in full as pushes only count towards "N more
+        updates". With `chat.empty_digest`, an empty digest is rendered instead of [].
+        """
+        return (await self.build_many([chat], since))[chat.id]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +193,9 @@ class DigestScheduler:
     def __init__(
         self,
         db: Database,
-        build: DigestBuilder,
+        build: BuildDigest,
         *,
-        build_many: BatchDigestBuilder | None = None,
+        build_many: BuildDigests | None = None,
         empty_text: Callable[[Chat], str] = _default_empty_text,
         clock: Clock = utc_now,
         batch: int = 500,

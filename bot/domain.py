@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 Clock = Callable[[], datetime]
+DIGEST_WINDOW = timedelta(hours=24)  # what a daily digest covers
 
 
 def utc_now() -> datetime:

@@ -1,16 +1,22 @@
-"""The typed bundle of services that handlers and jobs use (built by `bot.app`)."""
+"""The typed bundle of services that handlers and jobs use (built by `bot.app`).
+
+Handlers reach the database only through these services (`views` for browsing, `chats`,
+`search`, …); `db` is for the composition root and the background engines.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.digests import DigestBuilder
+from bot.domain import Clock, utc_now
+from bot.pushes import PushComposer
 from bot.settings import Settings
+from bot.views import ReadViews
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -21,12 +27,7 @@ if TYPE_CHECKING:
     from bot.sources import SourceService
     from bot.stories import StoryService
 
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    """The current aware UTC time."""
-    return datetime.now(UTC)
+system_clock = utc_now
 
 
 def instance_name() -> str:
@@ -48,3 +49,12 @@ class Services:
     follows: FollowMatcher
     clock: Clock = system_clock
     instance: str = field(default_factory=instance_name)
+    views: ReadViews = field(init=False)
+    pushes: PushComposer = field(init=False)
+    digests: DigestBuilder = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Build the read views and the composers over the same database and stories."""
+        self.views = ReadViews(self.db, self.clock)
+        self.pushes = PushComposer(self.db, self.stories)
+        self.digests = DigestBuilder(self.db)

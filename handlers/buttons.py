@@ -11,7 +11,9 @@ from telegram.error import TelegramError
 
 from bot.chats import ChatError, StoryNotFound
 from bot.domain import Chat, DeliveryMode
-from handlers.callbacks import BadCallback, CallbackData, decode
+from bot.presentation.callbacks import BadCallback, CallbackData, decode
+from bot.presentation.i18n import t
+from bot.presentation.render import render_notice, render_settings
 from handlers.commands import (
     current_chat,
     edit_or_send,
@@ -23,10 +25,7 @@ from handlers.commands import (
     send_digest,
     send_story,
 )
-from handlers.compose import latest_view, topics_view
 from handlers.context import AnyContext, services
-from handlers.i18n import t
-from handlers.render import render_notice, render_settings
 
 log = logging.getLogger("akhbar.handlers")
 
@@ -119,13 +118,13 @@ async def _follow_query(update: Update, context: AnyContext, chat: Chat, data: C
 
 async def _topics_page(update: Update, context: AnyContext, chat: Chat, data: CallbackData) -> None:
     """Another page of /topics, edited in place."""
-    rendered = await topics_view(services(context), chat, data.int_arg(0))
+    rendered = await services(context).views.topics(chat, data.int_arg(0))
     await edit_or_send(context, _message(update), rendered)
 
 
 async def _latest_page(update: Update, context: AnyContext, chat: Chat, data: CallbackData) -> None:
     """Another page of /latest, edited in place."""
-    rendered = await latest_view(services(context), chat, data.int_arg(0))
+    rendered = await services(context).views.latest(chat, data.int_arg(0))
     await edit_or_send(context, _message(update), rendered)
 
 

@@ -14,25 +14,11 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop
 
 from bot.chats import MAX_QUERY_CHARS, ChatError, FollowResult
-from bot.domain import Chat, Follow, FollowKind
+from bot.domain import DIGEST_WINDOW, Chat, Follow, FollowKind
 from bot.pipeline.urls import canonical_url
-from bot.services import Services
-from bot.sources import SourceError
-from bot.stats import collect_stats
-from handlers.callbacks import ID
-from handlers.compose import (
-    DIGEST_WINDOW,
-    build_digest,
-    has_follows,
-    latest_view,
-    story_view,
-    topics_view,
-)
-from handlers.context import AnyContext, flood_guard, services
-from handlers.flood import Verdict
-from handlers.i18n import t, to_local
-from handlers.markup import to_markup
-from handlers.render import (
+from bot.presentation.callbacks import ID
+from bot.presentation.i18n import t, to_local
+from bot.presentation.render import (
     Rendered,
     render_digest,
     render_help,
@@ -45,6 +31,11 @@ from handlers.render import (
     render_start,
     render_stats,
 )
+from bot.services import Services
+from bot.sources import SourceError
+from handlers.context import AnyContext, flood_guard, services
+from handlers.flood import Verdict
+from handlers.markup import to_markup
 
 log = logging.getLogger("akhbar.handlers")
 
@@ -224,7 +215,7 @@ async def cmd_topics(update: Update, context: AnyContext) -> None:
     chat = await current_chat(update, context)
     if chat is None:
         return
-    await send(context, chat.id, await topics_view(services(context), chat, 0))
+    await send(context, chat.id, await services(context).views.topics(chat, 0))
 
 
 async def followed(context: AnyContext, chat: Chat, result: FollowResult) -> None:
@@ -341,12 +332,12 @@ async def cmd_latest(update: Update, context: AnyContext) -> None:
     chat = await current_chat(update, context)
     if chat is None:
         return
-    await send(context, chat.id, await latest_view(services(context), chat))
+    await send(context, chat.id, await services(context).views.latest(chat))
 
 
 async def send_story(context: AnyContext, chat: Chat, story_id: int) -> None:
     """Send a story card, or say the story does not exist."""
-    parts = await story_view(services(context), chat, story_id)
+    parts = await services(context).views.story(chat, story_id)
     if parts is None:
         await notice(context, chat, "story.not_found", id=story_id)
         return
@@ -374,11 +365,11 @@ async def cmd_story(update: Update, context: AnyContext) -> None:
 async def send_digest(context: AnyContext, chat: Chat) -> None:
     """The chat's digest now (an explicit request always gets an answer)."""
     svc = services(context)
-    if not await has_follows(svc, chat.id):
+    if not await svc.views.has_follows(chat.id):
         await notice(context, chat, "digest.nothing_followed")
         return
     now = svc.clock()
-    parts = await build_digest(svc, chat, now - DIGEST_WINDOW)
+    parts = await svc.digests.build(chat, now - DIGEST_WINDOW)
     if not parts:
         day = to_local(now, chat.timezone).date()
         parts = render_digest(chat.language, chat.timezone, [], 0, day)
@@ -530,7 +521,7 @@ async def cmd_stats(update: Update, context: AnyContext) -> None:
     if chat is None:
         return
     svc = services(context)
-    stats = await collect_stats(svc.db, svc.clock())
+    stats = await svc.views.stats()
     await send(context, chat.id, Rendered(render_stats(chat.language, stats)))
 
 

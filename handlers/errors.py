@@ -7,8 +7,8 @@ import logging
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 
+from bot.presentation.render import render_notice
 from handlers.context import AnyContext, services
-from handlers.render import render_notice
 
 log = logging.getLogger("akhbar.handlers")
 

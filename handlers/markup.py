@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup
 
-from handlers.render import Button, Rendered
-
-
-def to_button(button: Button) -> InlineKeyboardButton:
-    """One inline button: URL if given, else callback data."""
-    if button.url is not None:
-        return InlineKeyboardButton(button.text, url=button.url)
-    return InlineKeyboardButton(button.text, callback_data=button.data)
+from bot.presentation.message import Rendered, keyboard_json
 
 
 def to_markup(rendered: Rendered) -> InlineKeyboardMarkup | None:
-    """The inline keyboard of a rendered message, or None when it has no buttons."""
-    rows = [[to_button(b) for b in row] for row in rendered.buttons if row]
-    return InlineKeyboardMarkup(rows) if rows else None
+    """The inline keyboard of a rendered message, or None when it has no buttons.
+
+    Built from the same Bot API JSON the delivery worker sends (`keyboard_json`), so
+    replies and pushes encode buttons one way.
+    """
+    data = keyboard_json(rendered.buttons)
+    return None if data is None else InlineKeyboardMarkup.de_json(data, None)

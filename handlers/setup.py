@@ -10,11 +10,11 @@ from telegram import Bot, BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
 
+from bot.presentation.i18n import admin_command_menu, command_menu
 from handlers import commands as c
 from handlers.buttons import on_button
 from handlers.context import AnyApplication
 from handlers.errors import on_error
-from handlers.i18n import admin_command_menu, command_menu
 
 log = logging.getLogger(__name__)
 

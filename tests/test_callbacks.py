@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.callbacks import (
+from bot.presentation.callbacks import (
     ACTIONS,
     MAX_ID,
     MAX_PAGE,

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-import handlers.compose as compose_module
 import storage.repos.digests as digest_repo
 from bot.app import build_services
 from bot.delivery import DeliveryWorker
-from bot.digests import DIGEST_WINDOW, DigestScheduler, plan_digests
-from bot.domain import Article, Chat, DeliveryKind, DeliveryState
+from bot.digests import DigestBuilder, DigestScheduler, plan_digests
+from bot.domain import DIGEST_WINDOW, Article, Chat, DeliveryKind, DeliveryState
 from bot.follows import article_terms
 from bot.pipeline.schedule import digest_day_due, first_digest_at, next_digest_at
 from bot.pipeline.text import matching_terms, query_terms
+from bot.presentation.digest import DigestWindow
+from bot.presentation.i18n import tn
 from bot.services import Services
 from bot.settings import Settings
-from handlers.compose import DigestWindow, build_digest, build_digests
-from handlers.i18n import tn
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.chats import ChatRepo, FollowRepo
@@ -150,12 +148,12 @@ async def test_batch_builds_what_each_chat_alone_would_get(db: Database) -> None
     chats = await seed_chats(db, rng, await seed_news(db, rng), 60)
     services = await services_for(db)
     since = NOW - DIGEST_WINDOW
-    batch = await build_digests(services, chats, since)
-    compose_module._windows.clear()  # nothing memoised by the batch serves the lone builds
-    alone = {chat.id: await build_digest(services, chat, since) for chat in chats}
+    batch = await services.digests.build_many(chats, since)
+    lone = DigestBuilder(db)  # nothing memoised by the batch serves the lone builds
+    alone = {chat.id: await lone.build(chat, since) for chat in chats}
     assert batch == alone
-    halves = await build_digests(services, chats[:25], since)
-    halves.update(await build_digests(services, chats[25:], since))
+    halves = await services.digests.build_many(chats[:25], since)
+    halves.update(await services.digests.build_many(chats[25:], since))
     assert halves == alone
     texts = ["\n".join(parts) for parts in alone.values()]
     assert sum(1 for parts in alone.values() if not parts) >= 5  # nothing to say
@@ -194,7 +192,7 @@ async def test_batch_leaves_out_muted_and_old_and_copies(db: Database) -> None:
         await deliveries.park_failed(rows[1].id, "boom", NOW)
         chats = list((await ChatRepo(s).get_many([1, 2, 3, 4, 5])).values())
     assert len(fresh) >= 3 and len(fresh) < len(stories[port])
-    built = await build_digests(await services_for(db), chats, NOW - DIGEST_WINDOW)
+    built = await (await services_for(db)).digests.build_many(chats, NOW - DIGEST_WINDOW)
     assert built[2] == []
     one = "\n".join(built[1])
     assert "Port strike" in one and tn("en", "count.new_articles", len(fresh)) in one
@@ -258,7 +256,7 @@ def test_keyword_index_finds_what_a_scan_finds() -> None:
         )
         for n in range(80)
     ]
-    window = DigestWindow(articles, {})
+    window = DigestWindow(articles, {}, article_terms)
     for query in ["port strike", "rain", "الميناء talks", "nowhere", "", "strike port trade"]:
         terms = tuple(matching_terms(query))
         scan = [
@@ -309,12 +307,12 @@ async def test_batched_scheduler_sends_once_per_day_across_restarts(db: Database
     services = await services_for(db)
     clock = FakeClock(NOW)
     sender = FakeSender(clock)
-    many = functools.partial(build_digests, services)
-    one = functools.partial(build_digest, services)
+    many = services.digests.build_many
+    one = services.digests.build
     calls: list[int] = []
 
     async def counted(batch: list[Chat], since: datetime) -> dict[int, list[str]]:
-        """`build_digests`, counting the chats of each call."""
+        """`DigestBuilder.build_many`, counting the chats of each call."""
         calls.append(len(batch))
         return await many(batch, since)
 
@@ -392,7 +390,7 @@ async def test_top_ten_stories_then_more_updates(db: Database) -> None:
                 await articles.set_story(article.id, story.id)
         chat = await ChatRepo(s).get(1)
     assert chat is not None
-    text = "\n".join((await build_digests(await services_for(db), [chat], NOW - DIGEST_WINDOW))[1])
+    text = "\n".join((await (await services_for(db)).digests.build_many([chat], NOW - DIGEST_WINDOW))[1])
     order = [9, 6, 3, 0, 11, 10, 8, 7, 5, 4]  # two articles first, then the newest
     positions = [text.index(f"Story {n:02d}") for n in order]
     assert positions == sorted(positions)

@@ -9,6 +9,7 @@ from bot.delivery import DeliveryWorker
 from bot.digests import DigestScheduler
 from bot.domain import Chat, DeliveryKind, DeliveryState
 from bot.pipeline.schedule import local_day, local_instant
+from bot.presentation.i18n import t as translate
 from storage.db import Database
 from storage.repos.deliveries import DeliveryRepo
 from tests.delivery_helpers import FakeClock, FakeSender, compose, make_chat
@@ -163,4 +164,4 @@ async def test_empty_digest_on_request(db: Database) -> None:
     clock.now = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
     assert (await scheduler.tick()).enqueued == 1
     await w.run_until_idle()
-    assert [m.text for m in sender.to(7)] == ["Nothing new in your follows in the last 24 hours."]
+    assert [m.text for m in sender.to(7)] == [translate("en", "digest.empty")]

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from handlers.i18n import t
+from bot.presentation.i18n import t
 from storage.db import Database
 from tests.bot_harness import ADMIN_ID, Harness, joined, make_harness
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.demo import as_record, load_items
+from bot.presentation.i18n import t
 from handlers.flood import FloodGuard
-from handlers.i18n import t
 from storage.db import Database
 from tests.bot_harness import ADMIN_ID, USER_ID, Harness, joined, make_harness, texts
 

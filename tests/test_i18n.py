@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from handlers.i18n import (
+from bot.presentation.i18n import (
     ADMIN_COMMANDS,
     SUPPORTED,
     USER_COMMANDS,

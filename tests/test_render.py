@@ -18,9 +18,8 @@ from bot.domain import (
     Stats,
     Story,
 )
-from handlers.callbacks import decode
-from handlers.markup import to_markup
-from handlers.render import (
+from bot.presentation.callbacks import decode
+from bot.presentation.render import (
     FSI,
     LRM,
     PDI,
@@ -45,6 +44,7 @@ from handlers.render import (
     render_topics,
     split_html,
 )
+from handlers.markup import to_markup
 from tests.test_render_properties import assert_valid_rendered, assert_valid_telegram_html
 
 NOON = datetime(2025, 5, 14, 12, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ from bot.domain import (
     Source,
     Story,
 )
-from handlers.render import (
+from bot.presentation.render import (
     DigestEntry,
     Rendered,
     render_burst,

@@ -1,12 +1,12 @@
 """Arabic and English interface strings: gettext catalogs read with Babel, plus formatting.
 
-Catalogs live in ``handlers/locales/<lang>/LC_MESSAGES/akhbar.po``. Message ids are stable
+Catalogs live in ``bot/presentation/locales/<lang>/LC_MESSAGES/akhbar.po``. Message ids are stable
 keys ("start.welcome"); each catalog holds the text in its own language. Plural messages
 use ``msgid_plural = <key>.plural`` and the catalog's own Plural-Forms (Arabic has six).
 
 Catalog text is a Telegram-HTML template (``cmd.*``, ``btn.*`` and ``toast.*`` are plain
 text). :func:`t` fills ``{name}`` fields with ``str.format`` and does **not** escape them:
-callers that put outside text into a message escape it first (``handlers.render`` does).
+callers that put outside text into a message escape it first (``bot.presentation.render`` does).
 
 Numbers use Western digits in both languages (``1,234``): they are what most Arabic news
 sites print, they read the same in both interfaces and mix cleanly with times and ids.

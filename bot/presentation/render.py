@@ -32,11 +32,8 @@ from bot.domain import (
     Stats,
     Story,
 )
-from bot.presentation.message import Button as Button
-from bot.presentation.message import Keyboard as Keyboard
-from bot.presentation.message import Rendered as Rendered
-from handlers.callbacks import encode
-from handlers.i18n import (
+from bot.presentation.callbacks import encode
+from bot.presentation.i18n import (
     ADMIN_COMMANDS,
     USER_COMMANDS,
     format_age,
@@ -47,6 +44,9 @@ from handlers.i18n import (
     t,
     tn,
 )
+from bot.presentation.message import Button as Button
+from bot.presentation.message import Keyboard as Keyboard
+from bot.presentation.message import Rendered as Rendered
 
 MAX_MESSAGE: Final = 4096
 HEADLINE_MAX: Final = 300

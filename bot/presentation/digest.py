@@ -1,0 +1,220 @@
+"""Pure digest composition: one chat's digest from a shared window of recent articles.
+
+`DigestWindow` holds the originals published in a digest window, by story, and works out
+keyword matches and rendered digests once per window, shared by every chat built from it.
+`compose_digest` is one chat's digest from its followed articles; chats whose inputs
+render the same share one rendering, and stories their blocks.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Final
+
+from bot.domain import Article, Chat, Follow, FollowKind, Story
+from bot.presentation.render import DigestEntry, join_digest, render_digest_entry
+
+DIGEST_STORIES: Final = 10
+
+ArticleTerms = Callable[[Article], Iterable[str]]
+
+
+def source_name(article: Article) -> str:
+    """An article's source name (may be empty)."""
+    return article.source_name or ""
+
+
+def article_time(article: Article) -> datetime:
+    """The best known time of an article (aware; the epoch when unknown)."""
+    found = article.published_at or article.fetched_at
+    if found is None:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+def _first_line(article: Article) -> str:
+    """A one-line summary of an article."""
+    if article.summary:
+        return article.summary[0]
+    return article.lede or ""
+
+
+_RENDERED_MAX: Final = 4096
+RenderKey = tuple[str, str, date, bool, int, tuple[int, ...]]
+BlockKey = tuple[str, int, int, tuple[int, ...]]
+
+
+class DigestWindow:
+    """Originals published in a digest window, by story, with keyword matches and rendered
+    digests worked out once per window and shared by every chat built from it."""
+
+    def __init__(
+        self, articles: list[Article], stories: dict[int, Story], terms: ArticleTerms
+    ) -> None:
+        """Index the window's originals by story; `terms` gives an article's matching terms."""
+        self.stories = stories
+        self.terms = terms
+        self.articles = [a for a in articles if a.duplicate_of is None]
+        self.by_story: dict[int, list[Article]] = {}
+        for article in self.articles:
+            if article.story_id is not None:
+                self.by_story.setdefault(article.story_id, []).append(article)
+        self.when = {a.id: article_time(a) for a in self.articles}
+        self.stamp = {article_id: when.timestamp() for article_id, when in self.when.items()}
+        ordered = sorted(self.articles, key=lambda a: (self.when[a.id], a.id))
+        self.rank = {a.id: n for n, a in enumerate(ordered)}  # digest order: oldest, then id
+        self._postings: dict[str, set[int]] | None = None
+        self._matches: dict[tuple[str, ...], list[Article]] = {}
+        self._recent: dict[datetime, dict[int, list[Article]]] = {}
+        self.rendered: dict[RenderKey, tuple[str, ...]] = {}
+        self.blocks: dict[BlockKey, str] = {}
+
+    def recent(self, since: datetime) -> dict[int, list[Article]]:
+        """Each story's originals published at or after `since`."""
+        found = self._recent.get(since)
+        if found is None:
+            found = {}
+            when = self.when
+            for story_id, items in self.by_story.items():
+                fresh = [a for a in items if when[a.id] >= since]
+                if fresh:
+                    found[story_id] = fresh
+            self._recent = {since: found}
+        return found
+
+    def keyword_matches(self, terms: tuple[str, ...]) -> list[Article]:
+        """Originals whose matching terms include all of `terms` (none for no terms)."""
+        found = self._matches.get(terms)
+        if found is not None:
+            return found
+        found = []
+        if terms:
+            postings = self._index()
+            lists = sorted((postings.get(term, set()) for term in set(terms)), key=len)
+            ids = set(lists[0]).intersection(*lists[1:])
+            found = [a for a in self.articles if a.id in ids]
+        self._matches[terms] = found
+        return found
+
+    def _index(self) -> dict[str, set[int]]:
+        """Term → ids of the originals that have it, built on first use."""
+        if self._postings is None:
+            postings: dict[str, set[int]] = {}
+            for article in self.articles:
+                for term in self.terms(article):
+                    postings.setdefault(term, set()).add(article.id)
+            self._postings = postings
+        return self._postings
+
+
+def followed_articles(
+    window: DigestWindow,
+    follows: list[Follow],
+    since: datetime,
+    muted: frozenset[int] = frozenset(),
+) -> list[Article]:
+    """Originals published since `since` in a followed story or matching a keyword follow
+    (the follows given: the caller leaves muted ones out), oldest first. Keyword matches
+    in a `muted` story are left out too, as pushes leave them out."""
+    recent, when, rank = window.recent(since), window.when, window.rank
+    story_ids = {f.story_id for f in follows if f.kind is FollowKind.STORY and f.story_id}
+    chosen = [a for sid in story_ids for a in recent.get(sid, ())]
+    keywords = [f for f in follows if f.kind is FollowKind.KEYWORD]
+    if keywords:
+        seen = {a.id for a in chosen}
+        for follow in keywords:
+            for article in window.keyword_matches(follow.terms):
+                if article.story_id in muted:
+                    continue
+                if article.id not in seen and when[article.id] >= since:
+                    seen.add(article.id)
+                    chosen.append(article)
+    chosen.sort(key=lambda a: rank[a.id])
+    return chosen
+
+
+def _top_stories(
+    window: DigestWindow, fresh: list[Article], limit: int
+) -> tuple[list[tuple[int, list[Article]]], int]:
+    """The `limit` stories with most of the articles new to the chat (given in digest
+    order), then the most recent; and how many of the articles are not in them (past the
+    top, or without a known story)."""
+    stories, stamp = window.stories, window.stamp
+    by_story: dict[int, list[Article]] = {}
+    for article in fresh:
+        if article.story_id in stories:
+            by_story.setdefault(article.story_id, []).append(article)
+    # in digest order, a story's newest article is its last; nsmallest == sorted()[:limit]
+    top = heapq.nsmallest(
+        limit, by_story.items(), key=lambda item: (-len(item[1]), -stamp[item[1][-1].id])
+    )
+    return top, len(fresh) - sum(len(items) for _, items in top)
+
+
+def _digest_entry(window: DigestWindow, story_id: int, items: list[Article]) -> DigestEntry:
+    """A story's digest entry: its count, one-line summary and two newest headlines."""
+    when = window.when
+    newest = sorted(items, key=lambda a: when[a.id], reverse=True)
+    return DigestEntry(
+        story=window.stories[story_id],
+        new_count=len(items),
+        summary_line=_first_line(newest[0]),
+        headlines=[(a, source_name(a)) for a in newest[:2]],
+    )
+
+
+def _story_block(
+    window: DigestWindow, lang: str, index: int, story_id: int, items: list[Article]
+) -> str:
+    """A story's rendered digest block, shared by every chat with the same one at `index`."""
+    key: BlockKey = (lang, index, story_id, tuple(a.id for a in items))
+    block = window.blocks.get(key)
+    if block is None:
+        if len(window.blocks) >= _RENDERED_MAX:
+            window.blocks.clear()
+        block = render_digest_entry(lang, index, _digest_entry(window, story_id, items))
+        window.blocks[key] = block
+    return block
+
+
+def compose_digest(
+    window: DigestWindow, chat: Chat, chosen: list[Article], got: set[int], local_day: date
+) -> list[str]:
+    """One chat's digest from its followed articles (in digest order) and those it already
+    received in full.
+
+    Top stories by new articles: label, count, one-line summary, two newest headlines;
+    received articles, articles without a known story and stories past the top ten count
+    towards "N more updates". Chats whose inputs render the same (language, timezone,
+    day, articles) share one rendering per window, and stories their blocks.
+    """
+    fresh = [a for a in chosen if a.id not in got] if got else chosen
+    already = len(chosen) - len(fresh)
+    key: RenderKey = (
+        chat.language,
+        chat.timezone,
+        local_day,
+        chat.empty_digest,
+        already,
+        tuple(a.id for a in fresh),
+    )
+    parts = window.rendered.get(key)
+    if parts is None:
+        top, left = _top_stories(window, fresh, DIGEST_STORIES)
+        more = already + left
+        parts = ()
+        if top or chat.empty_digest:
+            lang = chat.language
+            blocks = [
+                _story_block(window, lang, index, story_id, items)
+                for index, (story_id, items) in enumerate(top, 1)
+            ]
+            parts = tuple(join_digest(lang, chat.timezone, blocks, more, local_day))
+        if len(window.rendered) >= _RENDERED_MAX:
+            window.rendered.clear()
+        window.rendered[key] = parts
+    return list(parts)
+
+

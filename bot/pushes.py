@@ -1,0 +1,112 @@
+"""Pushes: one article (with related headlines and "also:" copies) or a story's burst,
+rendered for one chat. The delivery worker's `Composer` is `PushComposer.compose`.
+
+The story and related headlines of an article are cached briefly per composer object:
+a fan-out to many chats asks for the same article once per chat.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+from bot.domain import Article, Chat, Delivery, Story
+from bot.presentation.digest import article_time, source_name
+from bot.presentation.message import Rendered
+from bot.presentation.render import render_burst, render_push
+from storage.db import Database
+from storage.repos.articles import ArticleRepo
+from storage.repos.stories import StoryRepo
+
+if TYPE_CHECKING:
+    from bot.stories import StoryService
+
+RELATED_LIMIT: Final = 5
+CONTEXT_TTL_S: Final = 30.0
+CONTEXT_MAX: Final = 512
+
+PushContextKey = tuple[int, int | None, frozenset[int]]
+
+
+class PushComposer:
+    """Composes pushes from the database, with a short-lived cache of push context."""
+
+    def __init__(self, db: Database, stories: StoryService) -> None:
+        """Read through `db`; related headlines come from `stories`."""
+        self.db = db
+        self.stories = stories
+        self._context: dict[PushContextKey, tuple[float, Story | None, list[Article]]] = {}
+
+    async def _related(self, article: Article, exclude: set[int]) -> list[Article]:
+        """Related headlines of the story: other sources first, newest first."""
+        found = await self.stories.related(article, RELATED_LIMIT + len(exclude))
+        found = [a for a in found if a.id not in exclude and a.duplicate_of is None]
+        found.sort(
+            key=lambda a: (
+                a.story_id != article.story_id,
+                a.source_id == article.source_id,
+                -article_time(a).timestamp(),
+            )
+        )
+        return found[:RELATED_LIMIT]
+
+    async def _story_and_related(
+        self, article: Article, story_id: int | None, ids: set[int]
+    ) -> tuple[Story | None, list[Article]]:
+        """The story and related headlines for a push, cached briefly: a fan-out asks once
+        per chat."""
+        cache = self._context
+        key = (article.id, story_id, frozenset(ids))
+        now = time.monotonic()
+        hit = cache.get(key)
+        if hit is not None and now - hit[0] < CONTEXT_TTL_S:
+            return hit[1], hit[2]
+        story: Story | None = None
+        if story_id is not None:
+            async with self.db.unit_of_work() as session:
+                story = await StoryRepo(session).get(story_id)
+        related = await self._related(article, ids)
+        if len(cache) >= CONTEXT_MAX:
+            cache.clear()
+        cache[key] = (now, story, related)
+        return story, related
+
+    async def compose(
+        self, chat: Chat, deliveries: Sequence[Delivery], articles: Sequence[Article]
+    ) -> Rendered:
+        """One push (with related headlines and "also:" copies) or a burst for one story's
+        rows."""
+        items = list(articles)
+        if not items:
+            async with self.db.unit_of_work() as session:
+                wanted = [d.article_id for d in deliveries if d.article_id is not None]
+                items = await ArticleRepo(session).get_many(wanted)
+        if not items:
+            raise LookupError("the articles of these deliveries no longer exist")
+        ids = {a.id for a in items}
+        originals = [a for a in items if a.duplicate_of is None or a.duplicate_of not in ids]
+        copies: dict[int, list[str]] = {}
+        for article in items:
+            if article.duplicate_of is not None and article.duplicate_of in ids:
+                copies.setdefault(article.duplicate_of, []).append(source_name(article))
+        story_id = next((d.story_id for d in deliveries if d.story_id is not None), None)
+        story_id = story_id if story_id is not None else originals[0].story_id
+        article = originals[0]
+        story, related = await self._story_and_related(article, story_id, ids)
+        lang, tz = chat.language, chat.timezone
+        if len(originals) > 1 and story is not None:
+            burst = [(a, source_name(a), list(a.summary)) for a in originals]
+            return render_burst(lang, tz, story, burst)
+        also = [name for name in copies.get(article.id, []) if name and name != source_name(article)]
+        rendered = render_push(
+            lang,
+            tz,
+            article,
+            source_name(article),
+            list(article.summary),
+            [(a, source_name(a)) for a in related],
+            list(dict.fromkeys(also)),
+            story,
+        )
+        return rendered
