@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from bot.pipeline.cluster import ClusterConfig, ClusterDoc, StoryClusterer
 from bot.pipeline.offline import cluster_records, summarise_records
@@ -102,3 +103,20 @@ def test_long_gap_needs_shared_rare_terms() -> None:
     )
     other = c.add(_doc(3, "Man shot, police say", "Police said a man was shot.", later + 1))
     assert same.story == a.story and other.story != a.story
+
+
+def test_cold_start_joins_the_demo_flood_reports() -> None:
+    # At the start of a stream every shared word looks common (IDF over two articles); the
+    # demo's two first flood reports must still be one story, and the other events apart.
+    items = json.loads(
+        (Path(__file__).resolve().parent.parent / "bot" / "demo" / "items.json").read_text("utf-8")
+    )
+    c = StoryClusterer()
+    story = {}
+    for i, item in enumerate(items):
+        doc = ClusterDoc(i, item["title"], item["text"], lang=item["lang"], published=T0)
+        story[item["title"]] = c.add(doc).story
+    floods = [t for t in story if "Wadi Sahel" in t]
+    assert len(floods) >= 2 and len({story[t] for t in floods}) == 1, floods
+    others = {story[t] for t in story if t.isascii() and "Wadi Sahel" not in t}
+    assert story[floods[0]] not in others

@@ -1,7 +1,9 @@
 """Online story clustering: each arriving article joins an active story or starts one.
 
 Articles are turned into sparse TF-IDF vectors of their matching terms (headline and
-lede weighted up, IDF streamed from the articles seen so far). A candidate story is
+lede weighted up, IDF streamed from the articles seen so far, as if `idf_prior_docs`
+articles without those terms had come first, so that at the start of a stream the words
+two reports share do not count as common). A candidate story is
 scored against its recent articles *and* its centroid, so a story cannot chain away
 from what it is about; the bar rises with the time since the story's last article, and
 after `evidence_days` of quiet an article must also share rare terms (names, places,
@@ -91,6 +93,7 @@ class ClusterConfig:
     near_duplicate: float = 0.9  # cosine for the near-duplicate shortcut
     near_duplicate_title: float = 0.6  # headline-term Jaccard for the shortcut
     max_vocabulary: int = 400_000  # document-frequency table size before pruning
+    idf_prior_docs: float = 10.0  # documents assumed seen before the stream (cold-start IDF)
 
 
 @dataclass(slots=True)
@@ -357,7 +360,7 @@ class StoryClusterer:
 
     def _vectorise(self, tf: dict[str, float]) -> Vector:
         """Sublinear TF times streaming IDF, pruned and unit-normalised."""
-        log_n = math.log(self._n_docs + 1)
+        log_n = math.log(self._n_docs + 1 + self.config.idf_prior_docs)
         counts = list(map(self._df.__getitem__, tf))
         log_df = self._log_df
         top = max(counts, default=0)
