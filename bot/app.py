@@ -23,6 +23,9 @@ from bot.domain import Clock
 from bot.fetch import Fetcher, fetcher_for
 from bot.follows import FollowMatcher
 from bot.ingest import IngestService
+from bot.metrics import INGEST_SECONDS, observe_api
+from bot.ops_http import Operations
+from bot.redact import install_log_redaction, register_secrets
 from bot.search import SearchService
 from bot.services import Services, system_clock
 from bot.settings import Settings
@@ -30,6 +33,7 @@ from bot.sources import SourceService
 from bot.startup import PollingErrorLog, token_origin, wait_for_bot_api
 from bot.stories import StoryService
 from bot.telegram_request import AiohttpRequest
+from bot.webhook import start_webhook, webhook_secret
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.repos.ops import CallbackTokenRepo, LeaseRepo
@@ -46,6 +50,7 @@ def setup_logging(level: str) -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    install_log_redaction()  # the token (and webhook secret) never reach a log line
     for noisy in ("httpx", "httpcore", "aiohttp.access", "telegram.ext.Updater"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: still running" is expected
@@ -124,8 +129,10 @@ def build_application(
         .base_url(settings.telegram_api_url)
     )
     if fast_transport:
-        builder = builder.request(AiohttpRequest(connection_pool_size=128)).get_updates_request(
-            AiohttpRequest(connection_pool_size=2, read_timeout=40.0)
+        builder = builder.request(
+            AiohttpRequest(connection_pool_size=128, on_response=observe_api)
+        ).get_updates_request(
+            AiohttpRequest(connection_pool_size=2, read_timeout=40.0, on_response=observe_api)
         )
     application = builder.build()
     install_services(application, services)
@@ -359,7 +366,8 @@ def _schedule_jobs(application: Application, services: Services, engines: Engine
 
     async def on_tick(_: ContextTypes.DEFAULT_TYPE) -> None:
         """One scheduler tick."""
-        await ingest_tick(services, engines)
+        with INGEST_SECONDS.time():
+            await ingest_tick(services, engines)
 
     async def on_maintenance(_: ContextTypes.DEFAULT_TYPE) -> None:
         """Hourly housekeeping."""
@@ -410,6 +418,7 @@ async def _reach_bot_api(
 async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     """Run one bot process until SIGTERM/SIGINT; every step is safe to repeat after a crash."""
     setup_logging(settings.log_level)
+    register_secrets([settings.telegram_bot_token, settings.webhook_secret])
     await upgrade_async(settings.database_url)
     db = Database(settings.database_url)
     services = await build_services(settings, db)
@@ -425,9 +434,11 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     _schedule_jobs(application, services, engines)
     sender_task = asyncio.create_task(delivery_loop(engines, settings.tick_seconds, stopping))
     log.info("akhbar running as %s", services.instance)
+    ops = Operations(db, services.instance, port=settings.ops_port, listen=settings.ops_listen)
     try:
+        await ops.start()
         if webhook:
-            await _start_webhook(application, settings)
+            await start_webhook(application, settings, await webhook_secret(db, settings))
         while not stopping.is_set():
             wait = receiver.interval
             if not webhook:
@@ -449,19 +460,6 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
             await sender_task
         await application.stop()
         await application.shutdown()
+        await ops.stop()
         await services.ingest.fetcher.aclose()
         await db.dispose()
-
-
-async def _start_webhook(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
-    """Receive updates through PTB's webhook server with a secret token."""
-    if application.updater is None or not settings.webhook_url:
-        raise RuntimeError("webhook mode needs AKHBAR_WEBHOOK_URL")
-    await application.updater.start_webhook(
-        listen="0.0.0.0",
-        port=settings.webhook_port,
-        url_path="telegram",
-        webhook_url=settings.webhook_url.rstrip("/") + "/telegram",
-        secret_token=settings.webhook_secret,
-        allowed_updates=Update.ALL_TYPES,
-    )

@@ -79,12 +79,15 @@ def status_command(
     """Health: sources, outbox depth by state, sends and failures in the last hour, notices."""
     from datetime import UTC, datetime
 
+    from bot.looplag import STATE_PREFIX as LOOPLAG_PREFIX
+    from bot.looplag import status_lines as looplag_lines
     from bot.stats import collect_stats
     from storage.db import Database
     from storage.migrate import upgrade
     from storage.repos.deliveries import DeliveryRepo
     from storage.repos.ops import NoticeRepo
     from storage.repos.sources import SourceRepo
+    from storage.repos.state import AppStateRepo
 
     settings = settings_or_exit()
     upgrade(settings.database_url)
@@ -102,6 +105,7 @@ def status_command(
             async with db.unit_of_work() as session:
                 sources = await SourceRepo(session).list_all()
                 notices = await NoticeRepo(session).recent(5)
+                lags = await AppStateRepo(session).with_prefix(LOOPLAG_PREFIX)
         finally:
             await db.dispose()
         queue = ", ".join(f"{state} {count}" for state, count in sorted(stats.queue.items()))
@@ -113,6 +117,7 @@ def status_command(
             f"outbox: {queue or 'empty'}",
             f"last hour: {stats.sent_last_hour} sent, {stats.failed_last_hour} failed",
         ]
+        lines += looplag_lines(lags, datetime.now(UTC))
         for source in sources:
             if source.paused or source.error_count:
                 state = "paused" if source.paused else f"{source.error_count} failures"

@@ -152,3 +152,14 @@ def publication(stats: LagStats, now: datetime | None = None) -> str:
     data = json.loads(stats.to_json())
     data["at"] = (now or datetime.now(UTC)).isoformat()
     return json.dumps(data, sort_keys=True)
+
+
+def status_lines(published: dict[str, str], now: datetime) -> list[str]:
+    """`akhbar status` lines for the figures processes published (newest first, with age)."""
+    rows: list[tuple[datetime, str]] = []
+    for name, text in published.items():
+        at = published_at(text) or datetime.min.replace(tzinfo=UTC)
+        age = max(0, int((now - at).total_seconds()))
+        instance = name.removeprefix(STATE_PREFIX)
+        rows.append((at, f"loop lag {instance} ({age} s ago): {LagStats.from_json(text).line()}"))
+    return [line for _at, line in sorted(rows, reverse=True)]

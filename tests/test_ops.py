@@ -8,14 +8,23 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot import metrics
-from bot.looplag import LagStats, LoopLagMonitor, percentile, summarise_lags
+from bot.looplag import (
+    LagStats,
+    LoopLagMonitor,
+    percentile,
+    publication,
+    status_lines,
+    summarise_lags,
+)
 from bot.ops_http import Operations
 from storage.db import Database
+from storage.migrate import upgrade_connection
 from storage.repos.sources import SourceRepo
 from storage.repos.state import AppStateRepo
 
@@ -126,3 +135,46 @@ async def test_healthz_503_when_the_database_is_down() -> None:
         await down.dispose()
     assert status == 503 and "unreachable" in body
     assert time.monotonic() - started < 5
+
+
+def test_status_lines_newest_first_with_age() -> None:
+    """Each published process gets one line naming it, its age and its figures."""
+    old = publication(summarise_lags([0.001, 0.3], stalls=1), T0)
+    new = publication(summarise_lags([0.002]), T0 + timedelta(seconds=50))
+    lines = status_lines({"looplag:a-1": old, "looplag:b-2": new}, T0 + timedelta(seconds=60))
+    assert lines[0].startswith("loop lag b-2 (10 s ago): p50 2.0 ms")
+    assert lines[1].startswith("loop lag a-1 (60 s ago)") and "1 stalls" in lines[1]
+    assert "max 300.0 ms" in lines[1]
+
+
+def test_akhbar_status_shows_published_loop_lag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`akhbar status` (another process) prints each running process's loop-lag line."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from bot.settings import get_settings
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'status.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+
+    async def publish() -> None:
+        """Migrate, then publish figures as a running bot would."""
+        db = Database(url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(upgrade_connection)
+            monitor = LoopLagMonitor()
+            monitor.record(0.4)
+            await Operations(db, "host-42", monitor=monitor).publish()
+        finally:
+            await db.dispose()
+
+    asyncio.run(publish())
+    result = CliRunner().invoke(app, ["status"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "loop lag host-42" in result.output and "max 400.0 ms" in result.output
