@@ -304,6 +304,32 @@ def test_run_waits_for_the_bot_api_polls_sources_then_answers(tmp_path: Path) ->
 
 
 @pytest.mark.slow
+def test_run_rides_out_an_outage_after_start_up(tmp_path: Path) -> None:
+    """The Bot API goes away while the bot runs and comes back: one line, then service again."""
+    port = free_port()
+    env = bot_env(f"http://127.0.0.1:{port}/bot", f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    log = tmp_path / "bot.log"
+    with bot_process(env, log) as proc:
+        with spawn("--port", str(port)) as control:
+            control.push_message(5, "/start", user_id=5, language_code="en")
+            wait_until(lambda: control.sent(5), 60, "the answer to /start", 0.2)
+        wait_until(lambda: attempt_lines(log.read_text()), 30, "the outage to be noticed")
+        time.sleep(3)  # stay down across a few of the bot's polling retries
+        with spawn("--port", str(port)) as control:
+            # A restarted fake numbers its updates from 1 again, below the bot's offset:
+            # the first ones are skipped as already seen, so send a few.
+            for _ in range(3):
+                control.push_message(6, "/start", user_id=6, language_code="en")
+            wait_until(lambda: control.sent(6), 90, "an answer after the outage", 0.2)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+    text = log.read_text()
+    assert len(attempt_lines(text)) == 1, attempt_lines(text)
+    assert "polling keeps retrying" in attempt_lines(text)[0]
+    assert "Traceback" not in text and "Unclosed" not in text, text[-3000:]
+
+
+@pytest.mark.slow
 def test_run_reports_a_conflict_once(tmp_path: Path) -> None:
     """Another program polling with the same token: one clear Conflict line, no traceback."""
     with spawn() as control:
