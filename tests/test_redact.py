@@ -121,3 +121,29 @@ def test_filter_redacts_message_arguments_and_traceback() -> None:
     assert RedactingFilter().filter(record)
     formatted = logging.Formatter().format(record)
     assert TOKEN not in formatted and MASK in formatted
+
+
+async def test_sender_error_stored_as_last_error_has_no_token(
+    raw_server: tuple[int, list[Callable[[bytes], bytes]]],
+) -> None:
+    """The delivery sender's error (its text is what deliveries.last_error keeps) carries the
+    failure but not the token, through every link of its chain."""
+    from bot.delivery.sender import TelegramSender
+    from bot.pipeline.outcomes import SendError
+
+    port, _answers = raw_server
+    request = AiohttpRequest(connection_pool_size=2, read_timeout=2)
+    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=request)
+    await request.initialize()
+    try:
+        with pytest.raises(SendError) as info:
+            await TelegramSender(bot).send(1, "hello", (), True)
+    finally:
+        await request.shutdown()
+    chain: list[BaseException] = []
+    error: BaseException | None = info.value
+    while error is not None and len(chain) < 10:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert "ClientResponseError" in str(info.value)
+    assert all(TOKEN not in str(e) and TOKEN not in repr(e) for e in chain), chain
