@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import struct
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -23,11 +22,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Article, Source, SourceKind
+from bot.domain import Article, Clock, Source, SourceKind
 from bot.fetch import Fetcher, FetchResult
 from bot.pipeline.clean import clean_text, parse_timestamp
 from bot.pipeline.feeds import ParsedItem, looks_like_feed, parse_feed
-from bot.pipeline.fingerprint import content_hash, hamming, simhash, to_signed64
+from bot.pipeline.fingerprint import content_hash, hamming, simhash
+from bot.pipeline.ingest_plan import NewArticle, plan_batch
 from bot.pipeline.pages import ParsedPage, extract_page
 from bot.pipeline.polling import next_poll
 from bot.pipeline.sentences import analyse
@@ -41,8 +41,6 @@ from bot.stories import StoryService
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.sources import SourceRepo
-
-Clock = Callable[[], datetime]
 
 BATCH_SIZE = 200
 POLL_CONCURRENCY = 8
@@ -157,61 +155,6 @@ class FingerprintIndex:
         return best
 
 
-_LANE = 16  # bits per counter lane in the packed SimHash accumulator
-_LANE_MAX = (1 << _LANE) - 1  # total weight above this could carry between lanes
-_SPREAD = [
-    [sum(1 << (_LANE * (8 * k + bit)) for bit in range(8) if (b >> bit) & 1) for b in range(256)]
-    for k in range(8)
-]
-
-
-_SPREAD0, _SPREAD1, _SPREAD2, _SPREAD3, _SPREAD4, _SPREAD5, _SPREAD6, _SPREAD7 = _SPREAD
-_LANES = struct.Struct("<64H")  # the accumulator's 64 lanes, lowest bit first
-_SPREAD_CACHE_SIZE = 32768  # term -> packed bit spread (~190 bytes each); cleared when full
-_spread_cache: dict[str, int] = {}
-
-
-def _term_spread(term: str) -> int:
-    """A term's 64 hash bits spread one per 16-bit lane (lane i holds bit i)."""
-    d = hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest()
-    return (
-        _SPREAD0[d[7]]
-        + _SPREAD1[d[6]]
-        + _SPREAD2[d[5]]
-        + _SPREAD3[d[4]]
-        + _SPREAD4[d[3]]
-        + _SPREAD5[d[2]]
-        + _SPREAD6[d[1]]
-        + _SPREAD7[d[0]]
-    )
-
-
-def fast_simhash(terms: Iterable[str]) -> int:
-    """The same value as `fingerprint.simhash`, summing all 64 bit counters in one packed int."""
-    weights = Counter(terms)
-    weights.pop("", None)
-    if not weights:
-        return 0
-    total = sum(weights.values())
-    if total > _LANE_MAX:
-        return simhash(weights.elements())
-    cache = _spread_cache
-    acc = 0
-    for term, weight in weights.items():
-        spread = cache.get(term)
-        if spread is None:
-            spread = _term_spread(term)
-            if len(cache) >= _SPREAD_CACHE_SIZE:
-                cache.clear()
-            cache[term] = spread
-        acc += spread if weight == 1 else spread * weight
-    value = 0
-    for bit, count in enumerate(_LANES.unpack(acc.to_bytes(_LANES.size, "little"))):
-        if 2 * count > total:
-            value |= 1 << bit
-    return to_signed64(value)
-
-
 def _language(text: str, hint: str | None) -> str:
     """ar/en of a text; the hint decides when the text is mixed or has no letters."""
     arabic, latin = letter_counts(text[:LANGUAGE_SAMPLE_CHARS])
@@ -227,7 +170,7 @@ def _fingerprint(title_terms: list[str], body_terms: list[str]) -> int | None:
     """SimHash of the matching form (headline weighted), None when too short to trust."""
     if len(title_terms) + len(body_terms) < FINGERPRINT_MIN_TERMS:
         return None
-    return fast_simhash(
+    return simhash(
         title_terms * FINGERPRINT_TITLE_WEIGHT + body_terms[:FINGERPRINT_BODY_TERMS]
     )
 
@@ -347,73 +290,6 @@ def is_section_page(page: ParsedPage) -> bool:
     """A page listing many article links with little text of its own."""
     links = len(page.links)
     return links >= SECTION_MIN_LINKS and len(page.text) < SECTION_CHARS_PER_LINK * links
-
-
-@dataclass(slots=True)
-class _Known:
-    """The identity of a stored article, or of one a batch is about to insert (`pending`)."""
-
-    id: int
-    url: str
-    guid: str | None
-    source_id: int | None
-    content_hash: str | None
-    duplicate_of: int | None = None
-    pending: int | None = None  # index into the batch's new articles
-
-    @classmethod
-    def stored(cls, article: Article) -> _Known:
-        """The identity of a stored article."""
-        return cls(
-            id=article.id,
-            url=article.url,
-            guid=article.guid,
-            source_id=article.source_id,
-            content_hash=article.content_hash,
-            duplicate_of=article.duplicate_of,
-        )
-
-
-class _Identities:
-    """What a batch has seen so far: stored matches plus the batch's own inserts and updates,
-    so lookups answer exactly as `find_existing` would after each earlier article."""
-
-    def __init__(self) -> None:
-        """Start empty."""
-        self._urls: dict[str, _Known] = {}
-        self._guids: dict[tuple[int | None, str], _Known] = {}
-
-    def add(self, known: _Known) -> None:
-        """Remember an article under its URL and its (source, guid)."""
-        self._urls.setdefault(known.url, known)
-        if known.guid:
-            self._guids.setdefault((known.source_id, known.guid), known)
-
-    def find(self, url: str, source_id: int | None, guid: str | None) -> _Known | None:
-        """The article with this URL, else the one with this guid from this source."""
-        found = self._urls.get(url)
-        if found is None and guid:
-            found = self._guids.get((source_id, guid))
-        return found
-
-    def changed(self, known: _Known, fields: ArticleFields) -> None:
-        """Record an update: new content hash and perhaps a new guid (URL unchanged)."""
-        known.content_hash = fields.content_hash
-        if fields.guid != known.guid:
-            if known.guid and self._guids.get((known.source_id, known.guid)) is known:
-                del self._guids[(known.source_id, known.guid)]
-            known.guid = fields.guid
-            if fields.guid:
-                self._guids[(known.source_id, fields.guid)] = known
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A new article of a batch: as first seen (clustered, fingerprinted) and as stored."""
-
-    first: ArticleFields
-    final: ArticleFields
-    known: _Known
 
 
 def _as_article(article_id: int, fields: ArticleFields, duplicate_of: int | None) -> Article:
@@ -692,7 +568,7 @@ class IngestService:
         report: IngestReport,
         added: list[tuple[int, int]],
     ) -> None:
-        """Insert, update or skip each article of a batch, as if one after the other.
+        """Insert, update or skip each article of a batch, as `plan_batch` decides.
 
         Statements per batch, whatever its size: the identity lookups, the id reservation,
         one story insert, one article executemany (story ids and near-duplicate links set
@@ -700,70 +576,41 @@ class IngestService:
         """
         repo = ArticleRepo(session)
         found = await repo.find_existing_many([(f.url, f.source_id, f.guid) for f, _ in batch])
-        known = _Identities()
-        for article in found:
-            if article is not None:
-                known.add(_Known.stored(article))
-        pending: list[_Pending] = []
-        updates: dict[int, ArticleFields] = {}
-        for fields, keep_existing in batch:
-            existing = known.find(fields.url, fields.source_id, fields.guid)
-            if existing is not None:
-                same_owner = existing.source_id == fields.source_id
-                if existing.content_hash == fields.content_hash or not same_owner or keep_existing:
-                    report.duplicate += 1
-                    continue
-                update = replace(
-                    fields,
-                    url=existing.url,
-                    guid=fields.guid or existing.guid,
-                    duplicate_of=existing.duplicate_of,
-                )
-                known.changed(existing, update)
-                if existing.pending is not None:
-                    pending[existing.pending].final = update
-                else:
-                    updates[existing.id] = update
-                report.updated += 1
-                continue
-            entry = _Known(
-                id=0,
-                url=fields.url,
-                guid=fields.guid,
-                source_id=fields.source_id,
-                content_hash=fields.content_hash,
-                pending=len(pending),
-            )
-            known.add(entry)
-            pending.append(_Pending(first=fields, final=fields, known=entry))
-        for article_id, fields in updates.items():
+        plan = plan_batch(batch, found)
+        report.duplicate += plan.duplicate
+        report.updated += plan.updated
+        for article_id, fields in plan.updates.items():
             await repo.replace(article_id, fields)
-        if pending:
-            await self._insert_new(session, repo, pending, report, added)
+        if plan.new:
+            await self._insert_new(session, repo, plan.new, report, added)
+
+    def _original_of(self, fingerprint: int | None, added: list[tuple[int, int]]) -> int | None:
+        """The stored or just-added original a new article is a near-duplicate of, if any."""
+        if fingerprint is None:
+            return None
+        original = self.fingerprints.find(fingerprint)
+        if original is None:
+            for pending_id, fp in added:
+                if hamming(fp, fingerprint) <= NEAR_DUPLICATE_BITS:
+                    return pending_id
+        return original
 
     async def _insert_new(
         self,
         session: AsyncSession,
         repo: ArticleRepo,
-        pending: Sequence[_Pending],
+        new: Sequence[NewArticle[ArticleFields]],
         report: IngestReport,
         added: list[tuple[int, int]],
     ) -> None:
         """Give new articles ids, link near-duplicates, cluster them, insert them in one go."""
-        ids = await repo.reserve_ids(len(pending))
+        ids = await repo.reserve_ids(len(new))
         articles: list[Article] = []
-        for entry, article_id in zip(pending, ids, strict=True):
-            entry.known.id = article_id
+        originals: list[int | None] = []
+        for entry, article_id in zip(new, ids, strict=True):
             fields = entry.first
-            original = None
-            if fields.fingerprint is not None:
-                original = self.fingerprints.find(fields.fingerprint)
-                if original is None:
-                    for pending_id, fp in added:
-                        if hamming(fp, fields.fingerprint) <= NEAR_DUPLICATE_BITS:
-                            original = pending_id
-                            break
-            entry.known.duplicate_of = original
+            original = self._original_of(fields.fingerprint, added)
+            originals.append(original)
             if original is not None:
                 report.syndicated += 1
             elif fields.fingerprint is not None:
@@ -771,8 +618,8 @@ class IngestService:
             articles.append(_as_article(article_id, fields, original))
         story_ids = await self.stories.assign_many(session, articles)
         rows = [
-            replace(entry.final, duplicate_of=entry.known.duplicate_of, story_id=story_id)
-            for entry, story_id in zip(pending, story_ids, strict=True)
+            replace(entry.final, duplicate_of=original, story_id=story_id)
+            for entry, original, story_id in zip(new, originals, story_ids, strict=True)
         ]
         await repo.insert_many(rows, ids=ids)
         report.new += len(rows)

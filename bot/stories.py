@@ -8,31 +8,25 @@ persisted state always carries the database id as its key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Article
+from bot.domain import Article, Clock, utc_now
 from bot.pipeline.cluster import ClusterDoc, StoryClusterer
 from bot.pipeline.related import Headline, related_headlines
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.stories import StoryFigures, StoryRepo
 
-Clock = Callable[[], datetime]
 SIMILAR_STORIES = 3
 # Centroid cosine below which another story is not "related" at all: on the saudinewsnet
 # stream, pairs under ~0.08 are unrelated news (a Greek loan law next to a Saudi royal
 # reception), 0.08-0.15 share a field (two football transfers), above 0.15 a subject.
 RELATED_MIN_SIMILARITY = 0.1
 STORY_ARTICLES = 50
-
-
-def _utcnow() -> datetime:
-    """Current aware UTC time."""
-    return datetime.now(UTC)
 
 
 def _headline(article: Article) -> Headline:
@@ -50,7 +44,7 @@ class StoryService:
     """Assigns each new article to a story and keeps story rows and clusterer state in step."""
 
     def __init__(
-        self, db: Database, clusterer: StoryClusterer | None = None, now: Clock = _utcnow
+        self, db: Database, clusterer: StoryClusterer | None = None, now: Clock = utc_now
     ) -> None:
         """Wrap a clusterer (a fresh default one if None); `now` is the clock."""
         self.db = db
@@ -107,17 +101,6 @@ class StoryService:
             published=article.published_at or self.now(),
             source=str(article.source_id) if article.source_id is not None else None,
         )
-
-    async def assign(self, session: AsyncSession, article: Article, *, defer: bool = False) -> int:
-        """Cluster a just-inserted article inside the caller's unit of work; return its story id.
-
-        With `defer`, the story row is saved by `flush(session)` (once per story per batch).
-        """
-        story_id = (await self.assign_many(session, [article]))[0]
-        await ArticleRepo(session).set_story(article.id, story_id)
-        if not defer:
-            await self.flush(session)
-        return story_id
 
     async def assign_many(self, session: AsyncSession, articles: Sequence[Article]) -> list[int]:
         """Cluster articles (with their final ids, not necessarily inserted yet) in order.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -26,11 +27,35 @@ def to_signed64(value: int) -> int:
     return value - (1 << 64) if value & _SIGN_BIT else value
 
 
-def simhash(terms: Iterable[str]) -> int:
-    """Return the 64-bit SimHash of weighted terms as a signed int64."""
-    weights = Counter(t for t in terms if t)
-    if not weights:
-        return 0
+_LANE = 16  # bits per counter lane in the packed SimHash accumulator
+_LANE_MAX = (1 << _LANE) - 1  # total weight above this could carry between lanes
+_SPREAD = [
+    [sum(1 << (_LANE * (8 * k + bit)) for bit in range(8) if (b >> bit) & 1) for b in range(256)]
+    for k in range(8)
+]
+_SPREAD0, _SPREAD1, _SPREAD2, _SPREAD3, _SPREAD4, _SPREAD5, _SPREAD6, _SPREAD7 = _SPREAD
+_LANES = struct.Struct("<64H")  # the accumulator's 64 lanes, lowest bit first
+_SPREAD_CACHE_SIZE = 32768  # term -> packed bit spread (~190 bytes each); cleared when full
+_spread_cache: dict[str, int] = {}
+
+
+def _term_spread(term: str) -> int:
+    """A term's 64 hash bits spread one per 16-bit lane (lane i holds bit i)."""
+    d = hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest()
+    return (
+        _SPREAD0[d[7]]
+        + _SPREAD1[d[6]]
+        + _SPREAD2[d[5]]
+        + _SPREAD3[d[4]]
+        + _SPREAD4[d[3]]
+        + _SPREAD5[d[2]]
+        + _SPREAD6[d[1]]
+        + _SPREAD7[d[0]]
+    )
+
+
+def _simhash_by_bit(weights: Counter[str]) -> int:
+    """SimHash with one signed counter per bit (any total weight)."""
     totals = [0] * 64
     for term, weight in weights.items():
         h = _term_hash(term)
@@ -39,6 +64,37 @@ def simhash(terms: Iterable[str]) -> int:
     value = 0
     for bit, total in enumerate(totals):
         if total > 0:
+            value |= 1 << bit
+    return to_signed64(value)
+
+
+def simhash(terms: Iterable[str]) -> int:
+    """Return the 64-bit SimHash of weighted terms as a signed int64.
+
+    A bit is set when the terms whose hash has it outweigh those whose hash lacks it. The
+    64 counters are summed at once in one packed integer (16-bit lanes; a term's lane
+    pattern is cached), falling back to one counter per bit when the total weight could
+    overflow a lane.
+    """
+    weights = Counter(t for t in terms if t)
+    if not weights:
+        return 0
+    total = sum(weights.values())
+    if total > _LANE_MAX:
+        return _simhash_by_bit(weights)
+    cache = _spread_cache
+    acc = 0
+    for term, weight in weights.items():
+        spread = cache.get(term)
+        if spread is None:
+            spread = _term_spread(term)
+            if len(cache) >= _SPREAD_CACHE_SIZE:
+                cache.clear()
+            cache[term] = spread
+        acc += spread if weight == 1 else spread * weight
+    value = 0
+    for bit, count in enumerate(_LANES.unpack(acc.to_bytes(_LANES.size, "little"))):
+        if 2 * count > total:
             value |= 1 << bit
     return to_signed64(value)
 
