@@ -30,12 +30,11 @@ from bot.search import SearchService
 from bot.services import Services, system_clock
 from bot.settings import Settings
 from bot.sources import SourceService
-from bot.startup import PollingErrorLog, token_origin, wait_for_bot_api
+from bot.startup import PollingErrorLog, migrate, token_origin, wait_for_bot_api
 from bot.stories import StoryService
 from bot.telegram_request import AiohttpRequest
 from bot.webhook import start_webhook, webhook_secret
 from storage.db import Database
-from storage.migrate import upgrade_async
 from storage.repos.ops import CallbackTokenRepo, LeaseRepo
 
 log = logging.getLogger("akhbar")
@@ -419,7 +418,7 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     """Run one bot process until SIGTERM/SIGINT; every step is safe to repeat after a crash."""
     setup_logging(settings.log_level)
     register_secrets([settings.telegram_bot_token, settings.webhook_secret])
-    await upgrade_async(settings.database_url)
+    await migrate(settings.database_url)  # one line, not a traceback, if it cannot be opened
     db = Database(settings.database_url)
     services = await build_services(settings, db)
     application = build_application(settings, services)

@@ -25,7 +25,7 @@ from telegram.error import InvalidToken, TelegramError
 from bot.domain import Source
 from bot.fetch import Fetcher, FetchLimits
 from bot.settings import Settings, SettingsError, env_name, load_settings, setting_sources
-from bot.startup import api_host, describe_source, network_reason
+from bot.startup import api_host, database_reason, describe_source, network_reason
 from bot.telegram_request import AiohttpRequest
 from storage.db import Database
 from storage.fts import FTS_OBJECT_PREFIX, POSTGRES_FTS_COLUMN
@@ -181,7 +181,7 @@ async def check_database(db: Database) -> Check:
     try:
         engine, revision = await database_facts(db)
     except Exception as exc:  # any driver error means "cannot use it"; say which, in one line
-        reason = _database_reason(exc)
+        reason = database_reason(exc)
         return Check(
             "database",
             False,
@@ -211,22 +211,6 @@ def missing_database(url: str) -> Check | None:
         f"SQLite file {path} does not exist",
         "run `akhbar db upgrade` to create it (or point DATABASE_URL at your database)",
     )
-
-
-def _database_reason(exc: BaseException) -> str:
-    """Why the database could not be used: a network reason when a socket failed, else its text."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, OSError):
-            return network_reason(current)
-        current = current.__cause__ or current.__context__
-    return _first_line(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception's message, first line only, without SQLAlchemy's background link."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return message.split("(Background on this error")[0].strip()
 
 
 # ------------------------------------------------------------------- Bot API
@@ -410,7 +394,7 @@ async def check_search(db: Database) -> Check:
                 ).scalar_one()
                 what = f"PostgreSQL tsvector column ({POSTGRES_FTS_COLUMN})"
     except Exception as exc:
-        return Check("search index", False, f"cannot check: {_first_line(exc)}", required=False)
+        return Check("search index", False, f"cannot check: {database_reason(exc)}", required=False)
     if not found:
         return Check(
             "search index", False, f"{what} missing", "run `akhbar db upgrade`", required=False

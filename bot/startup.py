@@ -51,6 +51,59 @@ class BotApiUnreachable(StartupError):
     exit_code = 1
 
 
+class DatabaseUnavailable(StartupError):
+    """The database cannot be reached or opened at start-up."""
+
+    exit_code = 1
+
+
+def database_reason(exc: BaseException) -> str:
+    """Why a database could not be used: a network or file reason when a socket or file failed,
+    else the driver's first line (without SQLAlchemy's background link)."""
+    for item in _chain(exc):
+        if isinstance(item, OSError):
+            return network_reason(item)
+    message = str(exc).strip()
+    first = message.splitlines()[0] if message else type(exc).__name__
+    return first.split("(Background on this error")[0].strip()
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be reached or opened (not a bug in a query)."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    kinds = (
+        OSError,
+        OperationalError,
+        InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InvalidCatalogNameError,
+        asyncpg.InvalidAuthorizationSpecificationError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError,
+    )
+    return any(isinstance(item, kinds) for item in _chain(exc))
+
+
+async def migrate(url: str) -> None:
+    """Apply the migrations; a database that cannot be opened stops start-up with one line."""
+    from sqlalchemy.engine import make_url
+
+    from storage.migrate import upgrade_async
+
+    try:
+        await upgrade_async(url)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        where = make_url(url).render_as_string(hide_password=True)
+        raise DatabaseUnavailable(
+            f"cannot open the database {where}: {database_reason(exc)}; "
+            "`akhbar doctor` checks the whole setup"
+        ) from None
+
+
 def api_host(api_url: str) -> str:
     """The host (and port, when given) of a Bot API base URL, for messages."""
     parts = urlsplit(api_url)

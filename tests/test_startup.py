@@ -21,11 +21,14 @@ from telegram.error import Conflict, NetworkError, TimedOut
 from bot.settings import setting_sources
 from bot.startup import (
     BotApiUnreachable,
+    DatabaseUnavailable,
     PollingErrorLog,
     TokenRejected,
     api_host,
     backoff_delays,
     check_token,
+    database_unavailable,
+    migrate,
     network_reason,
     wait_for_bot_api,
 )
@@ -254,6 +257,25 @@ async def test_check_token_names_the_dotenv_file(
     assert await check_token(f"http://127.0.0.1:{free_port()}/bot", TOKEN) is False
 
 
+async def test_unreachable_database_stops_start_up_with_one_line() -> None:
+    """PostgreSQL refusing connections, or a database that does not exist: DatabaseUnavailable."""
+    refused = f"postgresql+asyncpg://postgres:secret@127.0.0.1:{free_port()}/akhbar"
+    with pytest.raises(DatabaseUnavailable) as caught:
+        await migrate(refused)
+    assert "connection refused" in str(caught.value) and "secret" not in str(caught.value)
+    assert "akhbar doctor" in str(caught.value) and caught.value.exit_code == 1
+
+
+def test_database_errors_that_are_bugs_are_not_hidden() -> None:
+    """Only connection-level failures become one line; a failing statement keeps its traceback."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    assert database_unavailable(OperationalError("connect", {}, Exception("unable to open")))
+    assert database_unavailable(ConnectionRefusedError(111, "refused"))
+    assert not database_unavailable(IntegrityError("insert", {}, Exception("duplicate key")))
+    assert not database_unavailable(ValueError("bad revision"))
+
+
 # ------------------------------------------------------ `akhbar run` as a real process
 
 
@@ -354,6 +376,28 @@ def test_run_reports_a_conflict_once(tmp_path: Path) -> None:
     text = log.read_text()
     assert text.count("Telegram answered Conflict") == 1, text[-3000:]
     assert "Traceback" not in text and "Unclosed" not in text, text[-3000:]
+
+
+@pytest.mark.slow
+def test_run_with_an_unreachable_database_exits_1_with_one_line(tmp_path: Path) -> None:
+    """PostgreSQL refusing connections at start-up: one line pointing to `akhbar doctor`, exit 1."""
+    with spawn() as control:
+        env = bot_env(
+            control.base_url, f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/akhbar"
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    output = (done.stdout + done.stderr).strip()
+    assert done.returncode == 1, output
+    assert len(output.splitlines()) == 1, output
+    assert "cannot open the database" in output and "connection refused" in output
+    assert "Traceback" not in output and "Unclosed" not in output
 
 
 @pytest.mark.slow
