@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from bot.pipeline.offline import cluster_records
 from bot.pipeline.xlink import (
     Coverage,
     CoverageItem,
+    Link,
     LinkArticle,
     LinkConfig,
     build_stories,
@@ -112,6 +114,20 @@ def test_linked_stories_keep_their_link_and_take_no_other() -> None:
         (1, 2)
     ]
     assert link_stories(articles, LinkConfig(margin=0.0), linked=[1, 2]) == []
+
+
+def test_changed_limits_the_search_to_links_touching_changed_stories() -> None:
+    """With `changed`, a pair of unchanged stories is not looked at; a changed side finds its pair."""
+    articles = [
+        _article("a1", 1, "ar", _unit(1, 0, 0)),
+        _article("e2", 2, "en", _unit(1, 0.05, 0)),
+        _article("a3", 3, "ar", _unit(0, 0, 1)),
+        _article("e4", 4, "en", _unit(0, 0.05, 1)),
+    ]
+    assert {(link.ar, link.en) for link in link_stories(articles)} == {(1, 2), (3, 4)}
+    assert [(link.ar, link.en) for link in link_stories(articles, changed=[4])] == [(3, 4)]
+    assert [(link.ar, link.en) for link in link_stories(articles, changed=[1])] == [(1, 2)]
+    assert link_stories(articles, changed=[]) == []
 
 
 def test_a_story_mixing_events_is_not_linked() -> None:
@@ -289,6 +305,27 @@ def test_no_link_between_distractor_stories(ntrex_stream: Stream) -> None:
     for link in link_stories(ntrex_stream.articles):
         members = story_ids[link.ar] + story_ids[link.en]
         assert any(key.startswith("ntrex") for key in members), members
+
+
+def test_changed_stories_find_exactly_the_full_pass_links_touching_them(
+    ntrex_stream: Stream,
+) -> None:
+    """The incremental search equals the full pass restricted to links with a changed side."""
+
+    def pairs(links: list[Link]) -> list[tuple[int, int]]:
+        """The linked story pairs, in order (cosines differ in the last bits by matrix shape)."""
+        return [(link.ar, link.en) for link in links]
+
+    full = link_stories(ntrex_stream.articles)
+    every = set(ntrex_stream.lexical.values())
+    assert pairs(link_stories(ntrex_stream.articles, changed=every)) == pairs(full)
+    keys = sorted(every)
+    rng = random.Random(11)
+    for _ in range(4):
+        changed = set(rng.sample(keys, 80))
+        expected = [link for link in full if link.ar in changed or link.en in changed]
+        assert expected, "each sample should touch some links"
+        assert pairs(link_stories(ntrex_stream.articles, changed=changed)) == pairs(expected)
 
 
 def test_agreement_rule_raises_precision(ntrex_stream: Stream) -> None:

@@ -14,7 +14,7 @@ reported first, as data; wording belongs to the presentation layer.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -137,21 +137,53 @@ def _windowed_scores(
     return scores
 
 
+def _rows_to_check(
+    arabic: Sequence[LinkStory],
+    english: Sequence[LinkStory],
+    cfg: LinkConfig,
+    changed: Collection[int] | None,
+) -> list[int]:
+    """Arabic stories whose best match is checked: all, or the changed ones and the changed English stories' best."""
+    if changed is None:
+        return list(range(len(arabic)))
+    rows = {i for i, story in enumerate(arabic) if story.key in changed}
+    columns = [story for story in english if story.key in changed]
+    if columns:
+        rows.update(np.argmax(_windowed_scores(arabic, columns, cfg.window), axis=0).tolist())
+    return sorted(rows)
+
+
 def _candidates(
-    arabic: Sequence[LinkStory], english: Sequence[LinkStory], cfg: LinkConfig
+    arabic: Sequence[LinkStory],
+    english: Sequence[LinkStory],
+    cfg: LinkConfig,
+    changed: Collection[int] | None = None,
 ) -> list[Link]:
     """Mutual-best story pairs that clear the floor and beat both runners-up by the margin."""
-    scores = _windowed_scores(arabic, english, cfg.window)
-    best_en, best_ar = np.argmax(scores, axis=1), np.argmax(scores, axis=0)
-    second_en, second_ar = _runner_up(scores, axis=1), _runner_up(scores, axis=0)
+    rows = _rows_to_check(arabic, english, cfg, changed)
+    if not rows:
+        return []
+    row_scores = _windowed_scores([arabic[i] for i in rows], english, cfg.window)
+    best_en = np.argmax(row_scores, axis=1)
+    columns = sorted(set(best_en.tolist()))
+    if len(rows) == len(arabic):
+        column_scores = row_scores[:, columns]
+    else:
+        column_scores = _windowed_scores(arabic, [english[j] for j in columns], cfg.window)
+    position = {j: c for c, j in enumerate(columns)}
+    best_ar = np.argmax(column_scores, axis=0)
+    second_en, second_ar = _runner_up(row_scores, axis=1), _runner_up(column_scores, axis=0)
     found = []
-    for i, j in enumerate(best_en.tolist()):
-        score = float(scores[i, j])
-        if best_ar[j] != i or score < cfg.floor:
+    for r, i in enumerate(rows):
+        j = int(best_en[r])
+        c = position[j]
+        score = float(row_scores[r, j])
+        if best_ar[c] != i or score < cfg.floor:
             continue
-        if min(score - float(second_en[i]), score - float(second_ar[j])) < cfg.margin:
+        if min(score - float(second_en[r]), score - float(second_ar[c])) < cfg.margin:
             continue
-        found.append(Link(ar=arabic[i].key, en=english[j].key, similarity=score))
+        if changed is None or arabic[i].key in changed or english[j].key in changed:
+            found.append(Link(ar=arabic[i].key, en=english[j].key, similarity=score))
     return found
 
 
@@ -200,6 +232,7 @@ def link_stories(
     articles: Sequence[LinkArticle],
     config: LinkConfig | None = None,
     linked: Iterable[int] = (),
+    changed: Iterable[int] | None = None,
 ) -> list[Link]:
     """New Arabic–English story links among the articles' stories not in `linked`, strongest first.
 
@@ -207,6 +240,8 @@ def link_stories(
     a cosine of at least `floor`, a lead of `margin` over each side's runner-up, and at
     least `min_agreement` of the two stories' articles finding their best other-language
     article in the partner story (so a lexical story that mixes events is not linked).
+    With `changed` (the stories that gained articles since the last call), only links
+    involving one of them are looked for, at a cost proportional to their number.
     """
     cfg = config or LinkConfig()
     taken = set(linked)
@@ -221,7 +256,7 @@ def link_stories(
     pools = {lang: _pool([a for a in articles if a.lang == lang]) for lang in ("ar", "en")}
     links = [
         link
-        for link in _candidates(arabic, english, cfg)
+        for link in _candidates(arabic, english, cfg, None if changed is None else set(changed))
         if _agreement(link, members, pools, cfg.window) >= cfg.min_agreement
     ]
     links.sort(key=lambda link: -link.similarity)
