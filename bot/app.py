@@ -30,7 +30,13 @@ from bot.search import SearchService
 from bot.services import Services, system_clock
 from bot.settings import Settings
 from bot.sources import SourceService
-from bot.startup import PollingErrorLog, migrate, token_origin, wait_for_bot_api
+from bot.startup import (
+    PollingErrorLog,
+    migrate,
+    quiet_network_tracebacks,
+    token_origin,
+    wait_for_bot_api,
+)
 from bot.stories import StoryService
 from bot.telegram_request import AiohttpRequest
 from bot.webhook import start_webhook, webhook_secret
@@ -417,6 +423,7 @@ async def _reach_bot_api(
 async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     """Run one bot process until SIGTERM/SIGINT; every step is safe to repeat after a crash."""
     setup_logging(settings.log_level)
+    quiet_network_tracebacks()  # PTB's own logs of an unreachable Bot API: one line each
     register_secrets([settings.telegram_bot_token, settings.webhook_secret])
     await migrate(settings.database_url)  # one line, not a traceback, if it cannot be opened
     db = Database(settings.database_url)

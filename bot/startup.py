@@ -365,3 +365,39 @@ class PollingErrorLog:
             return
         self._last = (line, now)
         log.warning("%s", line)
+
+
+class NetworkTracebackFilter(logging.Filter):
+    """python-telegram-bot's own logs of a Bot API network failure: one line, no traceback.
+
+    PTB logs some failures itself with a traceback (the last getUpdates on stopping, for
+    one); when the cause is only that the Bot API cannot be reached, the traceback says
+    nothing the reason does not.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite such a record in place; never drops one."""
+        if not record.name.startswith("telegram") or not record.exc_info:
+            return True
+        error = record.exc_info[1]
+        if not isinstance(error, NetworkError):
+            return True
+        first = record.getMessage().split(". ")[0].rstrip(".")
+        record.msg, record.args = f"{first}: {network_reason(error)}", None
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_network_tracebacks(logger: logging.Logger | None = None) -> NetworkTracebackFilter:
+    """Put one NetworkTracebackFilter on every handler of `logger` (the root by default)."""
+    target = logger or logging.getLogger()
+    found = next(
+        (f for h in target.handlers for f in h.filters if isinstance(f, NetworkTracebackFilter)),
+        None,
+    )
+    active = found or NetworkTracebackFilter()
+    for handler in target.handlers:
+        if active not in handler.filters:
+            handler.addFilter(active)
+    return active

@@ -22,6 +22,7 @@ from bot.settings import setting_sources
 from bot.startup import (
     BotApiUnreachable,
     DatabaseUnavailable,
+    NetworkTracebackFilter,
     PollingErrorLog,
     TokenRejected,
     api_host,
@@ -134,6 +135,30 @@ def test_polling_errors_are_logged_once_without_traceback(caplog: pytest.LogCapt
     now[0] += 7200  # an hour later the same trouble is worth a line again
     errors(NetworkError("aiohttp.ClientConnectorError: x"))
     assert len(caplog.records) == 3
+
+
+def test_ptb_network_tracebacks_become_one_line() -> None:
+    """PTB's ERROR-with-traceback about an unreachable Bot API becomes one WARNING line."""
+    try:
+        raise NetworkError("aiohttp.ClientConnectorError: [Connect call failed ('x', 1)]")
+    except NetworkError:
+        info = sys.exc_info()
+    record = logging.LogRecord(
+        "telegram.ext.Updater",
+        logging.ERROR,
+        __file__,
+        1,
+        "Error while calling `get_updates` one more time. Suppressing error.",
+        None,
+        info,
+    )
+    assert NetworkTracebackFilter().filter(record)
+    assert record.exc_info is None and record.levelname == "WARNING"
+    assert (
+        record.getMessage() == "Error while calling `get_updates` one more time: connection refused"
+    )
+    other = logging.LogRecord("akhbar", logging.ERROR, __file__, 1, "boom", None, info)
+    assert NetworkTracebackFilter().filter(other) and other.exc_info is info  # ours: untouched
 
 
 # ------------------------------------------------- in-process, against a local Bot API
@@ -349,6 +374,24 @@ def test_run_rides_out_an_outage_after_start_up(tmp_path: Path) -> None:
     assert len(attempt_lines(text)) == 1, attempt_lines(text)
     assert "polling keeps retrying" in attempt_lines(text)[0]
     assert "Traceback" not in text and "Unclosed" not in text, text[-3000:]
+
+
+@pytest.mark.slow
+def test_run_stops_cleanly_while_the_bot_api_is_down(tmp_path: Path) -> None:
+    """SIGTERM during an outage: exit 0, no traceback (PTB's last getUpdates fails quietly)."""
+    port = free_port()
+    env = bot_env(f"http://127.0.0.1:{port}/bot", f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    log = tmp_path / "bot.log"
+    with bot_process(env, log) as proc:
+        with spawn("--port", str(port)) as control:
+            control.push_message(5, "/start", user_id=5, language_code="en")
+            wait_until(lambda: control.sent(5), 60, "the answer to /start", 0.2)
+        wait_until(lambda: attempt_lines(log.read_text()), 30, "the outage to be noticed")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    text = log.read_text()
+    assert "Traceback" not in text and "Unclosed" not in text, text[-3000:]
+    assert "Task was destroyed" not in text
 
 
 @pytest.mark.slow
