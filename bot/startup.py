@@ -368,16 +368,17 @@ class PollingErrorLog:
 
 
 class NetworkTracebackFilter(logging.Filter):
-    """python-telegram-bot's own logs of a Bot API network failure: one line, no traceback.
+    """Logs of a Bot API network failure: one WARNING line with the reason, no traceback.
 
     PTB logs some failures itself with a traceback (the last getUpdates on stopping, for
-    one); when the cause is only that the Bot API cannot be reached, the traceback says
-    nothing the reason does not.
+    one), and so do our own `log.exception` calls around Bot API calls (setMyCommands, the
+    update receiver's steps); when the cause is only that the Bot API cannot be reached, the
+    traceback says nothing the reason does not. Other exceptions keep their tracebacks.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite such a record in place; never drops one."""
-        if not record.name.startswith("telegram") or not record.exc_info:
+        if not record.exc_info:
             return True
         error = record.exc_info[1]
         if not isinstance(error, NetworkError):

@@ -138,7 +138,7 @@ def test_polling_errors_are_logged_once_without_traceback(caplog: pytest.LogCapt
 
 
 def test_ptb_network_tracebacks_become_one_line() -> None:
-    """PTB's ERROR-with-traceback about an unreachable Bot API becomes one WARNING line."""
+    """An ERROR with a traceback about an unreachable Bot API becomes one WARNING line."""
     try:
         raise NetworkError("aiohttp.ClientConnectorError: [Connect call failed ('x', 1)]")
     except NetworkError:
@@ -157,8 +157,18 @@ def test_ptb_network_tracebacks_become_one_line() -> None:
     assert (
         record.getMessage() == "Error while calling `get_updates` one more time: connection refused"
     )
-    other = logging.LogRecord("akhbar", logging.ERROR, __file__, 1, "boom", None, info)
-    assert NetworkTracebackFilter().filter(other) and other.exc_info is info  # ours: untouched
+    ours = logging.LogRecord(
+        "akhbar", logging.ERROR, __file__, 1, "setMyCommands failed", None, info
+    )
+    assert NetworkTracebackFilter().filter(ours) and ours.exc_info is None
+    assert ours.getMessage() == "setMyCommands failed: connection refused"
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        bug = sys.exc_info()
+    other = logging.LogRecord("akhbar", logging.ERROR, __file__, 1, "boom", None, bug)
+    assert NetworkTracebackFilter().filter(other) and other.exc_info is bug  # kept in full
+    assert other.levelname == "ERROR"
 
 
 # ------------------------------------------------- in-process, against a local Bot API
