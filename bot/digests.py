@@ -254,9 +254,10 @@ class DigestScheduler:
                             note="empty digest",
                         )
                     )
-            enqueued = await repo.enqueue(rows, now)  # days already owed are ignored
-            await repo.enqueue(skipped, now)
-            await DeliveryRepo(session).set_next_digests(plan.schedule)
+            outbox = DeliveryRepo(session)
+            enqueued = await outbox.enqueue_many(rows, now)  # days already owed are ignored
+            await outbox.enqueue_many(skipped, now)
+            await outbox.set_next_digests(plan.schedule)
         for key, parts in parts_by_key.items():
             if len(self._parts) >= self.cache_limit:
                 break

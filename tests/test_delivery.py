@@ -63,7 +63,7 @@ async def test_fanout_once_per_chat_and_modes(db: Database) -> None:
     await make_chat(db, 7, blocked=True)
     async with db.unit_of_work() as s:
         f = FollowRepo(s)
-        await f.follow_story(1, story)
+        story1, _ = await f.follow_story(1, story)
         kw1, _ = await f.follow_keyword(1, "aleppo", ["aleppo"])
         kw2, _ = await f.follow_keyword(2, "aleppo", ["aleppo"])
         await f.follow_story(3, story, DeliveryMode.DIGEST)
@@ -89,7 +89,8 @@ async def test_fanout_once_per_chat_and_modes(db: Database) -> None:
     ]
     async with db.unit_of_work() as s:
         rows = await DeliveryRepo(s).for_chat(1)
-        assert rows[0].follow_id is not None and rows[0].story_id == story
+        assert rows[0].follow_id == story1.id and rows[0].story_id == story  # story follow wins
+        assert [r.follow_id for r in await DeliveryRepo(s).for_chat(5)] == [kw5.id]
         # Enqueuing again (a crash after inserting, before the flag) owes nothing twice.
         again = NewDelivery(chat_id=1, article_id=art.id, story_id=story)
         assert await DeliveryRepo(s).enqueue_many([again, again]) == 0

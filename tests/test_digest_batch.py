@@ -290,10 +290,10 @@ async def test_received_and_enqueue_are_set_based(
         assert got == {1: set(ids[1:]), 2: {ids[4]}}
         assert await DigestRepo(s).received_article_ids([1], ids, NOW + timedelta(1)) == {}
         rows = [NewDelivery(c, kind=DeliveryKind.DIGEST, digest_on=NOW.date()) for c in (1, 2)]
-        assert await DigestRepo(s).enqueue(rows, NOW) == 2
+        assert await DeliveryRepo(s).enqueue_many(rows, NOW) == 2
         more = [*rows, NewDelivery(3, kind=DeliveryKind.DIGEST, digest_on=NOW.date())]
-        assert await DigestRepo(s).enqueue(more, NOW) == 1
-        assert await DigestRepo(s).enqueue([], NOW) == 0
+        assert await DeliveryRepo(s).enqueue_many(more, NOW) == 1
+        assert await DeliveryRepo(s).enqueue_many([], NOW) == 0
         digests = [d for c in (1, 2, 3) for d in await deliveries.for_chat(c) if d.digest_on]
         assert sorted(d.chat_id for d in digests) == [1, 2, 3]
 

@@ -106,17 +106,18 @@ async def test_follow_unfollow_keywords(bot: Harness) -> None:
 
 async def test_search_paging_and_follow_this_search(bot: Harness) -> None:
     """Search pages edit in place; Follow this search makes a keyword follow."""
-    results = await bot.command("/search the")
-    text = joined(results)
-    assert "Results for" in text or "No results" in text
+    stop_word = joined(await bot.command("/search the"))
+    assert "No results for" in stop_word and "Results for" not in stop_word
     results = await bot.command("/search Wadi Sahel floods")
     assert "Results for" in joined(results)
     message, follow = bot.find_button(results, "fq:")
     assert "Following" in joined(await bot.press(follow, message))
     assert (await bot.services.chats.follows(USER_ID))[0].query == "Wadi Sahel floods"
     token = int(follow.split(":")[1])
-    page = await bot.press(f"sp:{token}:1", message)
-    assert any(c.method == "editMessageText" for c in page) or joined(page) == ""
+    page = await bot.press(f"sp:{token}:1", message)  # past the last page: edited in place
+    assert [c.method for c in page] == ["editMessageText", "answerCallbackQuery"]
+    assert "No results for" in joined(page)
+    assert bot.find_button(page, f"sp:{token}:0")  # ◀ back to the first page
     other = await bot.press(f"sp:{token}:0", chat_id=9, user_id=9)
     assert "expired" in joined(other)
 

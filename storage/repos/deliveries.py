@@ -27,7 +27,6 @@ from storage.models import ArticleRow, ChatRow, DeliveryRow, FollowRow, utcnow
 from storage.repos._dialect import insert_for, is_postgres
 from storage.repos.articles import ArticleRepo
 
-INSERT_CHUNK = 500
 IN_CHUNK = 5000
 _PENDING = str(DeliveryState.PENDING)
 _CLAIMED = str(DeliveryState.CLAIMED)
@@ -49,15 +48,20 @@ class DeliveryRepo:
         self.session = session
 
     async def enqueue_many(self, rows: Sequence[NewDelivery], now: datetime | None = None) -> int:
-        """Insert rows, ignoring any already owed (same chat+article or chat+digest day)."""
+        """Insert outbox rows with one compiled statement run for all of them (executemany),
+        ignoring any already owed (same chat and article, or chat and digest day); returns
+        how many were inserted."""
+        if not rows:
+            return 0
         now = now or utcnow()
-        inserted = 0
-        for start in range(0, len(rows), INSERT_CHUNK):
-            values = [outbox_values(r, now) for r in rows[start : start + INSERT_CHUNK]]
-            stmt = insert_for(self.session, DeliveryRow).values(values).on_conflict_do_nothing()
-            result = await self.session.execute(stmt)
-            inserted += max(0, int(getattr(result, "rowcount", 0) or 0))
-        return inserted
+        params = [outbox_values(r, now) for r in rows]
+        stmt = (
+            insert_for(self.session, _DELIVERIES)
+            .on_conflict_do_nothing()
+            .returning(_DELIVERIES.c.id)
+        )
+        result = await self.session.execute(stmt, params)
+        return len(result.all())
 
     async def get(self, delivery_id: int) -> Delivery | None:
         """One outbox row."""

@@ -9,11 +9,10 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Chat, DeliveryState, NewDelivery
+from bot.domain import Chat, DeliveryState
 from storage.mappers import to_chat
 from storage.models import ChatRow, DeliveryRow
-from storage.repos._dialect import insert_for, is_postgres
-from storage.repos.deliveries import outbox_values
+from storage.repos._dialect import is_postgres
 
 IN_CHUNK = 5000
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
@@ -83,18 +82,3 @@ class DigestRepo:
                     if article_id is not None:
                         found.setdefault(int(chat_id), set()).add(int(article_id))
         return found
-
-    async def enqueue(self, rows: Sequence[NewDelivery], now: datetime) -> int:
-        """Insert outbox rows with one compiled statement run for all of them (executemany),
-        ignoring any already owed (same chat and digest day, or chat and article); returns
-        how many were inserted."""
-        if not rows:
-            return 0
-        params = [outbox_values(r, now) for r in rows]
-        stmt = (
-            insert_for(self.session, _DELIVERIES)
-            .on_conflict_do_nothing()
-            .returning(_DELIVERIES.c.id)
-        )
-        result = await self.session.execute(stmt, params)
-        return len(result.all())
