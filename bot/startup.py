@@ -1,10 +1,12 @@
 """Start-up against the Telegram Bot API: wait for it, say why in one line, stop on a bad token.
 
-`wait_for_bot_api` calls getMe until it answers, with capped exponential backoff and one log
-line per failed attempt (no traceback), running the bot's offline work (source polling,
-fan-out) between attempts; a rejected token ends start-up at once with a `TokenRejected`
-that names where the token came from. `PollingErrorLog` is PTB's polling error callback:
-one line per kind of trouble after start-up instead of a traceback per retry.
+`check_token` makes one quick getMe before the heavy part of start-up, so a rejected token
+ends it at once with a `TokenRejected` naming where the token came from; `migrate` turns a
+database that cannot be opened into one `DatabaseUnavailable` line. `wait_for_bot_api`
+calls getMe until it answers, with capped exponential backoff and one log line per failed
+attempt, running the bot's offline work (source polling, fan-out) between attempts.
+`PollingErrorLog` is PTB's polling error callback (one line per kind of trouble after
+start-up) and `NetworkTracebackFilter` makes any logged Bot API network failure one line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import ssl
 import time
@@ -131,9 +134,12 @@ _TEXT_REASONS = (  # transports that do not chain their errors still name them i
         "name resolution failed",
     ),
     (("connect call failed", "connection refused"), "connection refused"),
-    (("certificate", "ssl"), "TLS handshake failed"),
+    (("certificate", "[ssl", "sslerror", "ssl handshake"), "TLS handshake failed"),
     (("serverdisconnected", "connection reset"), "connection reset"),
 )
+
+
+_BRACKETED = re.compile(r"\[([^\[\]]+)\]\s*$")
 
 
 def _reason_from_text(text: str) -> str | None:
@@ -142,7 +148,10 @@ def _reason_from_text(text: str) -> str | None:
     for needles, reason in _TEXT_REASONS:
         if any(needle.lower() in lowered for needle in needles):
             return reason
-    return None
+    bracketed = _BRACKETED.search(
+        text
+    )  # aiohttp ends with the OS's words: "[Network is unreachable]"
+    return bracketed.group(1).strip().lower() if bracketed else None
 
 
 def network_reason(exc: BaseException) -> str:

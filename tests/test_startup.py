@@ -99,6 +99,12 @@ def test_network_reason_reads_the_whole_chain() -> None:
         "aiohttp.ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default "
         "[Connect call failed ('127.0.0.1', 9)]": "connection refused",
         "aiohttp.ServerDisconnectedError: Server disconnected": "connection reset",
+        "aiohttp.ClientConnectorError: Cannot connect to host api.telegram.org:443 ssl:default "
+        "[Network is unreachable]": "network is unreachable",
+        "aiohttp.ClientConnectorCertificateError: Cannot connect to host api.telegram.org:443 "
+        "ssl:True [SSLCertVerificationError: (1, '[SSL: CERTIFICATE_VERIFY_FAILED] ...')]": (
+            "TLS handshake failed"
+        ),
     }
     for text, reason in unchained.items():
         assert network_reason(NetworkError(text)) == reason, text
