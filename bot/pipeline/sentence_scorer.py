@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from operator import mul
+from dataclasses import dataclass
+from operator import mul, sub
 
 from bot.pipeline.sentences import Analysis
 
@@ -147,48 +148,75 @@ def target_shares(targets: Sequence[float]) -> list[float] | None:
     return [t / total for t in targets] if total > 0 else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """One article's features by column, with every product of two columns, for fitting."""
+
+    rows: Sequence[Sequence[float]]
+    shares: list[float]
+    columns: list[list[float]]
+    products: list[list[float]]  # column a times column b, for a <= b (row-major)
+
+
+def _columns(rows: Sequence[Sequence[float]], shares: list[float]) -> _Columns:
+    """Column form of one article's feature rows."""
+    columns = [list(col) for col in zip(*rows, strict=True)]
+    d = len(columns)
+    products = [list(map(mul, columns[a], columns[b])) for a in range(d) for b in range(a, d)]
+    return _Columns(rows, shares, columns, products)
+
+
+def _newton_terms(
+    data: Sequence[_Columns], weights: Sequence[float], l2: float
+) -> tuple[list[float], list[list[float]]]:
+    """Gradient and (negated) Hessian of the penalised log-likelihood at weights."""
+    d = len(weights)
+    gradient = [-l2 * w for w in weights]
+    upper = [0.0] * (d * (d + 1) // 2)
+    for art in data:
+        probs = [math.exp(v) for v in _log_softmax(linear_scores(art.rows, weights))]
+        residual = list(map(sub, art.shares, probs))
+        mean = [sum(map(mul, probs, col)) for col in art.columns]
+        k = 0
+        for a in range(d):
+            gradient[a] += sum(map(mul, residual, art.columns[a]))
+            for b in range(a, d):
+                upper[k] += sum(map(mul, probs, art.products[k])) - mean[a] * mean[b]
+                k += 1
+    hessian = [[0.0] * d for _ in range(d)]
+    k = 0
+    for a in range(d):
+        for b in range(a, d):
+            hessian[a][b] = hessian[b][a] = upper[k] + (l2 if a == b else 0.0)
+            k += 1
+    return gradient, hessian
+
+
 def fit_conditional_logit(
     groups: Sequence[tuple[Sequence[Sequence[float]], Sequence[float]]],
     l2: float = 1.0,
-    iterations: int = 12,
+    iterations: int = 25,
 ) -> list[float]:
     """Fit softmax-over-sentences weights to each article's target shares (Newton, L2).
 
     `groups` holds (feature rows, non-negative targets) per article; an article's targets
     become shares of 1, so each article weighs the same whatever its length.
     """
-    data: list[Group] = []
+    data: list[_Columns] = []
     for rows, targets in groups:
         shares = target_shares(targets)
         if shares is not None and rows:
-            data.append((rows, shares))
-    d = len(data[0][0][0]) if data else len(FEATURES)
-    weights = [0.0] * d
+            data.append(_columns(rows, shares))
+    plain: list[Group] = [(c.rows, c.shares) for c in data]
+    weights = [0.0] * (len(data[0].columns) if data else len(FEATURES))
     for _ in range(iterations):
-        gradient = [-l2 * w for w in weights]
-        hessian = [[l2 if a == b else 0.0 for b in range(d)] for a in range(d)]
-        for rows, group_shares in data:
-            probs = [math.exp(v) for v in _log_softmax(linear_scores(rows, weights))]
-            mean = [sum(p * row[j] for p, row in zip(probs, rows, strict=True)) for j in range(d)]
-            for p, q, row in zip(probs, group_shares, rows, strict=True):
-                dev = [x - m for x, m in zip(row, mean, strict=True)]
-                for j in range(d):
-                    gradient[j] += (q - p) * row[j]
-                if p > 1e-9:
-                    for a in range(d):
-                        pa = p * dev[a]
-                        hrow = hessian[a]
-                        for b in range(a, d):
-                            hrow[b] += pa * dev[b]
-        for a in range(d):
-            for b in range(a):
-                hessian[a][b] = hessian[b][a]
+        gradient, hessian = _newton_terms(data, weights, l2)
         step = _solve(hessian, gradient)
-        base = _objective(data, weights, l2)
+        base = _objective(plain, weights, l2)
         scale = 1.0
         while True:  # backtrack until the objective does not fall
             trial = [w + scale * s for w, s in zip(weights, step, strict=True)]
-            if _objective(data, trial, l2) >= base or scale < 1e-6:
+            if _objective(plain, trial, l2) >= base or scale < 1e-6:
                 break
             scale /= 2
         weights = trial
