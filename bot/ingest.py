@@ -41,6 +41,7 @@ from bot.stories import StoryService
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.sources import SourceRepo
+from storage.repos.stories import StoryRepo
 
 BATCH_SIZE = 200
 POLL_CONCURRENCY = 8
@@ -553,7 +554,7 @@ class IngestService:
             async with self.db.unit_of_work() as session:
                 await self._seed(session)
                 await self._write_batch(session, batch, report, added)
-                await self.stories.flush(session)
+                await self.stories.flush(StoryRepo(session))
         except Exception:
             await self.stories.reset()
             raise
@@ -616,7 +617,7 @@ class IngestService:
             elif fields.fingerprint is not None:
                 added.append((article_id, fields.fingerprint))
             articles.append(_as_article(article_id, fields, original))
-        story_ids = await self.stories.assign_many(session, articles)
+        story_ids = await self.stories.assign_many(StoryRepo(session), articles)
         rows = [
             replace(entry.final, duplicate_of=original, story_id=story_id)
             for entry, original, story_id in zip(new, originals, story_ids, strict=True)

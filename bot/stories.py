@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain import Article, Clock, utc_now
 from bot.pipeline.cluster import ClusterDoc, StoryClusterer
 from bot.pipeline.related import Headline, related_headlines
@@ -102,12 +100,13 @@ class StoryService:
             source=str(article.source_id) if article.source_id is not None else None,
         )
 
-    async def assign_many(self, session: AsyncSession, articles: Sequence[Article]) -> list[int]:
+    async def assign_many(self, stories: StoryRepo, articles: Sequence[Article]) -> list[int]:
         """Cluster articles (with their final ids, not necessarily inserted yet) in order.
 
-        Creates the rows of new stories with one statement, so the caller can insert the
-        articles with their story ids already set; it does not touch the articles' rows.
-        The story rows are saved by the next `flush(session)`. Returns story ids in order.
+        Creates the rows of new stories with one statement through `stories` (the caller's
+        unit of work), so the caller can insert the articles with their story ids already
+        set; it does not touch the articles' rows. The story rows are saved by the next
+        `flush`. Returns story ids in order.
         """
         keys: list[int] = []
         fresh: dict[int, tuple[str, datetime]] = {}  # new clusterer key -> (label, first seen)
@@ -119,7 +118,7 @@ class StoryService:
             if key not in self._ids and key not in fresh:
                 fresh[key] = (article.title, doc.published or self.now())
         if fresh:
-            created = await StoryRepo(session).create_many(list(fresh.values()))
+            created = await stories.create_many(list(fresh.values()))
             for key, story_id in zip(fresh, created, strict=True):
                 self._bind(key, story_id)
         story_ids = [self._ids[key] for key in keys]
@@ -127,8 +126,9 @@ class StoryService:
             self._prune()
         return story_ids
 
-    async def flush(self, session: AsyncSession) -> int:
-        """Save the figures and state of every story changed since the last flush."""
+    async def flush(self, stories: StoryRepo) -> int:
+        """Save the figures and state of every story changed since the last flush, through
+        `stories` (the caller's unit of work)."""
         active = set(self.clusterer.active_keys)
         figures: list[StoryFigures] = []
         for key in sorted(self._dirty):
@@ -150,7 +150,7 @@ class StoryService:
                 )
             )
         self._dirty.clear()
-        return await StoryRepo(session).save_many(figures)
+        return await stories.save_many(figures)
 
     def _prune(self) -> None:
         """Forget key mappings of stories the clusterer has evicted."""
