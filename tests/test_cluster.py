@@ -4,7 +4,7 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.pipeline.cluster import ClusterConfig, ClusterDoc, StoryClusterer
+from bot.pipeline.cluster import ClusterConfig, ClusterDoc, StoryClusterer, headline_core
 from bot.pipeline.offline import cluster_records, summarise_records
 
 T0 = datetime(2024, 3, 1, 8)
@@ -120,3 +120,39 @@ def test_cold_start_joins_the_demo_flood_reports() -> None:
     assert len(floods) >= 2 and len({story[t] for t in floods}) == 1, floods
     others = {story[t] for t in story if t.isascii() and "Wadi Sahel" not in t}
     assert story[floods[0]] not in others
+
+
+def test_headline_core_drops_site_names() -> None:
+    assert headline_core("Two hurt in fire - WALB.com, South Georgia News") == "Two hurt in fire"
+    assert headline_core("Shots fired at club - FOX5 Vegas - KVVU") == "Shots fired at club"
+    assert headline_core("WJTV News 12 - Five Injured in Nightclub Shooting") == (
+        "Five Injured in Nightclub Shooting"
+    )
+    assert headline_core("Wadi Sahel floods: river falls") == "Wadi Sahel floods: river falls"
+    assert (
+        headline_core("Cup final: Marsa FC beat Nahda 2-1") == "Cup final: Marsa FC beat Nahda 2-1"
+    )
+    assert (
+        headline_core("سيول تغمر شوارع وادي الساحل - الجزيرة نت") == "سيول تغمر شوارع وادي الساحل"
+    )
+
+
+def test_site_name_in_headlines_does_not_join_different_events() -> None:
+    # Same site, same kind of event, different places: only the site's name is shared.
+    c = StoryClusterer()
+    a = c.add(
+        _doc(
+            1,
+            "Man shot outside Dothan gas station - WALB.com, South Georgia News, Weather, Sports",
+            "A man was shot outside a gas station on Ross Clark Circle in Dothan, police said.",
+        )
+    )
+    b = c.add(
+        _doc(
+            2,
+            "Woman hurt in Valdosta apartment shooting - WALB.com, South Georgia News, Weather, Sports",
+            "A woman was wounded at the Pinewood apartments in Valdosta late on Friday.",
+            hours=5,
+        )
+    )
+    assert b.story != a.story

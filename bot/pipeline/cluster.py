@@ -33,6 +33,10 @@ from bot.pipeline.text import headline_terms, matching_terms, term_of
 # A capitalised word inside a sentence (not sentence-initial): likely a name or place.
 _ENTITY = re.compile(r"(?<=[a-z0-9,;:] )[A-Z][A-Za-z'\-]+(?: [A-Z][A-Za-z'\-]+)*")
 
+# " - ", " | ", " – ", " — " between a headline and a site's name ("... - WALB.com, South
+# Georgia News"); a colon is left alone (headlines use it: "Floods: rescue teams ...").
+_TITLE_SEPARATOR = re.compile(r"\s+[-|\u2013\u2014]\s+")
+
 Vector = dict[str, float]
 _weight = itemgetter(1)
 _SWEEP_EVERY = timedelta(hours=1)
@@ -157,6 +161,18 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
+
+
+def headline_core(title: str) -> str:
+    """The headline without a site name around it: its longest " - "/" | " segment (in words).
+
+    Sites add their names and taglines to headlines; shared by all of a site's articles,
+    those words made look-alike reports of different events seem to be one story.
+    """
+    parts = _TITLE_SEPARATOR.split(title)
+    if len(parts) < 2:
+        return title
+    return max(parts, key=lambda part: len(part.split()))
 
 
 def _iso(value: datetime) -> str:
@@ -338,7 +354,7 @@ class StoryClusterer:
     def _weighted_terms(self, doc: ClusterDoc) -> tuple[list[str], dict[str, float]]:
         """Headline terms and the weighted term frequencies of a document."""
         cfg = self.config
-        title_terms = list(headline_terms(doc.title))
+        title_terms = list(headline_terms(headline_core(doc.title)))
         body = analyse(doc.text).leading_terms(cfg.body_terms) if doc.text else []
         if doc.lede:
             lede = matching_terms(doc.lede)
