@@ -3,7 +3,9 @@
 Prints, for one encoder: import and load time, install size and licence, headlines and
 headline+lead texts embedded per CPU-second and per wall-second on one core (BLAS and
 OpenMP held to one thread, the process pinned to one CPU), NTREX Arabic->English top-1
-retrieval (35 documents; and among the stream's 400 English distractors too), the NTREX
+retrieval (35 documents; and among the stream's 400 English distractors too), the cosines
+of translation pairs against those of other pairs (how well a similarity floor separates
+them), the NTREX
 stream's cross-language pair scores after lexical clustering + the linker, the linker's
 CPU time, and peak RSS.
 
@@ -82,6 +84,21 @@ def _top1(queries: Any, targets: Any) -> float:
     return round(float(np.mean(hits)), 4)
 
 
+def _separation(ar: Any, en: Any) -> dict[str, float]:
+    """Cosines of translation pairs (mean, min) against those of other pairs (99th pct, max)."""
+    import numpy as np
+
+    scores = ar @ en.T
+    gold = np.diag(scores)
+    other = scores[~np.eye(len(scores), dtype=bool)]
+    return {
+        "pair_cos_mean": round(float(gold.mean()), 3),
+        "pair_cos_min": round(float(gold.min()), 3),
+        "other_cos_p99": round(float(np.quantile(other, 0.99)), 3),
+        "other_cos_max": round(float(other.max()), 3),
+    }
+
+
 def run(encoder_name: str, data: Path) -> dict[str, Any]:
     """All measurements for one encoder."""
     c0, w0 = time.process_time(), time.perf_counter()
@@ -126,6 +143,7 @@ def run(encoder_name: str, data: Path) -> dict[str, Any]:
         pool = np.concatenate([en, matrix[[index[k] for k in english]]])
         out[label]["ar_to_en_top1_of_35"] = _top1(ar, en)
         out[label]["ar_to_en_top1_with_400_distractors"] = _top1(ar, pool)
+        out[label].update(_separation(ar, en))
     c1 = time.process_time()
     lexical = {row["id"]: row["story"] for row in cluster_records(records)}
     cluster_cpu = time.process_time() - c1
