@@ -216,10 +216,10 @@ class Embedder:
         return await future
 
     async def close(self) -> None:
-        """Stop the worker process."""
-        pool, self._pool = self._pool, None
+        """Finish the pending batches, then stop the worker process."""
         if self._drainer is not None:
             await asyncio.gather(self._drainer, return_exceptions=True)
+        pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
         if self._status.available:
@@ -239,7 +239,7 @@ class Embedder:
         loop = asyncio.get_running_loop()
         while self._pending:
             if not self._status.available:
-                self._resolve_all(None)
+                self._answer_all_off()
                 return
             batch = self._take_batch()
             texts = [text for request, _ in batch for text in request]
@@ -260,12 +260,12 @@ class Embedder:
                     )
                 offset += len(request)
 
-    def _resolve_all(self, rows: None) -> None:
-        """Answer every pending request with `rows` (None: embeddings are off)."""
+    def _answer_all_off(self) -> None:
+        """Answer every pending request with None: embeddings are off."""
         pending, self._pending = self._pending, []
         for _, future in pending:
             if not future.done():
-                future.set_result(rows)
+                future.set_result(None)
 
     async def _off(self, reason: str) -> None:
         """Turn embeddings off with a reason, logged once, and release the worker."""

@@ -125,6 +125,20 @@ async def test_concurrent_requests_get_their_own_rows() -> None:
         await embedder.close()
 
 
+async def test_close_finishes_pending_batches_then_turns_off() -> None:
+    """Requests queued before `close` get their rows; after it, embeddings are off."""
+    embedder = Embedder(HASH, batch_size=2)
+    await embedder.start()
+    tasks = [asyncio.ensure_future(embedder.embed_many([f"t{i}"])) for i in range(5)]
+    await asyncio.sleep(0)  # the requests are queued, the first batch is in the worker
+    await embedder.close()
+    for i, rows in enumerate(await asyncio.gather(*tasks)):
+        assert rows is not None
+        np.testing.assert_allclose(rows[0], text_vector(f"t{i}"), atol=1e-6)
+    assert embedder.status.reason == "closed" and not embedder.status.available
+    assert await embedder.embed_many(["later"]) is None
+
+
 async def _ticks_while(work: asyncio.Future[object] | asyncio.Task[object]) -> int:
     """How many 10 ms ticks a concurrent ticker makes while `work` runs."""
     ticks = 0
@@ -182,11 +196,13 @@ async def test_real_encoder_links_a_translation_off_loop() -> None:
         await embedder.close()
         pytest.skip(f"default encoder unavailable: {status.reason}")
     try:
-        rows = await embedder.embed_many([
-            "Energy ministry raises petrol and diesel prices by 8 percent",
-            "وزارة الطاقة ترفع أسعار البنزين والديزل بنسبة 8 بالمئة",
-            "Football club signs a new striker before the derby",
-        ])
+        rows = await embedder.embed_many(
+            [
+                "Energy ministry raises petrol and diesel prices by 8 percent",
+                "وزارة الطاقة ترفع أسعار البنزين والديزل بنسبة 8 بالمئة",
+                "Football club signs a new striker before the derby",
+            ]
+        )
     finally:
         await embedder.close()
     assert rows is not None and rows.shape == (3, status.dim)
