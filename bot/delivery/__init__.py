@@ -11,6 +11,7 @@ One reason to change per module:
 - `outcomes`: writes for skips, holds and failed sends (decided by
   `bot.pipeline.outcomes.decide_outcome`);
 - `sender`: the Telegram sender (sendMessage, faults as typed errors);
+- `chat_sender`: one chat's rows: chat state, quiet hours, paced sends, outcomes;
 - `worker`: the pass that ties them together.
 
 Design choices that span modules (see each module for its own):
@@ -22,10 +23,11 @@ Design choices that span modules (see each module for its own):
 """
 
 from bot.delivery.budget import SENDER_LEASE, BudgetShare, window_ceiling
+from bot.delivery.chat_sender import WorkerResult
 from bot.delivery.fanout import FanOut, FanOutResult
 from bot.delivery.messages import Composer, DigestComposer
 from bot.delivery.sender import Sender, TelegramSender, send_message_data
-from bot.delivery.worker import DeliveryWorker, WorkerResult, WorkerTuning
+from bot.delivery.worker import DeliveryWorker, WorkerTuning
 from bot.pipeline.outcomes import (
     SendBadContent,
     SendError,

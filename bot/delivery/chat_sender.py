@@ -1,0 +1,234 @@
+"""Sending one chat's claimed rows: chat state, quiet hours, folded messages, paced sends.
+
+Quiet hours apply to article rows only (a digest comes at the time the user chose): HOLD
+puts them back until the window ends without counting an attempt; DIGEST skips them with
+reason ``quiet-digest`` (the digest then covers them). A message that fails is given the
+outcome the pure `decide_outcome` picks (a plain-text retry after a 400, a retry, a park
+or a block), written by `OutcomeWriter`. A multi-part digest interrupted between parts
+resumes after the parts already sent when this process sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.delivery.claims import Job
+from bot.delivery.marks import MarkBuffer
+from bot.delivery.messages import DigestComposer, FirstCompose, Message, group_messages
+from bot.delivery.outcomes import OutcomeWriter
+from bot.delivery.pacing import Pacer
+from bot.delivery.sender import Sender
+from bot.domain import Chat, ChatType, Clock, Delivery, DeliveryKind, QuietMode
+from bot.pipeline.outcomes import (
+    Block,
+    Outcome,
+    Park,
+    PlainFallback,
+    Retry,
+    RetryPolicy,
+    SendError,
+    decide_outcome,
+    ends_chat,
+)
+from bot.pipeline.schedule import in_quiet_hours, quiet_ends_at
+from bot.presentation.message import Rendered
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class WorkerResult:
+    """Counts from one worker pass."""
+
+    claimed: int = 0
+    messages: int = 0
+    sent: int = 0
+    folded: int = 0
+    retried: int = 0
+    held: int = 0
+    failed: int = 0
+    skipped: int = 0
+    released: int = 0
+    plain_fallbacks: int = 0
+
+    def add(self, other: WorkerResult) -> None:
+        """Accumulate another result."""
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class ChatDone(Exception):
+    """Stop working on one chat (blocked, or its rows were rescheduled)."""
+
+
+class ChatSender:
+    """Delivers one chat's rows at a time (many run at once, one per chat)."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        compose: FirstCompose,
+        compose_digest: DigestComposer | None,
+        *,
+        pacer: Pacer,
+        marks: MarkBuffer,
+        outcomes: OutcomeWriter,
+        retry: RetryPolicy,
+        clock: Clock,
+        stopping: asyncio.Event,
+    ) -> None:
+        """Send through `sender`, pace with `pacer`, record with `marks` and `outcomes`."""
+        self.sender = sender
+        self.compose = compose
+        self.compose_digest = compose_digest
+        self.pacer = pacer
+        self.marks = marks
+        self.outcomes = outcomes
+        self.retry = retry
+        self.clock = clock
+        self.stopping = stopping
+        self.progress: dict[int, int] = {}  # digest row id -> parts already sent
+
+    async def deliver(self, job: Job, result: WorkerResult) -> None:
+        """Apply chat state and quiet hours, fold bursts, and send each message in order;
+        raises `ChatDone` when the chat's remaining rows were given an outcome early."""
+        chat, rows = job.chat, job.rows
+        if chat is None or chat.blocked or chat.paused:
+            reason = (
+                "chat gone" if chat is None else ("chat blocked" if chat.blocked else "chat paused")
+            )
+            await self.outcomes.skip([x.id for x in rows], reason)
+            result.skipped += len(rows)
+            return
+        article_rows = [r for r in rows if r.kind == DeliveryKind.ARTICLE]
+        now = self.clock()
+        if article_rows and in_quiet_hours(now, chat.timezone, chat.quiet_start, chat.quiet_end):
+            ids = [r.id for r in article_rows]
+            if chat.quiet_mode == QuietMode.DIGEST:
+                await self.outcomes.skip(ids, "quiet-digest")
+                result.skipped += len(ids)
+            else:
+                until = quiet_ends_at(now, chat.timezone, chat.quiet_start, chat.quiet_end)
+                await self.outcomes.hold(ids, until, "quiet-hours")
+                result.held += len(ids)
+            rows = [r for r in rows if r.kind != DeliveryKind.ARTICLE]
+        messages = group_messages(rows, job.articles)
+        for index, message in enumerate(messages):
+            rest = [r for m in messages[index:] for r in m.rows]
+            if self.stopping.is_set() or self.clock() >= job.deadline:
+                self.marks.release(r.id for r in rest)
+                result.released += len(rest)
+                return
+            await self._send_message(chat, message, rest, job.deadline, result)
+
+    async def _send_message(
+        self,
+        chat: Chat,
+        message: Message,
+        rest: list[Delivery],
+        deadline: datetime,
+        result: WorkerResult,
+    ) -> None:
+        """Compose and send one message, then record the outcome of its rows."""
+        primary = message.rows[0]
+        is_digest = primary.kind == DeliveryKind.DIGEST
+        if is_digest:
+            parts = list(await self.compose_digest(chat, primary)) if self.compose_digest else []
+            if not parts:
+                await self.outcomes.skip([primary.id], "empty digest")
+                result.skipped += 1
+                return
+        else:
+            parts = [await self.compose(chat, message)]
+        done = self.progress.get(primary.id, 0) if is_digest else 0
+        first_id: int | None = None
+        for number, part in enumerate(parts):
+            if number < done:
+                continue
+            sent_id = await self._send_part(chat, message, part, rest, deadline, result)
+            if sent_id is None:
+                return
+            first_id = sent_id if first_id is None else first_id
+            if is_digest:
+                self.progress[primary.id] = number + 1
+        self.progress.pop(primary.id, None)
+        folded = message.ids[1:]
+        self.marks.sent(primary.id, first_id, folded, self.clock())
+        if self.marks.full:
+            await self.marks.flush()
+        result.messages += 1
+        result.sent += 1
+        result.folded += len(folded)
+
+    async def _send_part(
+        self,
+        chat: Chat,
+        message: Message,
+        part: Rendered,
+        rest: list[Delivery],
+        deadline: datetime,
+        result: WorkerResult,
+    ) -> int | None:
+        """Send one part, once more as plain text if Telegram rejects the HTML; None when the
+        message did not go (its outcome is recorded; `ChatDone` when the chat is over)."""
+        plain = False
+        while True:
+            try:
+                text = part.plain_text if plain else part.text
+                return await self._paced_send(chat, part, text, rest, deadline, result, plain)
+            except SendError as exc:
+                now = self.clock()
+                policy = self.retry
+                outcome = decide_outcome(
+                    exc, message.rows[0].attempts, now, plain=plain, policy=policy
+                )
+                if isinstance(outcome, PlainFallback):
+                    log.warning("chat %s: bad HTML (%s); sending plain text once", chat.id, exc)
+                    result.plain_fallbacks += 1
+                    plain = True
+                    continue
+                covered = await self.outcomes.apply(
+                    outcome, chat.id, message.ids, [r.id for r in rest]
+                )
+                self._count(outcome, covered, result)
+                if ends_chat(outcome):
+                    raise ChatDone from exc
+                return None
+
+    @staticmethod
+    def _count(outcome: Outcome, covered: int, result: WorkerResult) -> None:
+        """Add an applied outcome's rows to the pass's counts."""
+        if isinstance(outcome, Retry):
+            result.retried += covered
+        elif isinstance(outcome, Park):
+            result.failed += covered
+        elif isinstance(outcome, Block):
+            result.skipped += covered
+
+    async def _paced_send(
+        self,
+        chat: Chat,
+        part: Rendered,
+        text: str,
+        rest: list[Delivery],
+        deadline: datetime,
+        result: WorkerResult,
+        plain: bool,
+    ) -> int:
+        """Wait for room and the pace, send `text` with the part's buttons, and settle the
+        send whatever the answer; raises the sender's errors, `ChatDone` when too late."""
+        await self.marks.wait_for_room()
+        retry_at = await self.pacer.begin(chat.id, chat.type != ChatType.PRIVATE, deadline)
+        if retry_at is not None:
+            await self.outcomes.hold([r.id for r in rest], retry_at, "rate limit")
+            result.retried += len(rest)
+            raise ChatDone
+        try:
+            return await self.sender.send(
+                chat.id, text, part.buttons, part.disable_preview, html=not plain
+            )
+        finally:
+            self.pacer.settle()
