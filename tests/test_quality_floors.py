@@ -242,7 +242,7 @@ def test_gva_clustering_cross_validated() -> None:
     print(f"\nthresholds chosen per fold: {chosen}; baseline: {base_t}")
     _report(rows)
     pair, b3 = rows[0], rows[1]
-    assert pair.mean >= 0.675 and b3.mean >= 0.93, (pair, b3)
+    assert pair.mean >= 0.68 and b3.mean >= 0.93, (pair, b3)
     # No cliff: the ±0.05 neighbours of each fold's threshold stay close on the held fold.
     for neighbour in rows[2:6]:
         base_row = pair if "pairwise" in neighbour.name else b3

@@ -97,7 +97,7 @@ class ClusterConfig:
     near_duplicate: float = 0.9  # cosine for the near-duplicate shortcut
     near_duplicate_title: float = 0.6  # headline-term Jaccard for the shortcut
     max_vocabulary: int = 400_000  # document-frequency table size before pruning
-    idf_prior_docs: float = 10.0  # documents assumed seen before the stream (cold-start IDF)
+    idf_prior_docs: float = 2.0  # documents assumed seen before the stream (cold-start IDF)
 
 
 @dataclass(slots=True)
