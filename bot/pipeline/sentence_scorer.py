@@ -10,9 +10,11 @@ from the dev data only and live in `bot/pipeline/sentence_weights.py`. Pure Pyth
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import mul, sub
 
 from bot.pipeline.sentences import Analysis
@@ -46,7 +48,8 @@ def _cosine(a: Vector, b: Mapping[str, float], norm_a: float, norm_b: float) -> 
     if not norm_a or not norm_b:
         return 0.0
     shared = a.keys() & b.keys()
-    return sum(a[t] * b[t] for t in shared) / (norm_a * norm_b)
+    dot: float = sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
+    return dot / (norm_a * norm_b)
 
 
 def paragraph_starts(text: str, sentences: Sequence[str]) -> list[bool]:
@@ -63,24 +66,39 @@ def paragraph_starts(text: str, sentences: Sequence[str]) -> list[bool]:
     return out
 
 
-def sentence_features(
-    analysis: Analysis, title_terms: Sequence[str], starts: Sequence[bool]
-) -> list[list[float]]:
-    """Feature rows (in FEATURES order) of an analysed article's sentences."""
+def term_vectors(analysis: Analysis) -> tuple[list[Vector], list[float]]:
+    """Each sentence's term counts and their Euclidean norms."""
     vectors = [Counter(t) for t in analysis.terms]
-    norms = [_norm(v) for v in vectors]
-    n = len(vectors)
-    sentence_freq = Counter(t for v in vectors for t in v)
+    return vectors, [_norm(v) for v in vectors]
+
+
+_QUOTES = re.compile('["«»“”]')
+
+
+def sentence_features(
+    analysis: Analysis,
+    title_terms: Sequence[str],
+    starts: Sequence[bool],
+    vectors: tuple[list[Vector], list[float]] | None = None,
+) -> list[list[float]]:
+    """Feature rows (in FEATURES order) of an analysed article's sentences.
+
+    `vectors` passes in `term_vectors(analysis)` when the caller already has them.
+    """
+    vectors_, norms = vectors or term_vectors(analysis)
+    n = len(vectors_)
+    sentence_freq = Counter(chain.from_iterable(vectors_))
     centroid = {t: df * math.log(1.0 + n / df) for t, df in sentence_freq.items() if df > 1}
     centroid_norm = math.sqrt(sum(v * v for v in centroid.values()))
     headline = Counter(title_terms)
     headline_norm = _norm(headline)
     shares = [
-        len(headline.keys() & v.keys()) / len(headline) if headline else 0.0 for v in vectors
+        len(headline.keys() & v.keys()) / len(headline) if headline else 0.0 for v in vectors_
     ]
     top_share = max(shares, default=0.0)
     rows: list[list[float]] = []
-    for i, vec in enumerate(vectors):
+    first, first_norm = vectors_[0] if vectors_ else Counter(), norms[0] if norms else 0.0
+    for i, vec in enumerate(vectors_):
         words = analysis.word_counts[i]
         log_words = math.log1p(words)
         sentence = analysis.sentences[i]
@@ -97,8 +115,8 @@ def sentence_features(
                 log_words,
                 log_words * log_words,
                 1.0 if words < 6 else 0.0,
-                _cosine(vec, vectors[0], norms[i], norms[0]) if i else 0.0,
-                1.0 if any(q in sentence for q in "\"«»“”") else 0.0,
+                _cosine(vec, first, norms[i], first_norm) if i else 0.0,
+                1.0 if _QUOTES.search(sentence) else 0.0,
             ]
         )
     return rows

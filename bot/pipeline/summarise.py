@@ -10,12 +10,15 @@ a sentence.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
-from operator import mul
 
-from bot.pipeline.sentence_scorer import linear_scores, paragraph_starts, sentence_features
+from bot.pipeline.sentence_scorer import (
+    linear_scores,
+    paragraph_starts,
+    sentence_features,
+    term_vectors,
+)
 from bot.pipeline.sentence_weights import WEIGHTS
 from bot.pipeline.sentences import analyse
 from bot.pipeline.text import headline_terms
@@ -34,7 +37,10 @@ def _cosine(a: Counter[str], b: Counter[str], norm_a: float, norm_b: float) -> f
 
 
 def score_sentences(
-    title: str, text: str, weights: Sequence[float] | None = None
+    title: str,
+    text: str,
+    weights: Sequence[float] | None = None,
+    vectors: tuple[list[Counter[str]], list[float]] | None = None,
 ) -> tuple[list[str], list[float]]:
     """The sentences of text and their learned scores (higher: more summary-worthy)."""
     analysis = analyse(text or "")
@@ -42,6 +48,7 @@ def score_sentences(
         analysis,
         headline_terms(title) if title else (),
         paragraph_starts(text or "", analysis.sentences),
+        vectors,
     )
     return list(analysis.sentences), linear_scores(rows, WEIGHTS if weights is None else weights)
 
@@ -72,18 +79,15 @@ def summarise(
     sentences = analysis.sentences
     if not sentences:
         return []
-    _, scores = score_sentences(title, text, weights)
-    vectors = [Counter(t) for t in analysis.terms]
-    norms = [math.sqrt(sum(map(mul, v.values(), v.values()))) for v in vectors]
+    vectors, norms = term_vectors(analysis)
+    _, scores = score_sentences(title, text, weights, (vectors, norms))
     order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     chosen: list[int] = []
     words = chars = 0
     for i in order:
         if len(chosen) >= max(1, max_sentences):
             break
-        if any(
-            _cosine(vectors[i], vectors[j], norms[i], norms[j]) > REDUNDANCY for j in chosen
-        ):
+        if any(_cosine(vectors[i], vectors[j], norms[i], norms[j]) > REDUNDANCY for j in chosen):
             continue
         n_words = analysis.word_counts[i]
         n_chars = len(sentences[i]) + (1 if chosen else 0)
