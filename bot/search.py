@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.domain import Article, SearchHit, SearchPage, Story
-from bot.pipeline.text import query_terms
+from bot.pipeline.text import query_groups
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.search import SearchRepo
@@ -47,31 +48,47 @@ class SearchService:
         self.half_life = recency_half_life_hours
 
     async def hits(
-        self, query: str, limit: int = 10, *, offset: int = 0, now: datetime | None = None
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        offset: int = 0,
+        now: datetime | None = None,
+        since: datetime | None = None,
+        langs: Sequence[str] | None = None,
     ) -> list[SearchHit]:
-        """The best matching articles with their scores, best first."""
-        terms = query_terms(query)
-        if not terms or limit <= 0:
+        """The best matching articles with their scores, best first (optionally filtered)."""
+        groups = query_groups(query)
+        if not groups or limit <= 0:
             return []
         async with self.db.unit_of_work() as session:
             ranked = await SearchRepo(session).search(
-                terms,
+                groups,
                 limit=limit,
                 offset=offset,
                 now=now or datetime.now(UTC),
                 recency_half_life_hours=self.half_life,
+                since=since,
+                langs=langs,
             )
             articles = await ArticleRepo(session).get_many(i for i, _ in ranked)
         scores = dict(ranked)
         return [SearchHit(article=a, score=scores[a.id]) for a in articles]
 
     async def search(
-        self, query: str, page: int = 0, page_size: int = 5, *, now: datetime | None = None
+        self,
+        query: str,
+        page: int = 0,
+        page_size: int = 5,
+        *,
+        now: datetime | None = None,
+        since: datetime | None = None,
+        langs: Sequence[str] | None = None,
     ) -> SearchPage:
         """One page of results grouped by story (`page_size` groups per page)."""
         page = max(page, 0)
         page_size = max(page_size, 1)
-        hits = await self.hits(query, MAX_RESULTS, now=now)
+        hits = await self.hits(query, MAX_RESULTS, now=now, since=since, langs=langs)
         ranked = [hit.article for hit in hits]
         story_ids = {a.story_id for a in ranked if a.story_id is not None}
         stories: dict[int, Story] = {}

@@ -98,9 +98,9 @@ async def test_more_relevant_first(db: Database) -> None:
 
 async def test_recency_breaks_ties(db: Database) -> None:
     """Between equally relevant articles the newer one ranks first."""
-    old = await add(db, "Bridge closed for repairs", hours_ago=200)
+    old = await add(db, "Bridge closed for repairs north", hours_ago=200)
     new = await add(db, "Bridge closed for repairs today", hours_ago=2)
-    mid = await add(db, "Bridge closed for repairs again", hours_ago=50)
+    mid = await add(db, "Bridge closed for repairs south", hours_ago=50)
     assert await found_ids(db, "bridge repairs") == [new.id, mid.id, old.id]
 
 
@@ -219,8 +219,8 @@ def test_clean_terms_bounds_and_filters() -> None:
 
 def test_recency_boost_fades() -> None:
     """Fresh articles get the full boost, one half-life old half of it."""
-    assert recency_boost(NOW, NOW, 48.0) == pytest.approx(2.0)
-    assert recency_boost(NOW - timedelta(hours=48), NOW, 48.0) == pytest.approx(1.5)
+    assert recency_boost(NOW, NOW, 48.0) == pytest.approx(1.25)
+    assert recency_boost(NOW - timedelta(hours=48), NOW, 48.0) == pytest.approx(1.125)
     assert recency_boost(None, NOW, 48.0) == 1.0
 
 

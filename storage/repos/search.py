@@ -1,383 +1,483 @@
 """Full-text search over articles' matching form: FTS5 on SQLite, tsvector/GIN on PostgreSQL.
 
-Terms arrive already in matching form (`bot.pipeline.text.query_terms`). They are only ever
-sent as bound parameters: on SQLite inside one FTS5 query string where every term is a
-quoted string literal (embedded quotes doubled), on PostgreSQL each through its own
-`plainto_tsquery('simple', :term)`, combined with `&&` / `||`. No user text is ever
-spliced into SQL or parsed as query syntax.
+Queries arrive as groups of alternative terms in matching form (`bot.pipeline.text.
+query_groups`; a plain term is a group of one). Terms are only ever sent as bound
+parameters: on SQLite inside one FTS5 query string where every term is a quoted string
+literal (embedded quotes doubled), on PostgreSQL each through its own
+`plainto_tsquery('simple', :term)`, combined with `||`. No user text is ever spliced into
+SQL or parsed as query syntax.
 
-Work per query is bounded, so latency does not grow with the number of matches. The
-engine only finds candidates, newest first, and never scores: the newest `pool` matches, or
-every match when there are fewer than `pool * WIDE_FACTOR` (on PostgreSQL: when the probe
-expects so, or the search reaches the whole table). On SQLite that is the rowids of
-the newest FTS5 matches (rowid order is how FTS5 stores its doclists). On PostgreSQL, over
-the stored vector `search_tsv` (revision 0002), the newest rows are probed first; common
-queries fill the pool there or on a short walk further back, rarer ones go through the GIN
-index over an id window sized by the probe's hit rate (or over the whole table when few
-matches are expected), each path chosen by a measured cost ratio. Scoring is BM25 over the
-candidates' `search_text`, computed here (`text_relevance`), with each term's IDF
-estimated from the candidates: the engines' own scores cost more than the search (bm25()
-walks every query term's full doclist for its statistics; ts_rank would read each row's
-vector again). The final score is that relevance times a recency boost
-`1 + 0.5 ** (age_hours / half_life)`, so between equally relevant articles the newer wins
-and a fresh article can count up to double.
-Articles with all the terms come first; when they are fewer than asked for, articles with
-any of the terms follow them. Syndicated copies (`duplicate_of` set) are left out.
+The top results are the top results by BM25 with a bounded recency boost
+(`bot.pipeline.bm25`) over everything the index holds, found without scoring every match
+(MaxScore, rarest groups first):
+
+1. Each group's posting list is read from the index as ids, newest first, up to
+   `POSTINGS_CAP`: a shorter list is complete (its length is the group's document
+   frequency); a full one gives an estimate from its id span.
+2. Groups are taken rarest first. The documents of the groups taken so far are the
+   candidates; each one's ceiling is the sum of the bounds of the groups it holds plus
+   those of the groups not yet taken. Candidates are scored (their `search_text` read and
+   counted) in ceiling order until the next ceiling cannot beat the k-th score.
+3. A document outside the candidates holds none of the groups taken, so it can score at
+   most the bounds of the others: once the k-th score is at least that, the result is
+   exact and the commoner groups are never read. Otherwise the next group is taken.
+4. Only when a group too common for a complete list would be needed, or more than
+   `SCORE_BUDGET` documents would have to be read, does the search stop early: it then also
+   scores the newest matches of the remaining groups, and the result is the best of all
+   it scored (`SearchResult.exact` is false).
+
+Scoring runs in a worker thread, so the event loop is never held for long. Syndicated copies
+(`duplicate_of` set), articles before `since` and, when `langs` is given, articles in
+other languages are left out.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.pipeline.bm25 import (
+    Group,
+    Key,
+    boost,
+    cannot_beat,
+    ceiling_order,
+    decay,
+    density_estimate,
+    group_bound,
+    idf,
+    score_rows,
+)
 from storage.repos._dialect import is_postgres
 
-MAX_TERMS = 32
-MAX_TERM_CHARS = 100
-DEFAULT_POOL = 200  # matches scored per query (the newest ones)
-WIDE_FACTOR = 3  # a match set up to pool * WIDE_FACTOR is scored whole
-# PostgreSQL: the newest pool * PROBE_FACTOR articles are checked first; the share of them
-# that match sizes the id window searched through the GIN index when they are too few.
-PROBE_FACTOR = 8
-WINDOW_MARGIN = 2.0  # the window is sized to hold about this many pools of matches
-# Walking rows newest first costs about WALK_ROW_COST per row; a GIN lookup about
-# GIN_ENTRY_COST per indexed match of the whole table (measured ratio, 1M articles).
-WALK_ROW_COST = 1.8
-GIN_ENTRY_COST = 0.25
-KEY_RANGE_RATIO = 100  # ids of a key-range bitmap that cost as much as reading one row
-BM25_K1 = 1.2
-BM25_B = 0.75
-_EPOCH_JULIAN_DAY = 2440587.5  # julianday('1970-01-01')
+log = logging.getLogger(__name__)
 
-# SQLite, one statement: the rowids of the newest `wide` FTS5 matches (FTS5 walks its
-# doclists in rowid order and stops at the LIMIT; no auxiliary function runs, so nothing is
-# scored there), then the text of all of them when they are fewer than `wide`, otherwise of
-# the newest `pool`. (bm25() would first walk every query term's whole doclist for its
-# statistics: 40 ms for a term in 30% of a million articles, whatever the LIMIT.)
-_SQLITE_SQL = f"""
-WITH m AS MATERIALIZED (
-  SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH :q ORDER BY rowid DESC LIMIT :wide
-)
-SELECT a.id, (julianday(a.published_at) - {_EPOCH_JULIAN_DAY}) * 86400.0, a.search_text
-FROM articles AS a
-WHERE a.id IN (
-  SELECT id FROM m ORDER BY id DESC
-  LIMIT CASE WHEN (SELECT count(*) FROM m) < :wide THEN :wide ELSE :pool END
-) AND a.duplicate_of IS NULL
-"""
-# PostgreSQL step 1, the probe: the newest `probe` articles by primary key (fenced with
-# OFFSET 0 so the planner walks the key backwards rather than the GIN index), filtered on
-# the stored vector `search_tsv`. Common terms fill the pool here, at the cost of a few
-# hundred rows; the count of matches tells how rare the query is.
-_POSTGRES_PROBE = """
-SELECT p.id, p.published_at, p.search_text
-FROM (
-  SELECT id, extract(epoch FROM published_at)::float8 AS published_at, search_text,
-         search_tsv, duplicate_of
-  FROM articles WHERE id > :lo AND id <= :hi ORDER BY id DESC OFFSET 0
-) AS p
-WHERE p.search_tsv @@ ({q}) AND p.duplicate_of IS NULL
-ORDER BY p.id DESC
-LIMIT :pool
-"""
-# PostgreSQL step 2: the newest matches inside an id window, through the GIN index on the
-# stored vector (`id + 0` in ORDER BY keeps the planner from walking the key instead, which
-# for terms that rarely meet costs the whole table). The window is either an indexable key
-# range, whose bitmap is ANDed with the GIN one so that only the window's matches are read,
-# or ({key} = `a.id + 0`) a filter on the rows the GIN index finds: a key-range bitmap costs
-# about as much per id as reading a matching row costs per KEY_RANGE_RATIO ids. Of the newest
-# `wide` matches only the newest `pool` come back, or all of them when they are fewer.
-_POSTGRES_WINDOW = """
-SELECT c.id, c.published_at, c.search_text
-FROM (
-  SELECT w.*, row_number() OVER () AS r, count(*) OVER () AS n
-  FROM (
-    SELECT a.id, extract(epoch FROM a.published_at)::float8 AS published_at, a.search_text
-    FROM articles AS a
-    WHERE a.search_tsv @@ ({q}) AND a.duplicate_of IS NULL AND {key} > :lo
-    ORDER BY (a.id + 0) DESC
-    LIMIT :wide
-  ) AS w
-) AS c
-WHERE c.n < :wide OR c.r <= :pool
-ORDER BY c.id DESC
-"""
-_WINDOW_SETTINGS = {
-    "enable_indexscan": "off",
-    "enable_seqscan": "off",
-    "jit": "off",
-    "random_page_cost": "40",
-}
-_SETTINGS_SAVE = "SELECT " + ", ".join(
-    [f"current_setting('{name}')" for name in _WINDOW_SETTINGS]
-    + [f"set_config('{name}', '{value}', true)" for name, value in _WINDOW_SETTINGS.items()]
-)
-_SETTINGS_RESTORE = "SELECT " + ", ".join(
-    f"set_config('{name}', :{name}, true)" for name in _WINDOW_SETTINGS
-)
+MAX_TERMS = 32  # groups per query
+MAX_VARIANTS = 6  # terms per group
+MAX_TERM_CHARS = 100
+PROBE = 1_000  # newest ids read first for every group (all of a rare group's)
+POSTINGS_CAP = 5_000  # ids read per group; a longer list is too common to read whole
+SCORE_BUDGET = 400  # documents whose text one search may read and score
+CANDIDATE_CAP = 10_000  # ids of the rarest groups ranked by ceiling together at first
+BATCH = 400  # documents read and scored per statement
+FALLBACK_NEWEST = 400  # newest matches of each remaining group scored when stopping early
+AVG_SAMPLE = 1_000  # newest articles whose lengths estimate the mean length (PostgreSQL)
+
+__all__ = ["SearchRepo", "SearchResult", "clean_groups", "clean_terms", "decay", "fts5_query"]
+
 Row = tuple[int, float | None, str]  # (article id, published_at as epoch seconds, search_text)
+
+# One string of ids per group (a row per id would cost more than the search itself).
+_SQLITE_POSTINGS = (
+    "SELECT group_concat(rowid) FROM (SELECT rowid FROM articles_fts WHERE articles_fts"
+    " MATCH :q ORDER BY rowid DESC LIMIT :cap)"
+)
+_SQLITE_ROWS = """
+SELECT a.id, (julianday(a.published_at) - 2440587.5) * 86400.0, a.search_text
+FROM articles AS a
+WHERE a.id IN (SELECT value FROM json_each(:ids)) AND a.duplicate_of IS NULL {filters}
+"""
+# PostgreSQL: the GIN index on the stored vector gives a group's ids as a bitmap; with
+# index scans and sequential scans off for this statement the planner cannot walk the
+# primary key instead (which for a rare term would visit the whole table).
+_POSTGRES_POSTINGS = (
+    "SELECT array_agg(id) FROM (SELECT id FROM articles WHERE search_tsv @@ ({q}) LIMIT :cap) s"
+)
+_POSTGRES_NEWEST = (
+    "SELECT id FROM (SELECT id, search_tsv FROM articles ORDER BY id DESC LIMIT :walk) AS w"
+    " WHERE w.search_tsv @@ ({q}) LIMIT :n"
+)
+_POSTGRES_NEWEST = "SELECT array_agg(id) FROM (" + _POSTGRES_NEWEST + ") AS n"
+_POSTGRES_ROWS = """
+SELECT a.id, extract(epoch FROM a.published_at)::float8, a.search_text
+FROM articles AS a
+WHERE a.id = ANY(CAST(:ids AS bigint[])) AND a.duplicate_of IS NULL {filters}
+"""
+_POSTGRES_STATS = """
+SELECT (SELECT max(id) FROM articles),
+       (SELECT avg(length(s.search_text) - length(replace(s.search_text, ' ', '')) + 1)
+        FROM (SELECT search_text FROM articles ORDER BY id DESC LIMIT :sample) AS s
+        WHERE s.search_text <> '')
+"""
+_BITMAP_SETTINGS = {"enable_indexscan": "off", "enable_seqscan": "off", "jit": "off"}
 
 
 @dataclass(frozen=True, slots=True)
-class _Candidate:
-    """One matching article before the recency boost."""
+class SearchResult:
+    """Ranked (article id, score) pairs and whether they are the exact top by BM25."""
 
-    article_id: int
-    published: float | None  # epoch seconds
-    relevance: float
+    ranked: list[tuple[int, float]]
+    exact: bool
+    scored: int  # documents whose text was read and scored
+
+
+@dataclass(slots=True)
+class _Postings:
+    """One group's posting list: ids newest first, complete or the newest `POSTINGS_CAP`."""
+
+    ids: list[int]
+    complete: bool
+    df: int
+
+
+def _clean_term(raw: str) -> str:
+    """A term without NULs or broken UTF-8, trimmed and bounded ("" when it has no word)."""
+    term = raw.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8").strip()
+    term = term[:MAX_TERM_CHARS]
+    return term if any(ch.isalnum() for ch in term) else ""
 
 
 def clean_terms(terms: list[str]) -> list[str]:
     """Distinct, bounded, encodable terms that contain at least one letter or digit."""
-    out: dict[str, None] = {}
-    for raw in terms:
-        term = raw.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
-        term = term.strip()[:MAX_TERM_CHARS]
-        if term and any(ch.isalnum() for ch in term):
-            out.setdefault(term, None)
+    return [group[0] for group in clean_groups(terms)]
+
+
+def clean_groups(groups: Sequence[str | Sequence[str]]) -> list[Group]:
+    """Distinct, bounded groups of clean terms (a plain string is a group of one)."""
+    out: list[Group] = []
+    seen: set[str] = set()
+    for group in groups:
+        members = [group] if isinstance(group, str) else list(group)
+        terms: dict[str, None] = {}
+        for raw in members:
+            term = _clean_term(raw)
+            if term and term not in seen:
+                terms.setdefault(term, None)
+        if terms:
+            kept = tuple(terms)[:MAX_VARIANTS]
+            seen.update(kept)
+            out.append(kept)
         if len(out) >= MAX_TERMS:
             break
-    return list(out)
+    return out
 
 
-def fts5_query(terms: list[str], *, match_all: bool) -> str:
+def fts5_query(terms: Sequence[str], *, match_all: bool = False) -> str:
     """An FTS5 MATCH expression where every term is a quoted string literal."""
     quoted = ['"' + term.replace('"', '""') + '"' for term in terms]
     return (" AND " if match_all else " OR ").join(quoted)
 
 
-def decay(age_hours: float, half_life_hours: float) -> float:
-    """0.5 ** (age / half-life), 1 for future or brand-new articles, 0 without a half-life."""
-    if half_life_hours <= 0:
-        return 0.0
-    value: float = 0.5 ** (max(0.0, age_hours) / half_life_hours)
-    return value
-
-
 def recency_boost(published_at: datetime | None, now: datetime, half_life_hours: float) -> float:
     """1 + 0.5 ** (age / half-life): 2 for a brand-new article, towards 1 for old ones."""
-    if published_at is None:
-        return 1.0
-    return 1.0 + decay((now - published_at).total_seconds() / 3600.0, half_life_hours)
+    published = None if published_at is None else published_at.timestamp()
+    return boost(published, now.timestamp(), half_life_hours)
 
 
-def rank(
-    candidates: list[_Candidate], now: datetime, half_life_hours: float
-) -> list[tuple[int, float]]:
-    """(article id, final score), best first; ties go to the newer, then higher id."""
-    now_s = now.timestamp()
-    scored = {
-        c.article_id: (
-            max(c.relevance, 0.0)
-            * (
-                1.0
-                if c.published is None
-                else 1.0 + decay((now_s - c.published) / 3600.0, half_life_hours)
-            ),
-            c.published if c.published is not None else 0.0,
-        )
-        for c in candidates
-    }
-    order = sorted(scored.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]), reverse=True)
-    return [(article_id, score) for article_id, (score, _) in order]
-
-
-def window_size(probed: int, found: int, pool: int) -> int:
-    """Newest-id window expected to hold WINDOW_MARGIN pools, from the probe's hit rate."""
-    rate = max(found, 0.5) / max(probed, 1)
-    return math.ceil(pool * WINDOW_MARGIN / rate)
-
-
-def expected_matches(probed: int, found: int, total: int) -> float:
-    """Matches expected in `total` rows at the probe's hit rate (half a hit when none)."""
-    return total * max(found, 0.5) / max(probed, 1)
-
-
-def walk_is_cheaper(window: int, probed: int, found: int, total: int) -> bool:
-    """Whether walking `window` rows costs less than a GIN lookup of all the matches."""
-    return window * WALK_ROW_COST < expected_matches(probed, found, total) * GIN_ENTRY_COST
-
-
-def key_range_pays(window: int, probed: int, found: int, total: int) -> bool:
-    """Whether ANDing a `window`-id key range beats reading every match the index finds."""
-    return window < expected_matches(probed, found, total) * KEY_RANGE_RATIO
+def _kth(top: list[Key], k: int) -> Key | None:
+    """The k-th best key so far, or None while fewer than k are known."""
+    return top[k - 1] if len(top) >= k else None
 
 
 class SearchRepo:
     """Full-text queries over `articles.search_text`."""
 
-    def __init__(self, session: AsyncSession, pool: int = DEFAULT_POOL) -> None:
-        """Bind to one unit of work; `pool` bounds how many matches are scored."""
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        postings_cap: int = POSTINGS_CAP,
+        score_budget: int = SCORE_BUDGET,
+        candidate_cap: int = CANDIDATE_CAP,
+    ) -> None:
+        """Bind to one unit of work; the caps bound the work of one search."""
         self.session = session
-        self.pool = pool
+        self.postings_cap = postings_cap
+        self.score_budget = score_budget
+        self.candidate_cap = candidate_cap
 
     async def search(
         self,
-        terms: list[str],
+        groups: Sequence[str | Sequence[str]],
         *,
         limit: int,
         offset: int = 0,
         now: datetime,
         recency_half_life_hours: float = 48.0,
+        since: datetime | None = None,
+        langs: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        """(article id, score) best first: articles with all terms, then (to fill up) any term."""
-        wanted = clean_terms(terms)
-        if not wanted or limit <= 0:
-            return []
+        """(article id, score) best first: articles with every group first, then the rest."""
+        result = await self.search_detailed(
+            groups,
+            limit=limit,
+            offset=offset,
+            now=now,
+            recency_half_life_hours=recency_half_life_hours,
+            since=since,
+            langs=langs,
+        )
+        return result.ranked
+
+    async def search_detailed(
+        self,
+        groups: Sequence[str | Sequence[str]],
+        *,
+        limit: int,
+        offset: int = 0,
+        now: datetime,
+        recency_half_life_hours: float = 48.0,
+        since: datetime | None = None,
+        langs: Sequence[str] | None = None,
+    ) -> SearchResult:
+        """The ranked page with whether it is exact and how many documents were scored."""
+        wanted = clean_groups(groups)
         offset = max(offset, 0)
-        pool = max(self.pool, offset + limit)
-        ranked = rank(
-            await self._candidates(wanted, match_all=True, pool=pool),
-            now,
-            recency_half_life_hours,
-        )
-        if len(ranked) < offset + limit and len(wanted) > 1:
-            seen = {article_id for article_id, _ in ranked}
-            extra = await self._candidates(wanted, match_all=False, pool=pool)
-            ranked += rank(
-                [c for c in extra if c.article_id not in seen], now, recency_half_life_hours
-            )
-        return ranked[offset : offset + limit]
-
-    async def _candidates(
-        self, terms: list[str], *, match_all: bool, pool: int
-    ) -> list[_Candidate]:
-        """Matching, non-duplicate articles with their raw relevance (bounded by `pool`)."""
-        if is_postgres(self.session):
-            rows = await self._postgres_rows(terms, match_all=match_all, pool=pool)
-        else:
-            rows = await self._sqlite_rows(terms, match_all=match_all, pool=pool)
-        return _scored(rows, terms)
-
-    async def _sqlite_rows(self, terms: list[str], *, match_all: bool, pool: int) -> list[Row]:
-        """The newest `pool` matches, or all of them when fewer than `pool * WIDE_FACTOR`."""
-        params = {"q": fts5_query(terms, match_all=match_all), "wide": pool * WIDE_FACTOR}
-        result = await self.session.execute(text(_SQLITE_SQL), {**params, "pool": pool})
-        return [(int(i), None if ts is None else float(ts), st or "") for i, ts, st in result]
-
-    async def _postgres_rows(self, terms: list[str], *, match_all: bool, pool: int) -> list[Row]:
-        """The newest `pool` matches, or all of them when fewer than `pool * WIDE_FACTOR`.
-
-        The newest rows are probed first: common queries fill the pool there, or on a short
-        walk further back. Rarer ones go through the GIN index, over an id window sized by
-        the probe's hit rate, or over the whole table when few matches are expected.
-        """
-        tsquery, params = _postgres_tsquery(terms, match_all=match_all)
-        top = await self.session.scalar(text("SELECT max(id) FROM articles"))
-        if top is None:
-            return []
-        top = int(top)
-        wide = pool * WIDE_FACTOR
-        probe = pool * PROBE_FACTOR
-        walk = _POSTGRES_PROBE.format(q=tsquery)
-        if probe >= top:  # a small table: the probe reads all of it
-            rows = await self._postgres_fetch(walk, {**params, "pool": wide, "lo": 0, "hi": top})
-            return rows if len(rows) < wide else rows[:pool]
-        rows = await self._postgres_fetch(
-            walk, {**params, "pool": pool, "lo": top - probe, "hi": top}
-        )
-        found = len(rows)
-        if found >= pool:
-            return rows
-        window = window_size(probe, found, pool)
-        few = expected_matches(probe, found, top) <= wide
-        if not few and walk_is_cheaper(window, probe, found, top):
-            more = await self._postgres_fetch(
-                walk, {**params, "pool": pool - len(rows), "lo": top - window, "hi": top - probe}
-            )
-            rows += more
-            if len(rows) >= pool or window >= top:
-                return rows
-            window *= 10
-        # Planner settings for the window statements only: plain index scans off (given
-        # `id > lo` the planner may walk the primary key and test every row it passes),
-        # sequential scans off, JIT off, and random page reads priced high, so that it reads
-        # only the GIN index's matches and ANDs in the key range whenever it is offered
-        # (its estimate for several terms together assumes they are unrelated and is far
-        # too low, which otherwise makes it read every match in the table).
-        previous = (await self.session.execute(text(_SETTINGS_SAVE))).one()
+        if not wanted or limit <= 0:
+            return SearchResult([], True, 0)
+        postgres = is_postgres(self.session)
+        run = _Run(self, wanted, offset + limit, now.timestamp(), recency_half_life_hours)
+        run.filters, run.params = _filters(since, langs, postgres=postgres)
+        saved = await self._bitmap_settings() if postgres else None
         try:
-            for size in (None,) if few else (window, window * 10, None):
-                lo = 0 if size is None or size >= top else top - size
-                ranged = lo > 0 and key_range_pays(top - lo, probe, found, top)
-                statement = _POSTGRES_WINDOW.format(q=tsquery, key="a.id" if ranged else "a.id + 0")
-                limits = {"pool": pool, "wide": wide if lo == 0 else pool}
-                rows = await self._postgres_fetch(statement, {**params, **limits, "lo": lo})
-                if len(rows) >= pool or lo == 0:
-                    break
+            top, exact = await run.execute()
         finally:
-            await self.session.execute(
-                text(_SETTINGS_RESTORE),
-                dict(zip(_WINDOW_SETTINGS, previous[: len(_WINDOW_SETTINGS)], strict=True)),
-            )
-        return rows
+            if saved is not None:
+                await self.session.execute(
+                    text(_SETTINGS_RESTORE), dict(zip(_BITMAP_SETTINGS, saved, strict=True))
+                )
+        ranked = [(key[3], key[1]) for key in top[offset : offset + limit]]
+        return SearchResult(ranked, exact, run.scored)
 
-    async def _postgres_fetch(self, sql: str, params: dict[str, object]) -> list[Row]:
-        """Run one PostgreSQL candidate statement."""
-        result = await self.session.execute(text(sql), params)
+    async def _bitmap_settings(self) -> tuple[str, ...]:
+        """Switch this transaction to bitmap index plans; the previous values to restore."""
+        row = (await self.session.execute(text(_SETTINGS_SAVE))).one()
+        return tuple(str(value) for value in row[: len(_BITMAP_SETTINGS)])
+
+    async def stats(self) -> tuple[int, float]:
+        """(documents, mean length in terms) of the index."""
+        if is_postgres(self.session):
+            row = (await self.session.execute(text(_POSTGRES_STATS), {"sample": AVG_SAMPLE})).one()
+            return int(row[0] or 0), float(row[1] or 1.0)
+        blob = await self.session.scalar(text("SELECT block FROM articles_fts_data WHERE id = 1"))
+        docs, tokens = _fts5_averages(blob)
+        top = await self.session.scalar(text("SELECT max(id) FROM articles"))
+        return max(docs, 0) or int(top or 0), (tokens / docs if docs else 1.0)
+
+    async def postings(self, group: Group, top: int, cap: int) -> _Postings:
+        """Ids holding any term of `group`, newest first: all of them when at most `cap`.
+
+        A longer list keeps its newest ids and estimates the group's document frequency
+        from the density of its ids (on PostgreSQL the bitmap gives ids in table order, so
+        the newest are walked for separately).
+        """
+        if not is_postgres(self.session):
+            value = await self.session.scalar(
+                text(_SQLITE_POSTINGS), {"q": fts5_query(group), "cap": cap + 1}
+            )
+            ids = [int(i) for i in value.split(",")] if value else []
+            ids.sort(reverse=True)
+            if len(ids) <= cap:
+                return _Postings(ids, True, len(ids))
+            return _Postings(ids[:cap], False, density_estimate(cap, ids[0], ids[cap - 1], top))
+        tsquery, params = _postgres_tsquery(group)
+        value = await self.session.scalar(
+            text(_POSTGRES_POSTINGS.format(q=tsquery)), {**params, "cap": cap + 1}
+        )
+        ids = sorted((int(i) for i in value or ()), reverse=True)
+        if len(ids) <= cap:
+            return _Postings(ids, True, len(ids))
+        rough = density_estimate(cap, max(ids), 1, top)
+        newest = await self._postgres_newest(group, cap, rough, top)
+        df = density_estimate(len(newest), top, newest[-1], top) if newest else rough
+        return _Postings(newest, False, max(df, cap + 1))
+
+    async def _postgres_newest(self, group: Group, n: int, df: int, top: int) -> list[int]:
+        """The newest `n` ids holding the group, walking the newest rows (it is common)."""
+        tsquery, params = _postgres_tsquery(group)
+        walk = min(top, math.ceil(n * 4 * top / max(df, 1)))
+        await self.session.execute(text("SELECT set_config('enable_indexscan', 'on', true)"))
+        try:
+            value = await self.session.scalar(
+                text(_POSTGRES_NEWEST.format(q=tsquery)), {**params, "walk": walk, "n": n}
+            )
+            return sorted((int(i) for i in value or ()), reverse=True)
+        finally:
+            await self.session.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
+
+    async def rows(self, ids: list[int], filters: str, params: dict[str, object]) -> list[Row]:
+        """(id, published epoch s, search_text) of the given articles that pass the filters."""
+        if not ids:
+            return []
+        if is_postgres(self.session):
+            sql = _POSTGRES_ROWS.format(filters=filters.replace("%LANGS%", "ANY(:langs)"))
+            bound: dict[str, object] = {"ids": ids, **params}
+        else:
+            sql = _SQLITE_ROWS.format(
+                filters=filters.replace("%LANGS%", "(SELECT value FROM json_each(:langs))")
+            )
+            bound = {"ids": json.dumps(ids), **params}
+            if "langs" in bound:
+                bound["langs"] = json.dumps(bound["langs"])
+        result = await self.session.execute(text(sql), bound)
         return [(int(i), None if ts is None else float(ts), st or "") for i, ts, st in result]
 
 
-def _scored(rows: list[Row], terms: list[str]) -> list[_Candidate]:
-    """Candidates from (id, published epoch, search_text) rows, scored by `text_relevance`."""
-    scores = text_relevance([search_text for _, _, search_text in rows], terms)
-    return [
-        _Candidate(article_id, published, score)
-        for (article_id, published, _), score in zip(rows, scores, strict=True)
-    ]
+class _Run:
+    """The state of one search: groups, their postings and bounds, the best keys so far."""
 
+    def __init__(
+        self, repo: SearchRepo, groups: list[Group], k: int, now_s: float, half_life: float
+    ) -> None:
+        """Prepare a search for the top `k` of `groups`."""
+        self.repo = repo
+        self.groups = groups
+        self.k = k
+        self.now_s = now_s
+        self.half_life = half_life
+        self.filters = ""
+        self.params: dict[str, object] = {}
+        self.scored = 0
+        self.seen: set[int] = set()
+        self.top: list[Key] = []
+        self.weights: list[float] = []
+        self.avg = 1.0
 
-def term_counts(text: str, terms: list[str]) -> list[int]:
-    """How often each term occurs as a whole word of a space-separated text.
-
-    Substring counts on a copy with every space doubled, so that neighbouring words do not
-    share the space between them; a term absent from the text costs one `in` test.
-    """
-    padded = ""
-    counts: list[int] = []
-    for term in terms:
-        if term not in text:
-            counts.append(0)
-            continue
-        if not padded:
-            padded = " " + text.replace(" ", "  ") + " "
-        counts.append(padded.count(" " + term + " "))
-    return counts
-
-
-def text_relevance(texts: list[str], terms: list[str]) -> list[float]:
-    """BM25 of each matching-form text for `terms`, with the IDF taken from these texts.
-
-    The candidates are the newest matches, so how many of them hold a term estimates how
-    common it is among matches: a term in every candidate weighs log 2, a rare one more.
-    """
-    if not texts:
-        return []
-    lengths = [t.count(" ") + 1 if t else 0 for t in texts]
-    counts = [term_counts(t, terms) for t in texts]
-    avg_len = max(sum(lengths) / len(texts), 1.0)
-    total = len(texts)
-    idf = [
-        math.log(1.0 + total / max(sum(1 for row in counts if row[i]), 1))
-        for i in range(len(terms))
-    ]
-    scores: list[float] = []
-    for length, row in zip(lengths, counts, strict=True):
-        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length / avg_len)
-        scores.append(
-            sum(
-                w * tf * (BM25_K1 + 1.0) / (tf + norm) for w, tf in zip(idf, row, strict=True) if tf
+    async def execute(self) -> tuple[list[Key], bool]:
+        """Run MaxScore over the groups, rarest first; (best keys, exact)."""
+        docs, self.avg = await self.repo.stats()
+        if docs <= 0:
+            return [], True
+        repo = self.repo
+        lists = [await repo.postings(group, docs, PROBE) for group in self.groups]
+        order = sorted(range(len(lists)), key=lambda i: lists[i].df)
+        # The rarest groups are read whole up front (up to `candidate_cap` ids in all), so
+        # that their document frequencies, and with them the weights, are exact.
+        first = total = 0
+        for i in order:
+            if lists[i].df > repo.postings_cap or (
+                first and total + lists[i].df > repo.candidate_cap
+            ):
+                break
+            if not lists[i].complete:
+                lists[i] = await repo.postings(self.groups[i], docs, repo.postings_cap)
+                if not lists[i].complete:
+                    break
+            total += lists[i].df
+            first += 1
+        order = sorted(range(len(lists)), key=lambda i: lists[i].df)
+        self.weights = [idf(docs, p.df) for p in lists]
+        bounds = [group_bound(w) for w in self.weights]
+        for taken in range(max(first, 1), len(order) + 1):
+            head = order[:taken]
+            if not lists[head[-1]].complete and lists[head[-1]].df <= repo.postings_cap:
+                fetched = await repo.postings(self.groups[head[-1]], docs, repo.postings_cap)
+                lists[head[-1]] = _Postings(fetched.ids, fetched.complete, lists[head[-1]].df)
+            if not lists[head[-1]].complete:
+                break  # too common to read whole
+            rest = sum(bounds[i] for i in order[taken:])
+            ceilings = await asyncio.to_thread(
+                ceiling_order, [lists[i].ids for i in head], [bounds[i] for i in head]
             )
-        )
-    return scores
+            if not await self._score_ceilings(ceilings, rest):
+                return self.top, False  # over budget: the best ceilings were scored
+            if taken == len(order) or cannot_beat((False, rest), _kth(self.top, self.k)):
+                return self.top, True
+        # A group too common to read whole is needed: its newest matches are scored too.
+        newest = [lists[i].ids[:FALLBACK_NEWEST] for i in order if not lists[i].complete]
+        extra = [i for i in _interleave(newest) if i not in self.seen]
+        await self._score(extra[: max(self.repo.score_budget - self.scored, 0)])
+        return self.top, False
+
+    async def _score_ceilings(self, ceilings: list[tuple[bool, float, int]], rest: float) -> bool:
+        """Score candidates in ceiling order until none left can enter; False when over budget."""
+        batch: list[int] = []
+        for holds_all, ceiling, article_id in ceilings:
+            if article_id in self.seen:
+                continue
+            if cannot_beat((holds_all, ceiling + rest), _kth(self.top, self.k)):
+                break
+            if self.scored + len(batch) >= self.repo.score_budget:
+                await self._score(batch)
+                return False
+            batch.append(article_id)
+            if len(batch) >= BATCH:
+                await self._score(batch)
+                batch = []
+        await self._score(batch)
+        return True
+
+    async def _score(self, ids: list[int]) -> None:
+        """Read and score some documents, merging them into the best keys."""
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            self.seen.update(chunk)
+            self.scored += len(chunk)
+            rows = await self.repo.rows(chunk, self.filters, self.params)
+            keys = await asyncio.to_thread(
+                score_rows, rows, self.groups, self.weights, self.avg, self.now_s, self.half_life
+            )
+            self.top = sorted(self.top + keys, reverse=True)[: self.k]
 
 
-def _postgres_tsquery(terms: list[str], *, match_all: bool) -> tuple[str, dict[str, object]]:
-    """A tsquery expression of one bound `plainto_tsquery` per term, and its parameters."""
-    joiner = " && " if match_all else " || "
-    tsquery = joiner.join(f"plainto_tsquery('simple'::regconfig, :t{i})" for i in range(len(terms)))
-    return tsquery, {f"t{i}": term for i, term in enumerate(terms)}
+def _interleave(lists: list[list[int]]) -> list[int]:
+    """The lists' items taken in turn (first of each, then second of each, ...), distinct."""
+    out: dict[int, None] = {}
+    for position in range(max((len(ids) for ids in lists), default=0)):
+        for ids in lists:
+            if position < len(ids):
+                out.setdefault(ids[position], None)
+    return list(out)
+
+
+def _filters(
+    since: datetime | None, langs: Sequence[str] | None, *, postgres: bool
+) -> tuple[str, dict[str, object]]:
+    """Extra SQL conditions and parameters for a time and language filter."""
+    sql = ""
+    params: dict[str, object] = {}
+    if since is not None:
+        naive = since.astimezone(UTC).replace(tzinfo=None) if since.tzinfo else since
+        sql += " AND a.published_at >= :since"
+        # Stored naive UTC; SQLite holds the text SQLAlchemy writes, which sorts by time.
+        params["since"] = naive if postgres else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if langs:
+        sql += " AND a.lang IN %LANGS%"
+        params["langs"] = list(langs)
+    return sql, params
+
+
+def _fts5_averages(blob: bytes | None) -> tuple[int, int]:
+    """(rows, tokens) from FTS5's averages record: a varint row count, then token totals."""
+    if not blob:
+        return 0, 0
+    values: list[int] = []
+    value = shift = 0
+    for byte in blob:
+        if len(values) == 2:
+            break
+        if shift >= 56:  # the ninth byte of an SQLite varint carries 8 bits
+            values.append(value << 8 | byte)
+            value = shift = 0
+            continue
+        value = value << 7 | (byte & 0x7F)
+        shift += 7
+        if not byte & 0x80:
+            values.append(value)
+            value = shift = 0
+    while len(values) < 2:
+        values.append(0)
+    return values[0], values[1]
+
+
+def _postgres_tsquery(group: Group) -> tuple[str, dict[str, object]]:
+    """A tsquery OR of one bound `plainto_tsquery` per term, and its parameters."""
+    tsquery = " || ".join(f"plainto_tsquery('simple'::regconfig, :t{i})" for i in range(len(group)))
+    return tsquery, {f"t{i}": term for i, term in enumerate(group)}
+
+
+_SETTINGS_SAVE = "SELECT " + ", ".join(
+    [f"current_setting('{name}')" for name in _BITMAP_SETTINGS]
+    + [f"set_config('{name}', '{value}', true)" for name, value in _BITMAP_SETTINGS.items()]
+)
+_SETTINGS_RESTORE = "SELECT " + ", ".join(
+    f"set_config('{name}', :{name}, true)" for name in _BITMAP_SETTINGS
+)
