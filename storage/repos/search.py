@@ -308,11 +308,13 @@ class SearchRepo:
         if not ids:
             return []
         if is_postgres(self.session):
-            sql = _POSTGRES_ROWS.format(filters=filters.replace("%LANGS%", "ANY(:langs)"))
+            sql = _POSTGRES_ROWS.format(
+                filters=filters.replace("%LANGS%", "= ANY(CAST(:langs AS text[]))")
+            )
             bound: dict[str, object] = {"ids": ids, **params}
         else:
             sql = _SQLITE_ROWS.format(
-                filters=filters.replace("%LANGS%", "(SELECT value FROM json_each(:langs))")
+                filters=filters.replace("%LANGS%", "IN (SELECT value FROM json_each(:langs))")
             )
             bound = {"ids": json.dumps(ids), **params}
             if "langs" in bound:
@@ -440,7 +442,7 @@ def _filters(
         # Stored naive UTC; SQLite holds the text SQLAlchemy writes, which sorts by time.
         params["since"] = naive if postgres else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
     if langs:
-        sql += " AND a.lang IN %LANGS%"
+        sql += " AND a.lang %LANGS%"
         params["langs"] = list(langs)
     return sql, params
 
