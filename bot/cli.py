@@ -217,23 +217,53 @@ def summarize_command(
 
 @app.command("search")
 def search_cli(
-    query: Annotated[str, typer.Argument(help="Words to search for (Arabic or English).")],
+    query: Annotated[
+        str, typer.Argument(help="Words to search for (Arabic or English).")
+    ] = "",
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per hit.")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only articles of the last 7d, 24h, 2w ...")
+    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="Only articles in en or ar.")] = None,
+    queries: Annotated[
+        Path | None,
+        typer.Option("--queries", help="A file of queries, one a line: one JSON line each."),
+    ] = None,
 ) -> None:
     """Search the stored articles (after `akhbar ingest`)."""
-    from bot.search import search_command
+    from datetime import UTC, datetime
+
+    from bot.pipeline.search_query import parse_window
+    from bot.search import queries_command, search_command
     from storage.db import Database
     from storage.migrate import upgrade
 
+    window = parse_window(since) if since else None
+    if since and window is None:
+        raise typer.BadParameter("--since takes a window such as 7d, 24h or 2w")
+    if lang not in (None, "en", "ar"):
+        raise typer.BadParameter("--lang takes en or ar")
+    if not query and queries is None:
+        raise typer.BadParameter("give a QUERY or --queries FILE")
     settings = settings_or_exit()
     upgrade(settings.database_url)
+    start = None if window is None else datetime.now(UTC) - window
+    langs = None if lang is None else [lang]
 
     async def go() -> str:
-        """Run the query and return what to print."""
+        """Run the query (or every query of the file) and return what to print."""
         db = Database(settings.database_url)
         try:
-            return await search_command(db, query, limit, as_json=as_json)
+            if queries is not None:
+                texts = [q.strip() for q in queries.read_text(encoding="utf-8").splitlines()]
+                lines = await queries_command(
+                    db, [q for q in texts if q], limit, since=start, langs=langs
+                )
+                return "\n".join(lines)
+            return await search_command(
+                db, query, limit, as_json=as_json, since=start, langs=langs
+            )
         finally:
             await db.dispose()
 

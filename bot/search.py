@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.domain import Article, SearchHit, SearchPage, Story
+from bot.pipeline.search_query import parse_search
 from bot.pipeline.text import query_groups
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
@@ -85,10 +86,21 @@ class SearchService:
         since: datetime | None = None,
         langs: Sequence[str] | None = None,
     ) -> SearchPage:
-        """One page of results grouped by story (`page_size` groups per page)."""
+        """One page of results grouped by story (`page_size` groups per page).
+
+        Options written after the words (`flood 7d`, `lang:ar`) filter the results too.
+        """
         page = max(page, 0)
         page_size = max(page_size, 1)
-        hits = await self.hits(query, MAX_RESULTS, now=now, since=since, langs=langs)
+        options = parse_search(query)
+        moment = now or datetime.now(UTC)
+        hits = await self.hits(
+            options.words,
+            MAX_RESULTS,
+            now=moment,
+            since=since or options.since(moment),
+            langs=langs or options.langs(),
+        )
         ranked = [hit.article for hit in hits]
         story_ids = {a.story_id for a in ranked if a.story_id is not None}
         stories: dict[int, Story] = {}
@@ -129,9 +141,54 @@ def hit_lines(hits: list[SearchHit], *, as_json: bool = False) -> list[str]:
     return lines
 
 
+def hit_records(hits: list[SearchHit]) -> list[dict[str, object]]:
+    """The JSON objects of `akhbar search --json`, one per hit."""
+    return [json.loads(line) for line in hit_lines(hits, as_json=True)]
+
+
 async def search_command(
-    db: Database, query: str, limit: int = 10, *, as_json: bool = False
+    db: Database,
+    query: str,
+    limit: int = 10,
+    *,
+    as_json: bool = False,
+    since: datetime | None = None,
+    langs: Sequence[str] | None = None,
 ) -> str:
-    """What `akhbar search QUERY [--limit N] [--json]` prints."""
-    hits = await SearchService(db).hits(query, limit)
+    """What `akhbar search QUERY [--limit N] [--since 7d] [--lang ar] [--json]` prints."""
+    options = parse_search(query)
+    now = datetime.now(UTC)
+    hits = await SearchService(db).hits(
+        options.words,
+        limit,
+        now=now,
+        since=since or options.since(now),
+        langs=langs or options.langs(),
+    )
     return "\n".join(hit_lines(hits, as_json=as_json))
+
+
+async def queries_command(
+    db: Database,
+    queries: list[str],
+    limit: int = 10,
+    *,
+    since: datetime | None = None,
+    langs: Sequence[str] | None = None,
+) -> list[str]:
+    """What `akhbar search --queries FILE --json` prints: one JSON line per query, in order."""
+    service = SearchService(db)
+    lines: list[str] = []
+    for query in queries:
+        options = parse_search(query)
+        now = datetime.now(UTC)
+        hits = await service.hits(
+            options.words,
+            limit,
+            now=now,
+            since=since or options.since(now),
+            langs=langs or options.langs(),
+        )
+        record = {"query": query, "results": hit_records(hits)}
+        lines.append(json.dumps(record, ensure_ascii=False))
+    return lines

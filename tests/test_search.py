@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.domain import Article
 from bot.pipeline.text import matching_terms, query_terms
-from bot.search import SearchService, group_by_story, hit_lines, search_command
+from bot.search import (
+    SearchService,
+    group_by_story,
+    hit_lines,
+    queries_command,
+    search_command,
+)
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.search import SearchRepo, clean_terms, fts5_query, recency_boost
@@ -247,3 +254,26 @@ async def test_cli_output(db: Database) -> None:
     as_json = await search_command(db, "fire", 5, as_json=True)
     assert '"title": "Fire at factory"' in as_json
     assert hit_lines([], as_json=True) == []
+
+
+async def test_time_window_and_language_written_in_the_query(db: Database) -> None:
+    """`flood 7d` keeps the last week's articles; `lang:ar` keeps Arabic ones."""
+    recent = await add(db, "River flood reaches town", hours_ago=24)
+    await add(db, "Old flood report", hours_ago=24 * 30)
+    arabic = await add(db, "flood فيضان", hours_ago=1, lang="ar")
+    page = await SearchService(db).search("flood 7d", now=NOW)
+    found = {a.id for _, articles in page.groups for a in articles}
+    assert found == {recent.id, arabic.id}
+    page = await SearchService(db).search("flood lang:ar", now=NOW)
+    assert {a.id for _, articles in page.groups for a in articles} == {arabic.id}
+
+
+async def test_queries_command_one_line_per_query(db: Database) -> None:
+    """`akhbar search --queries FILE --json`: one JSON line per query with its results."""
+    target = await add(db, "Air strikes hit the city", hours_ago=0)
+    lines = await queries_command(db, ["strikes", "nothing matches this", "strike city"], 5)
+    records = [json.loads(line) for line in lines]
+    assert [r["query"] for r in records] == ["strikes", "nothing matches this", "strike city"]
+    assert [r["id"] for r in records[0]["results"]] == [target.id]
+    assert records[1]["results"] == []
+    assert set(records[0]["results"][0]) >= {"id", "url", "title", "story", "score"}

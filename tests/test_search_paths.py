@@ -20,6 +20,7 @@ from bot.pipeline.bm25 import (
     relevance,
     score_rows,
 )
+from bot.pipeline.search_query import SearchOptions, parse_search, parse_window
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.search import SearchRepo
@@ -123,3 +124,16 @@ def test_bm25_pieces() -> None:
     assert cannot_beat((False, 2.0), (True, 1.0, 0.0, 9))
     assert not cannot_beat((True, 0.1), (False, 5.0, 0.0, 9))
     assert density_estimate(100, 1000, 901, 1000) == 1000
+
+
+def test_parse_search_options() -> None:
+    """Trailing windows and language choices are options; anything else stays a word."""
+    assert parse_search("flood 7d") == SearchOptions("flood", timedelta(days=7))
+    assert parse_search("flood 24h lang:AR").lang == "ar"
+    assert parse_search("flood 24h lang:ar").window == timedelta(hours=24)
+    assert parse_search("7d") == SearchOptions("7d")  # a query is never only options
+    assert parse_search("7d flood") == SearchOptions("7d flood")
+    assert parse_search("flood 0d") == SearchOptions("flood 0d")
+    assert parse_window("2w") == timedelta(weeks=2) and parse_window("x") is None
+    assert parse_search("flood 7d").since(NOW) == NOW - timedelta(days=7)
+    assert parse_search("flood").langs() is None
