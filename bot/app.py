@@ -14,6 +14,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 from bot.chats import ChatService
@@ -247,6 +248,7 @@ class UpdateReceiver:
         application: Application,  # type: ignore[type-arg]
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        polling_errors: Callable[[TelegramError], None] | None = None,
     ) -> None:
         """Bind to the application whose updater we start and stop."""
         self.services = services
@@ -258,7 +260,7 @@ class UpdateReceiver:
         self.warming = False
         self.valid_until = 0.0  # monotonic time up to which our lease is surely ours
         self._renewal: tuple[float, asyncio.Task[bool]] | None = None
-        self.polling_errors = PollingErrorLog(services.settings.telegram_api_url)
+        self.polling_errors = polling_errors  # PTB's error callback while long polling
 
     async def _acquire(self) -> bool:
         """Take or renew the updates lease in its own unit of work."""
@@ -432,7 +434,9 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     engines = build_engines(services, application)
     stopping = asyncio.Event()
     _install_signal_handlers(stopping)
-    receiver = UpdateReceiver(services, application)
+    receiver = UpdateReceiver(
+        services, application, polling_errors=PollingErrorLog(settings.telegram_api_url)
+    )
     if not await _reach_bot_api(application, services, engines, stopping):
         return
     await application.initialize()
