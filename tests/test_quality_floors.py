@@ -250,6 +250,13 @@ def test_gva_clustering_cross_validated() -> None:
     assert pair.mean >= rows[6].mean + 0.1 and b3.mean >= rows[7].mean + 0.02
 
 
+def test_gva_whole_stream_floor() -> None:
+    # The whole dev stream at the shipped settings, as `akhbar cluster` runs it.
+    gold, _ = _gva()
+    pair_f1, b3_f1 = cluster_scores(gold, _gva_run(ClusterConfig().threshold))
+    assert pair_f1 >= 0.71 and b3_f1 >= 0.935, (pair_f1, b3_f1)
+
+
 def test_gva_clustering_bounded_memory_no_cliff() -> None:
     # Capping active stories (LRU) instead of a short window keeps the quality.
     gold, _ = _gva()
