@@ -146,9 +146,8 @@ class Operations:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.listen, self.port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.bound_port = int(sockets[0].getsockname()[1]) if sockets else self.port
+        addresses = self._runner.addresses
+        self.bound_port = int(addresses[0][1]) if addresses else self.port
         log.info("ops endpoints on http://%s:%d (/healthz, /metrics)", self.listen, self.bound_port)
 
     async def stop(self) -> None:
