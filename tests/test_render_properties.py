@@ -189,7 +189,7 @@ def articles(draw: st.DrawFn) -> Article:
 def stories(draw: st.DrawFn) -> Story:
     """A story with a hostile label."""
     return Story(
-        id=draw(st.integers(1, 2**62)),
+        id=draw(st.integers(1, 2**31 - 1)),
         label=draw(text_st),
         article_count=draw(st.integers(0, 10**6)),
         source_count=draw(st.integers(0, 1000)),
