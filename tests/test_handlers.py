@@ -126,10 +126,11 @@ async def test_search_pages_with_many_stories(db: Database) -> None:
     """More than one page of stories shows ▶, and pressing it edits the message."""
     async with make_harness(db) as bot:
         words = ["volcano", "election", "harvest", "satellite", "orchestra", "glacier", "bridge"]
+        words += ["lantern", "meadow", "copper"]
         await bot.add_articles(
             {
                 "id": w,
-                "title": f"Zebra census {w} {w}",
+                "title": f"{w.capitalize()} {w} {w} zebra",
                 "text": f"The zebra {w} report about {w} and {w} things in {w}land.",
                 "source": f"S{n}",
                 "lang": "en",
