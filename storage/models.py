@@ -14,7 +14,9 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -141,6 +143,7 @@ class ArticleRow(Base):
     search_text: Mapped[str] = mapped_column(Text, default="")
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     meta: Mapped[dict[str, Any] | None]
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # int8 vector (revision 0005)
 
 
 class ChatRow(Base):
@@ -163,6 +166,7 @@ class ChatRow(Base):
     last_digest_on: Mapped[date | None]
     next_digest_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    news_langs: Mapped[str | None] = mapped_column(String(8))  # ar / en / both (revision 0005)
 
 
 class FollowRow(Base):
@@ -215,6 +219,21 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class StoryLinkRow(Base):
+    """Two stories (lower id first) reporting one event in two languages (revision 0005)."""
+
+    __tablename__ = "story_links"
+
+    story_a: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    story_b: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CallbackTokenRow(Base):

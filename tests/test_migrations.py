@@ -154,3 +154,53 @@ async def test_validators_to_text_keeps_rows_and_links(kind: str, tmp_path: Path
         await db.dispose()
         if schema:
             await _drop_schema(schema)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_links_and_vectors_up_and_down(kind: str, tmp_path: Path) -> None:
+    """0005 stores vector bytes, links two stories (a deleted story takes its links along),
+    keeps a chat's news languages; going down keeps the articles and chats themselves."""
+    db, schema = await _empty_database(kind, tmp_path)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: upgrade_connection(c, "0005"))
+            if kind == "sqlite":
+                await conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+            await conn.exec_driver_sql(
+                "INSERT INTO stories (id, label, article_count, source_count, languages,"
+                " first_seen, last_seen, closed) VALUES (1, 'a', 1, 1, 'en', '2026-01-01',"
+                " '2026-01-01', false), (2, 'b', 1, 1, 'ar', '2026-01-01', '2026-01-01', false)"
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO articles (id, url, title, lede, text, lang, published_at,"
+                    " fetched_at, search_text, fanned_out, story_id, embedding) VALUES (1, 'u',"
+                    " 't', '', '', 'en', '2026-01-01', '2026-01-01', '', false, 1, :e)"
+                ),
+                {"e": b"\x01\x00\xff"},
+            )
+            await conn.exec_driver_sql(
+                "INSERT INTO chats (id, type, language, timezone, digest_time, quiet_mode,"
+                " empty_digest, paused, blocked, created_at, news_langs) VALUES (5, 'private',"
+                " 'ar', 'UTC', '08:00', 'hold', false, false, false, '2026-01-01', 'both')"
+            )
+            await conn.exec_driver_sql(
+                "INSERT INTO story_links (story_a, story_b, score, linked_at)"
+                " VALUES (1, 2, 0.8, '2026-01-01')"
+            )
+            vector = await conn.scalar(text("SELECT embedding FROM articles"))
+            langs = await conn.scalar(text("SELECT news_langs FROM chats"))
+            await conn.exec_driver_sql("DELETE FROM stories WHERE id = 2")
+            links_left = await conn.scalar(text("SELECT count(*) FROM story_links"))
+            await conn.run_sync(lambda c: downgrade_connection(c, "0004"))
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            counts = await conn.scalar(
+                text("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM chats)")
+            )
+        assert bytes(vector) == b"\x01\x00\xff" and langs == "both"
+        assert links_left == 0
+        assert "story_links" not in tables and counts == 2
+    finally:
+        await db.dispose()
+        if schema:
+            await _drop_schema(schema)
