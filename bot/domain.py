@@ -169,6 +169,7 @@ class Chat:
     blocked: bool = False  # Telegram said 403
     last_digest_on: date | None = None  # local date of the last digest sent
     created_at: datetime | None = None
+    news_langs: str | None = None  # "ar", "en" or "both"; None: the default (see bot.pipeline.newslangs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ def to_chat(row: m.ChatRow) -> d.Chat:
         blocked=row.blocked,
         last_digest_on=row.last_digest_on,
         created_at=row.created_at,
+        news_langs=row.news_langs,
     )
 
 

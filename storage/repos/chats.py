@@ -32,6 +32,7 @@ CHAT_SETTING_FIELDS = frozenset(
         "last_digest_on",
         "next_digest_at",
         "type",
+        "news_langs",
     }
 )
 
