@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     ops_listen: str = Field(
         default="127.0.0.1", min_length=1, validation_alias=AliasChoices("AKHBAR_OPS_LISTEN")
     )
+    encoder: str = Field(
+        default="use-m3", min_length=1, validation_alias=AliasChoices("AKHBAR_ENCODER")
+    )  # the sentence encoder of cross-language linking; "off": lexical features only
+    link_batch: int = Field(
+        default=64, ge=1, le=1024, validation_alias=AliasChoices("AKHBAR_LINK_BATCH")
+    )  # articles the linker embeds per batch
 
     @field_validator("admin_ids", mode="before")
     @classmethod
