@@ -24,6 +24,7 @@ from bot.domain import Clock
 from bot.fetch import Fetcher, fetcher_for
 from bot.follows import FollowMatcher
 from bot.ingest import IngestService
+from bot.linker import LinkerTuning, LinkingService
 from bot.metrics import INGEST_SECONDS, observe_api
 from bot.ops_http import Operations
 from bot.redact import install_log_redaction, register_secrets
@@ -442,6 +443,14 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     await application.initialize()
     await application.start()
     _schedule_jobs(application, services, engines)
+    linking = LinkingService(
+        db,
+        settings.encoder,
+        clock=services.clock,
+        tuning=LinkerTuning(batch=settings.link_batch),
+        holder=services.instance,
+    )
+    linking.start()  # the encoder loads in its worker process; the bot answers meanwhile
     sender_task = asyncio.create_task(delivery_loop(engines, settings.tick_seconds, stopping))
     log.info("akhbar running as %s", services.instance)
     ops = Operations(db, services.instance, port=settings.ops_port, listen=settings.ops_listen)
@@ -471,5 +480,6 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
         await application.stop()
         await application.shutdown()
         await ops.stop()
+        await linking.close()
         await services.ingest.fetcher.aclose()
         await db.dispose()
