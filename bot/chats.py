@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import (
     Chat,
     ChatType,
+    Clock,
     DeliveryMode,
     Follow,
     FollowKind,
@@ -29,8 +29,6 @@ from storage.db import Database
 from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.ops import CallbackTokenRepo
 from storage.repos.stories import StoryRepo
-
-Clock = Callable[[], datetime]
 
 MAX_FOLLOWS: Final = 100
 MAX_KEYWORD_CHARS: Final = 100
