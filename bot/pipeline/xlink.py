@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -99,9 +99,16 @@ def build_stories(articles: Iterable[LinkArticle]) -> list[LinkStory]:
     return stories
 
 
+def _naive_utc(value: datetime) -> datetime:
+    """A time as naive UTC (naive times are taken as UTC already)."""
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
 def _hours(values: Iterable[datetime]) -> npt.NDArray[np.float64]:
-    """Times as hours since the epoch."""
-    return np.array([(value - _EPOCH) / timedelta(hours=1) for value in values], dtype=np.float64)
+    """Times as hours since the epoch (aware and naive UTC times alike)."""
+    return np.array(
+        [(_naive_utc(value) - _EPOCH) / timedelta(hours=1) for value in values], dtype=np.float64
+    )
 
 
 def _gaps_hours(first: Sequence[LinkStory], second: Sequence[LinkStory]) -> npt.NDArray[np.float64]:
