@@ -7,7 +7,7 @@ All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -135,6 +135,32 @@ class Article:
     image_caption: str | None = None
     source_name: str | None = None  # filled by queries that join sources
     summary: tuple[str, ...] = ()  # extractive summary sentences, if computed
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleDraft:
+    """An article as ingest normalised it, before it has an id (storage maps it to a row)."""
+
+    url: str  # canonical URL
+    title: str
+    lede: str = ""
+    text: str = ""
+    lang: str = "en"
+    guid: str | None = None
+    source_id: int | None = None
+    published_at: datetime | None = None
+    fetched_at: datetime | None = None
+    content_hash: str | None = None
+    fingerprint: int | None = None
+    image_caption: str | None = None
+    summary: Sequence[str] = ()
+    search_text: str = ""
+    duplicate_of: int | None = None
+    fanned_out: bool = False
+    story_id: int | None = None  # set on insert only; an update keeps the stored story
+    # The leading sentences of `text` that the story clusterer reads (None: all of it), so
+    # a megabyte-long text is not analysed again where the stories are assigned.
+    cluster_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

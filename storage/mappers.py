@@ -1,8 +1,16 @@
-"""Row → domain conversions: the only place ORM objects turn into dataclasses."""
+"""Row ↔ domain conversions: the only place ORM objects turn into dataclasses and back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot import domain as d
+from bot.pipeline.storable import (
+    storable_key,
+    storable_key_optional,
+    storable_optional,
+    storable_text,
+)
 from storage import models as m
 
 
@@ -49,6 +57,31 @@ def to_article(row: m.ArticleRow, source_name: str | None = None) -> d.Article:
         source_name=source_name,
         summary=tuple(s for s in (row.summary or "").split("\n") if s),
     )
+
+
+def article_columns(draft: d.ArticleDraft) -> dict[str, Any]:
+    """The stored form of a draft's content columns (storable on every engine).
+
+    No NUL or lone surrogate in any text, identity keys bounded (see
+    `bot.pipeline.storable`), the summary's sentences joined by newlines. Times and the
+    story are left to the caller (an insert defaults them, an update keeps them).
+    """
+    return {
+        "url": storable_key(draft.url),
+        "title": storable_text(draft.title),
+        "lede": storable_text(draft.lede),
+        "text": storable_text(draft.text),
+        "lang": storable_text(draft.lang),
+        "guid": storable_key_optional(draft.guid),
+        "source_id": draft.source_id,
+        "content_hash": storable_optional(draft.content_hash),
+        "fingerprint": draft.fingerprint,
+        "duplicate_of": draft.duplicate_of,
+        "image_caption": storable_optional(draft.image_caption),
+        "summary": "\n".join(storable_text(s).replace("\n", " ") for s in draft.summary),
+        "search_text": storable_text(draft.search_text),
+        "fanned_out": draft.fanned_out,
+    }
 
 
 def to_story(row: m.StoryRow) -> d.Story:

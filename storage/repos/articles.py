@@ -3,93 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, false, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Article
-from bot.pipeline.storable import (
-    storable_key,
-    storable_key_optional,
-    storable_optional,
-    storable_text,
-)
-from storage.mappers import to_article
+from bot.domain import Article, ArticleDraft
+from bot.pipeline.storable import storable_key, storable_key_optional
+from storage.mappers import article_columns, to_article
 from storage.models import ArticleRow, SourceRow
 
 ARTICLES = cast(Table, ArticleRow.__table__)
 LOOKUP_CHUNK = 500  # bound parameters per IN (...) list, well under SQLite's limit
 
 
-@dataclass(frozen=True, slots=True)
-class ArticleFields:
-    """Everything ingest knows about an article before it has an id."""
-
-    url: str
-    title: str
-    lede: str = ""
-    text: str = ""
-    lang: str = "en"
-    guid: str | None = None
-    source_id: int | None = None
-    published_at: datetime | None = None
-    fetched_at: datetime | None = None
-    content_hash: str | None = None
-    fingerprint: int | None = None
-    image_caption: str | None = None
-    summary: Sequence[str] = ()
-    search_text: str = ""
-    duplicate_of: int | None = None
-    fanned_out: bool = False
-    story_id: int | None = None  # set on insert only; `replace` keeps the stored story
-
-    def __post_init__(self) -> None:
-        """Make every text storable on any engine: no NUL or lone surrogate, keys bounded."""
-        for name in ("title", "lede", "text", "lang", "search_text"):
-            value = getattr(self, name)
-            clean = storable_text(value)
-            if clean is not value:
-                object.__setattr__(self, name, clean)
-        object.__setattr__(self, "url", storable_key(self.url))
-        object.__setattr__(self, "guid", storable_key_optional(self.guid))
-        object.__setattr__(self, "content_hash", storable_optional(self.content_hash))
-        object.__setattr__(self, "image_caption", storable_optional(self.image_caption))
-        if any(storable_text(s) is not s for s in self.summary):
-            object.__setattr__(self, "summary", tuple(storable_text(s) for s in self.summary))
-
+# What ingest hands storage: the domain's draft, mapped to columns by `article_columns`.
+ArticleFields = ArticleDraft
 
 IdentityKey = tuple[str, int | None, str | None]  # (canonical url, source id, guid)
 
 
-def _summary(fields: ArticleFields) -> str:
-    """The stored form of a summary: sentences joined by newlines."""
-    return "\n".join(s.replace("\n", " ") for s in fields.summary)
-
-
 def _values(fields: ArticleFields, now: datetime) -> dict[str, Any]:
     """Every column of a new article as Core insert parameters (same keys for every row)."""
-    return {
-        "url": fields.url,
-        "title": fields.title,
-        "lede": fields.lede,
-        "text": fields.text,
-        "lang": fields.lang,
-        "guid": fields.guid,
-        "source_id": fields.source_id,
-        "published_at": fields.published_at or now,
-        "fetched_at": fields.fetched_at or now,
-        "content_hash": fields.content_hash,
-        "fingerprint": fields.fingerprint,
-        "story_id": fields.story_id,
-        "duplicate_of": fields.duplicate_of,
-        "image_caption": fields.image_caption,
-        "summary": _summary(fields),
-        "search_text": fields.search_text,
-        "fanned_out": fields.fanned_out,
-    }
+    values = article_columns(fields)
+    values["published_at"] = fields.published_at or now
+    values["fetched_at"] = fields.fetched_at or now
+    values["story_id"] = fields.story_id
+    return values
 
 
 def _chunks(items: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterable[Sequence[Any]]:
@@ -99,26 +40,17 @@ def _chunks(items: Sequence[Any], size: int = LOOKUP_CHUNK) -> Iterable[Sequence
 
 
 def _apply(row: ArticleRow, fields: ArticleFields) -> None:
-    """Copy every field onto a row."""
-    row.url = fields.url
-    row.title = fields.title
-    row.lede = fields.lede
-    row.text = fields.text
-    row.lang = fields.lang
-    row.guid = fields.guid
-    row.source_id = fields.source_id
+    """Copy every field onto a row (stored times, duplicate link and story kept when unset)."""
+    values = article_columns(fields)
+    if values["duplicate_of"] is None:
+        del values["duplicate_of"]
+    values["fanned_out"] = bool(row.fanned_out) or fields.fanned_out
+    for name, value in values.items():
+        setattr(row, name, value)
     if fields.published_at is not None:
         row.published_at = fields.published_at
     if fields.fetched_at is not None:
         row.fetched_at = fields.fetched_at
-    row.content_hash = fields.content_hash
-    row.fingerprint = fields.fingerprint
-    row.image_caption = fields.image_caption
-    row.summary = _summary(fields)
-    row.search_text = fields.search_text
-    if fields.duplicate_of is not None:
-        row.duplicate_of = fields.duplicate_of
-    row.fanned_out = row.fanned_out or fields.fanned_out
 
 
 async def reserve_ids(session: AsyncSession, table: Table, count: int) -> list[int]:
