@@ -24,6 +24,7 @@ from bot.domain import (
     pick_language,
 )
 from bot.pipeline.text import query_terms
+from bot.pipeline.xlink import parse_news_langs
 from bot.settings import Settings, parse_hhmm
 from storage.db import Database
 from storage.repos.chats import ChatRepo, FollowRepo
@@ -244,6 +245,14 @@ class ChatService:
     async def set_empty_digest(self, chat_id: int, enabled: bool) -> Chat:
         """Whether to send a digest on days with nothing new."""
         return await self._update(chat_id, empty_digest=enabled)
+
+    async def set_news_langs(self, chat_id: int, value: str | None) -> Chat:
+        """Set the news languages ("ar", "en", "both"; None: the default); ChatError if unknown."""
+        try:
+            chosen = parse_news_langs(value)
+        except ValueError as exc:
+            raise ChatError("settings.invalid_news") from exc
+        return await self._update(chat_id, news_langs=chosen)
 
     async def toggle_empty_digest(self, chat_id: int) -> Chat:
         """Flip the empty-digest switch."""

@@ -4,10 +4,13 @@ pure `bot.presentation.render`, so handlers never open a unit of work themselves
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
-from bot.domain import Chat, Clock, Stats
+from bot.domain import Article, Chat, Clock, Stats, Story
+from bot.pipeline.xlink import CoverageItem, ListedStory, collapse_linked, coverage, reads_news
 from bot.presentation.digest import source_name
 from bot.presentation.message import Rendered
 from bot.presentation.render import render_latest, render_story_card, render_topics
@@ -15,12 +18,88 @@ from bot.stats import collect_stats
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import FollowRepo
+from storage.repos.links import LinkRepo
 from storage.repos.stories import StoryRepo
 
 TOPICS_PAGE: Final = 5
 TOPICS_WINDOW: Final = timedelta(days=3)
 LATEST_PAGE: Final = 10
 TIMELINE_MAX: Final = 40
+SCAN_FACTOR: Final = 3  # rows read per row shown, when languages or links thin a list out
+
+
+def story_language(story: Story, interface: str) -> str:
+    """The language a story is listed under: the interface language when it has it."""
+    if interface in story.languages or not story.languages:
+        return interface
+    return story.languages[0]
+
+
+def reads_story(chat: Chat, story: Story, linked: bool) -> bool:
+    """Whether the chat's news languages include any of the story's languages."""
+    languages = story.languages or ("",)
+    return any(reads_news(chat.news_langs, chat.language, lang, linked) for lang in languages)
+
+
+def merged_story(shown: Story, partner: Story | None) -> Story:
+    """A linked pair as one listed story: the shown one's headline, both stories' counts."""
+    if partner is None:
+        return shown
+    languages = tuple(dict.fromkeys((*shown.languages, *partner.languages)))
+    first = [s.first_seen for s in (shown, partner) if s.first_seen is not None]
+    last = [s.last_seen for s in (shown, partner) if s.last_seen is not None]
+    return replace(
+        shown,
+        article_count=shown.article_count + partner.article_count,
+        source_count=shown.source_count + partner.source_count,
+        languages=languages,
+        first_seen=min(first) if first else None,
+        last_seen=max(last) if last else None,
+    )
+
+
+def list_for_chat(
+    chat: Chat,
+    stories: Sequence[Story],
+    partners: Mapping[int, set[int]],
+    known: Mapping[int, Story],
+) -> list[Story]:
+    """Ranked stories the chat reads, each linked pair once under the interface-language headline."""
+    listed = []
+    for story in stories:
+        partner = min(partners.get(story.id, set()), default=None)
+        other = known.get(partner) if partner is not None else None
+        if not reads_story(chat, story, partner is not None):
+            continue
+        listed.append(
+            ListedStory(
+                story.id,
+                story_language(story, chat.language),
+                partner,
+                story_language(other, chat.language) if other is not None else "",
+            )
+        )
+    by_id = {**known, **{s.id: s for s in stories}}
+    return [
+        merged_story(by_id[shown], by_id.get(partner) if partner is not None else None)
+        for shown, partner in collapse_linked(listed, chat.language)
+        if shown in by_id
+    ]
+
+
+def interface_first(story: Story, partner: Story | None, lang: str) -> tuple[Story, Story | None]:
+    """A linked pair with the member in the interface language first (when one is)."""
+    if partner is None or story_language(story, lang) == lang:
+        return story, partner
+    if story_language(partner, lang) == lang:
+        return partner, story
+    return story, partner
+
+
+def reads_article(chat: Chat, article: Article, partners: Mapping[int, set[int]]) -> bool:
+    """Whether the chat's news languages include the article (linked coverage counts)."""
+    linked = article.story_id is not None and article.story_id in partners
+    return reads_news(chat.news_langs, chat.language, article.lang, linked)
 
 
 class ReadViews:
@@ -35,20 +114,30 @@ class ReadViews:
         """One page of trending stories with Follow buttons."""
         now = self.clock()
         page = max(0, page)
+        wanted = (page + 1) * TOPICS_PAGE + 1
         async with self.db.unit_of_work() as session:
-            stories = await StoryRepo(session).trending(
-                now - TOPICS_WINDOW, TOPICS_PAGE + 1, page * TOPICS_PAGE
-            )
-        has_more = len(stories) > TOPICS_PAGE
-        return render_topics(chat.language, stories[:TOPICS_PAGE], page, has_more, now)
+            stories = await StoryRepo(session).trending(now - TOPICS_WINDOW, wanted * SCAN_FACTOR)
+            partners = await LinkRepo(session).partners(s.id for s in stories)
+            others = {p for found in partners.values() for p in found}
+            known = await StoryRepo(session).get_many(others)
+        listed = list_for_chat(chat, stories, partners, known)
+        shown = listed[page * TOPICS_PAGE : (page + 1) * TOPICS_PAGE]
+        has_more = len(listed) > (page + 1) * TOPICS_PAGE
+        return render_topics(chat.language, shown, page, has_more, now)
 
     async def latest(self, chat: Chat, page: int = 0) -> Rendered:
         """The newest articles."""
         page = max(0, page)
+        wanted = (page + 1) * LATEST_PAGE + 1
         async with self.db.unit_of_work() as session:
-            articles = await ArticleRepo(session).latest(LATEST_PAGE + 1, page * LATEST_PAGE)
-        has_more = len(articles) > LATEST_PAGE
-        return render_latest(chat.language, chat.timezone, articles[:LATEST_PAGE], page, has_more)
+            articles = await ArticleRepo(session).latest(wanted * SCAN_FACTOR, 0)
+            partners = await LinkRepo(session).partners(
+                a.story_id for a in articles if a.story_id is not None
+            )
+        readable = [a for a in articles if reads_article(chat, a, partners)]
+        shown = readable[page * LATEST_PAGE : (page + 1) * LATEST_PAGE]
+        has_more = len(readable) > (page + 1) * LATEST_PAGE
+        return render_latest(chat.language, chat.timezone, shown, page, has_more)
 
     async def story(self, chat: Chat, story_id: int) -> list[Rendered] | None:
         """The full-coverage card of a story, or None when it does not exist."""
@@ -56,11 +145,34 @@ class ReadViews:
             story = await StoryRepo(session).get(story_id)
             if story is None:
                 return None
-            articles = await ArticleRepo(session).for_story(story_id, TIMELINE_MAX)
+            members = await LinkRepo(session).with_partners(story_id)
+            stories = await StoryRepo(session).get_many(members)
+            articles: list[Article] = []
+            for member in members:
+                articles += await ArticleRepo(session).for_story(member, TIMELINE_MAX)
+        articles.sort(
+            key=lambda a: (a.published_at is not None, a.published_at, a.id), reverse=True
+        )
+        articles = articles[:TIMELINE_MAX]
         originals = [a for a in articles if a.duplicate_of is None] or articles
-        summary = list(originals[0].summary) if originals else []
+        partner = next((stories[m] for m in members if m != story_id and m in stories), None)
+        shown, partner = interface_first(story, partner, chat.language)
+        in_language = [a for a in originals if a.lang == chat.language] or originals
+        summary = list(in_language[0].summary) if in_language else []
         timeline = [(a, source_name(a)) for a in reversed(originals)]
-        return render_story_card(chat.language, chat.timezone, story, summary, timeline)
+        covered = coverage(
+            CoverageItem(source_name(a) or "?", a.lang, a.published_at or a.fetched_at)
+            for a in originals
+            if a.published_at is not None or a.fetched_at is not None
+        )
+        return render_story_card(
+            chat.language,
+            chat.timezone,
+            merged_story(shown, partner),
+            summary,
+            timeline,
+            covered,
+        )
 
     async def has_follows(self, chat_id: int) -> bool:
         """Whether the chat follows anything."""

@@ -148,6 +148,9 @@ async def _setting(update: Update, context: AnyContext, chat: Chat, data: Callba
         changed = await chats.toggle_quiet_mode(chat.id)
     elif which == "qo":
         changed = await chats.set_quiet(chat.id, "off")
+    elif which in ("nar", "nen", "nboth"):  # the chosen one again: back to the default
+        wanted = which[1:]
+        changed = await chats.set_news_langs(chat.id, None if chat.news_langs == wanted else wanted)
     else:
         raise BadCallback(f"unknown setting {which!r}")
     await edit_or_send(context, _message(update), render_settings(changed.language, changed))

@@ -20,6 +20,7 @@ from bot.presentation.callbacks import ID
 from bot.presentation.i18n import t, to_local
 from bot.presentation.render import (
     Rendered,
+    news_langs_text,
     render_digest,
     render_help,
     render_language_choice,
@@ -416,6 +417,10 @@ async def change_setting(svc: Services, chat: Chat, name: str, value: str) -> Re
         changed = await chats.set_empty_digest(chat.id, enabled)
         key = "settings.empty_set_on" if enabled else "settings.empty_set_off"
         return render_notice(changed.language, key)
+    if name in ("news", "أخبار", "الأخبار") and value:
+        changed = await chats.set_news_langs(chat.id, value)
+        shown = news_langs_text(changed.language, changed.news_langs)
+        return render_notice(changed.language, "settings.news_set", value=shown)
     if name in ("lang", "language", "اللغة") and value.lower() in ("en", "ar"):
         changed = await chats.set_language(chat.id, value.lower())
         return render_notice(changed.language, "language.switched")

@@ -327,9 +327,14 @@ def test_settings_shows_values_usage_and_toggles() -> None:
     assert_valid_rendered(r)
     assert "اللغة: العربية" in r.text and "07:30" in r.text and "22:00–06:00" in r.text
     assert "Asia/Riyadh" in r.text and "/settings time" in r.text and "⏸" in r.text
-    assert data_of(r) == ["lg:en", "lg:ar", "st:ed", "st:qm", "st:qo", "dg"]
+    assert data_of(r) == [
+        "lg:en", "lg:ar", "st:ed", "st:qm", "st:qo", "st:nar", "st:nen", "st:nboth", "dg"
+    ]  # fmt: skip
     en = render_settings("en", Chat(id=1))
     assert "Quiet hours: off" in en.text and "Empty digest: not sent" in en.text
+    assert "News languages: English, with linked coverage in the other language" in en.text
+    both = render_settings("en", Chat(id=1, news_langs="both"))
+    assert "News languages: Arabic and English" in both.text
     assert "st:qo" not in data_of(en)
 
 

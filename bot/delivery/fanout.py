@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from bot.domain import Article, Clock, Follow, utc_now
 from bot.pipeline.fanout import choose_follows, live_chats, plan_fanout
+from bot.pipeline.xlink import receives_push
 from storage.db import Database
 from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.deliveries import DeliveryRepo
+from storage.repos.links import LinkRepo
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +81,9 @@ class FanOut:
     ) -> list[Follow]:
         """Unmuted story and keyword follows that match an article."""
         found: list[Follow] = []
-        if article.story_id is not None:
-            found.extend(await follows.story_followers(article.story_id))
+        if article.story_id is not None:  # a follow of either linked story gets both
+            for story_id in await LinkRepo(repo.session).with_partners(article.story_id):
+                found.extend(await follows.story_followers(story_id))
         if self.match_keywords is not None:
             ids = set(self.match_keywords(article))
             if ids:
@@ -93,11 +96,15 @@ class FanOut:
         """Enqueue one article for every chat that should get it."""
         muted: set[int] = set()
         if article.story_id is not None:
-            muted = await follows.muted_story_chats(article.story_id)
+            for story_id in await LinkRepo(repo.session).with_partners(article.story_id):
+                muted |= await follows.muted_story_chats(story_id)
         chosen = choose_follows(await self._follows_for(repo, follows, article), muted)
         if not chosen:
             return 0
-        live = live_chats(chosen, await chats.get_many(chosen))
+        found = await chats.get_many(chosen)
+        live = [
+            c for c in live_chats(chosen, found) if receives_push(found[c].news_langs, article.lang)
+        ]
         originals = {}
         if article.duplicate_of is not None and live:
             originals = await repo.states_for_article(article.duplicate_of, live)

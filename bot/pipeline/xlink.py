@@ -318,3 +318,83 @@ def coverage(items: Iterable[CoverageItem]) -> Coverage:
         first_language=first.lang if first else None,
         first_at=first.published if first else None,
     )
+
+
+# ---------------------------------------------------------------- news languages
+NEWS_LANGUAGES = ("ar", "en", "both")  # the choices of a chat's news-languages setting
+_LINKABLE = ("ar", "en")
+
+
+def parse_news_langs(value: str | None) -> str | None:
+    """A news-languages setting from user input: "ar", "en", "both", or None for the default."""
+    cleaned = (value or "").strip().lower()
+    aliases = {
+        "arabic": "ar",
+        "عربي": "ar",
+        "العربية": "ar",
+        "english": "en",
+        "إنجليزي": "en",
+        "الإنجليزية": "en",
+        "all": "both",
+        "كلاهما": "both",
+        "الكل": "both",
+    }
+    cleaned = aliases.get(cleaned, cleaned)
+    if cleaned in NEWS_LANGUAGES:
+        return cleaned
+    if cleaned in ("default", "off", "reset", "افتراضي"):
+        return None
+    raise ValueError(f"unknown news languages {value!r}")
+
+
+def reads_news(news_langs: str | None, interface: str, lang: str | None, linked: bool) -> bool:
+    """Whether a chat reads an article or story in `lang` in its lists and digests.
+
+    "ar"/"en": that language only; "both": everything. The default (None): the interface
+    language, plus the other language's coverage of stories linked across languages.
+    Languages outside Arabic and English are never filtered.
+    """
+    if lang not in _LINKABLE or news_langs == "both":
+        return True
+    if news_langs in _LINKABLE:
+        return lang == news_langs
+    return interface not in _LINKABLE or lang == interface or linked
+
+
+def receives_push(news_langs: str | None, lang: str | None) -> bool:
+    """Whether a follower gets a push in `lang`: only an explicit one-language setting
+    holds pushes back (a follow is itself a choice, and by default includes the linked
+    coverage in the other language)."""
+    return lang not in _LINKABLE or news_langs not in _LINKABLE or lang == news_langs
+
+
+@dataclass(frozen=True, slots=True)
+class ListedStory:
+    """A story in a ranked list, with its language and its cross-language partner, if any."""
+
+    key: int
+    lang: str
+    partner: int | None = None
+    partner_lang: str = ""
+
+
+def collapse_linked(stories: Sequence[ListedStory], interface: str) -> list[tuple[int, int | None]]:
+    """A ranked list with each linked pair shown once, at the better-ranked member's place:
+    (story shown, its partner). The shown member is the one in the interface language
+    when the pair has one (its headline then reads in the reader's language)."""
+    shown: list[tuple[int, int | None]] = []
+    seen: set[int] = set()
+    for story in stories:
+        if story.key in seen:
+            continue
+        seen.add(story.key)
+        partner = story.partner
+        if partner is None:
+            shown.append((story.key, None))
+            continue
+        seen.add(partner)
+        if story.lang != interface and story.partner_lang == interface:
+            shown.append((partner, story.key))
+        else:
+            shown.append((story.key, partner))
+    return shown

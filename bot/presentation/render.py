@@ -32,6 +32,7 @@ from bot.domain import (
     Stats,
     Story,
 )
+from bot.pipeline.xlink import Coverage
 from bot.presentation.callbacks import encode
 from bot.presentation.i18n import (
     ADMIN_COMMANDS,
@@ -40,6 +41,7 @@ from bot.presentation.i18n import (
     format_date,
     format_datetime,
     format_number,
+    format_time,
     normalize_lang,
     t,
     tn,
@@ -574,8 +576,10 @@ def render_story_card(
     story: Story,
     summary: list[str],
     timeline: list[tuple[Article, str]],
+    covered: Coverage | None = None,
 ) -> list[Rendered]:
-    """The full-coverage card: label, counts, summary, timeline; buttons on the last part."""
+    """The full-coverage card: label, counts, coverage, summary, timeline (across languages);
+    buttons on the last part."""
     m = mark(lang)
     head = [f"{m}<b>{isolate(story.label, LABEL_MAX)}</b>"]
     articles = tn(lang, "count.articles", story.article_count)
@@ -585,6 +589,8 @@ def render_story_card(
         head.append(m + t(lang, "story.meta", articles=articles, sources=sources, date=date))
     else:
         head.append(f"{m}{articles} · {sources}")
+    if covered is not None and covered.sources:
+        head.append(m + coverage_line(lang, tz, covered))
     blocks = ["\n".join(head)]
     summary_html = _summary_text(summary, None)
     if summary_html:
@@ -601,6 +607,31 @@ def render_story_card(
     parts = split_html("\n\n".join(blocks), MAX_MESSAGE)
     keyboard = (_story_row(lang, story, more=False),)
     return [Rendered(p, keyboard if k == len(parts) - 1 else ()) for k, p in enumerate(parts)]
+
+
+NEWS_CODES: Final = ("ar", "en", "both")  # the news-languages buttons, "st:n<code>"
+
+
+def coverage_line(lang: str, tz: str | None, covered: Coverage) -> str:
+    """ "6 sources · 4 Arabic · 2 English · first: Coast Wire 09:12", as escaped HTML."""
+    parts = [tn(lang, "count.sources", covered.sources)]
+    for code in ("ar", "en"):
+        count = covered.sources_by_language.get(code, 0)
+        if count and len(covered.sources_by_language) > 1:
+            parts.append(t(lang, f"coverage.lang_{code}", n=format_number(lang, count)))
+    if covered.first_source and covered.first_at is not None:
+        when = format_time(lang, covered.first_at, tz)
+        parts.append(
+            t(lang, "coverage.first", source=isolate(covered.first_source, SOURCE_MAX), time=when)
+        )
+    return " · ".join(parts)
+
+
+def news_langs_text(lang: str, news_langs: str | None) -> str:
+    """The chat's news-languages setting in words."""
+    if news_langs in ("ar", "en", "both"):
+        return t(lang, f"news_langs.{news_langs}")
+    return t(lang, "news_langs.default", language=t(lang, f"lang.{normalize_lang(lang)}"))
 
 
 def _follow_title(lang: str, follow: Follow, story_labels: Mapping[int, str]) -> str:
@@ -765,6 +796,8 @@ def render_settings(lang: str, chat: Chat) -> Rendered:
     else:
         lines.append(m + t(lang, "settings.quiet_off"))
     lines.append(m + t(lang, "settings.empty_on" if chat.empty_digest else "settings.empty_off"))
+    news = news_langs_text(lang, chat.news_langs)
+    lines.append(m + t(lang, "settings.news_langs", value=news))
     if chat.paused:
         lines.append(m + t(lang, "settings.paused"))
     text = "\n".join(lines) + "\n\n" + m + t(lang, "settings.usage")
@@ -773,6 +806,7 @@ def render_settings(lang: str, chat: Chat) -> Rendered:
         language_row(),
         (Button(t(lang, empty_key), encode("st", "ed")),),
         quiet_rows,
+        tuple(Button(t(lang, f"btn.news_{code}"), encode("st", f"n{code}")) for code in NEWS_CODES),
         (Button(t(lang, "btn.digest_now"), encode("dg")),),
     )
     return Rendered(_fit(text), keyboard)
