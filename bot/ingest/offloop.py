@@ -1,0 +1,88 @@
+"""Ingest's CPU work off the event loop: small inputs in a thread, large ones in a process.
+
+A worker thread keeps the loop running, but under the GIL a thread that parses or
+summarises megabytes still takes the interpreter from the loop for up to a switch
+interval at a time, again and again (measured by `benchmarks/bench_hostile.py`). Inputs
+of `heavy_chars` characters or more therefore go to a worker process (spawned once per
+process on first use, shared by every service); the loop only awaits the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from typing import Any, Final, TypeVar
+
+HEAVY_CHARS: Final = 100_000  # input size from which the work goes to a worker process
+PROCESSES: Final = 1
+
+T = TypeVar("T")
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _ignore_interrupts() -> None:
+    """Worker start-up: Ctrl-C stops the parent, which then ends its workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pool(processes: int) -> ProcessPoolExecutor:
+    """The shared pool of `processes` spawned workers (created on first use)."""
+    with _pools_lock:
+        pool = _pools.get(processes)
+        if pool is None:
+            pool = ProcessPoolExecutor(
+                processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_interrupts,
+            )
+            _pools[processes] = pool
+        return pool
+
+
+def _discard(processes: int, pool: ProcessPoolExecutor) -> None:
+    """Forget a broken pool (a worker died), so the next call starts a fresh one."""
+    with _pools_lock:
+        if _pools.get(processes) is pool:
+            del _pools[processes]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown_workers() -> None:
+    """Stop every worker process (they exit at interpreter exit anyway)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True)
+
+
+class OffLoop:
+    """Runs pure functions off the event loop, choosing thread or process by input size."""
+
+    def __init__(self, heavy_chars: int = HEAVY_CHARS, processes: int = PROCESSES) -> None:
+        """`processes` 0 keeps all work in threads."""
+        self.heavy_chars = heavy_chars
+        self.processes = processes
+
+    def in_process(self, size: int) -> bool:
+        """Whether work on an input of `size` characters goes to a worker process."""
+        return self.processes > 0 and size >= self.heavy_chars
+
+    async def run(self, size: int, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a worker process (large input) or a thread; its result."""
+        if not self.in_process(size):
+            return await asyncio.to_thread(fn, *args)
+        pool = _pool(self.processes)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, partial(fn, *args))
+        except BrokenProcessPool:
+            _discard(self.processes, pool)
+            raise
