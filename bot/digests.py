@@ -43,6 +43,7 @@ from storage.repos.articles import ArticleRepo
 from storage.repos.chats import FollowRepo
 from storage.repos.deliveries import DeliveryRepo
 from storage.repos.digests import DigestRepo
+from storage.repos.links import LinkRepo
 from storage.repos.stories import StoryRepo
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,10 @@ class DigestBuilder:
         async with self.db.unit_of_work() as session:
             articles = await ArticleRepo(session).since(datetime.fromtimestamp(minute * 60, UTC))
             story_ids = {a.story_id for a in articles if a.story_id is not None}
-            stories = await StoryRepo(session).get_many(story_ids)
-        window = DigestWindow(articles, stories, self.terms)
+            partners = await LinkRepo(session).partners(story_ids)
+            linked = {p for found in partners.values() for p in found}
+            stories = await StoryRepo(session).get_many(story_ids | linked)
+        window = DigestWindow(articles, stories, self.terms, partners)
         for stale in [k for k, (at, _) in self._windows.items() if now - at >= WINDOW_TTL_S]:
             del self._windows[stale]
         self._windows[minute] = (now, window)

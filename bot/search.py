@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from bot.domain import Article, SearchHit, SearchPage, Story
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import Article, Chat, SearchHit, SearchPage, Story
 from bot.pipeline.search_query import parse_search
 from bot.pipeline.text import query_groups
+from bot.pipeline.xlink import receives_push
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
+from storage.repos.links import LinkRepo
 from storage.repos.search import SearchRepo
 from storage.repos.stories import StoryRepo
 
@@ -21,14 +25,21 @@ Group = tuple[Story | None, tuple[Article, ...]]
 
 
 def group_by_story(
-    ranked: list[Article], stories: dict[int, Story], per_group: int = MAX_PER_GROUP
+    ranked: list[Article],
+    stories: dict[int, Story],
+    per_group: int = MAX_PER_GROUP,
+    same: Mapping[int, int] | None = None,
 ) -> list[Group]:
-    """Groups in the rank order of their best article; story-less articles stand alone."""
+    """Groups in the rank order of their best article; story-less articles stand alone.
+    `same` maps a story to the one its group is listed under (linked stories: one group)."""
     order: list[int | tuple[str, int]] = []
     members: dict[int | tuple[str, int], list[Article]] = {}
+    same = same or {}
     for article in ranked:
         key: int | tuple[str, int] = (
-            article.story_id if article.story_id is not None else ("article", article.id)
+            same.get(article.story_id, article.story_id)
+            if article.story_id is not None
+            else ("article", article.id)
         )
         if key not in members:
             members[key] = []
@@ -47,6 +58,15 @@ class SearchService:
         """Use `db`; the half-life sets how fast the recency boost fades."""
         self.db = db
         self.half_life = recency_half_life_hours
+
+    async def _linked_coverage(
+        self, ranked: list[Article], chat: Chat
+    ) -> tuple[list[Article], dict[int, int]]:
+        """The chat's results: other-language coverage of matched linked stories added after
+        the matches, each linked pair one group; a one-language setting filters the rest."""
+        async with self.db.unit_of_work() as session:
+            ranked, same = await _expand_links(session, ranked, chat.language)
+        return [a for a in ranked if receives_push(chat.news_langs, a.lang)], same
 
     async def hits(
         self,
@@ -85,6 +105,7 @@ class SearchService:
         now: datetime | None = None,
         since: datetime | None = None,
         langs: Sequence[str] | None = None,
+        chat: Chat | None = None,
     ) -> SearchPage:
         """One page of results grouped by story (`page_size` groups per page).
 
@@ -102,12 +123,15 @@ class SearchService:
             langs=langs or options.langs(),
         )
         ranked = [hit.article for hit in hits]
-        story_ids = {a.story_id for a in ranked if a.story_id is not None}
+        same: dict[int, int] = {}
+        if chat is not None:
+            ranked, same = await self._linked_coverage(ranked, chat)
+        story_ids = {a.story_id for a in ranked if a.story_id is not None} | set(same.values())
         stories: dict[int, Story] = {}
         if story_ids:
             async with self.db.unit_of_work() as session:
                 stories = await StoryRepo(session).get_many(story_ids)
-        groups = group_by_story(ranked, stories)
+        groups = group_by_story(ranked, stories, same=same)
         start = page * page_size
         return SearchPage(
             query=query,
@@ -116,6 +140,36 @@ class SearchService:
             has_more=len(groups) > start + page_size,
             total_hint=len(groups),
         )
+
+
+LINKED_PER_STORY = 2  # other-language reports added under a matched story
+
+
+async def _shown_member(session: AsyncSession, members: set[int], lang: str) -> int:
+    """The member of a linked group whose headline is shown: one in `lang`, else the lowest id."""
+    stories = await StoryRepo(session).get_many(members)
+    in_lang = sorted(m for m, story in stories.items() if lang in story.languages)
+    return (in_lang or sorted(members))[0]
+
+
+async def _expand_links(
+    session: AsyncSession, ranked: list[Article], lang: str
+) -> tuple[list[Article], dict[int, int]]:
+    """Matches plus the newest reports of linked stories that had none (after the matches),
+    and each linked story's group story."""
+    story_ids = {a.story_id for a in ranked if a.story_id is not None}
+    partners = await LinkRepo(session).partners(story_ids)
+    same: dict[int, int] = {}
+    extra: list[Article] = []
+    for story_id, found in sorted(partners.items()):
+        if story_id in same:
+            continue
+        members = {story_id} | found
+        shown = await _shown_member(session, members, lang)
+        same.update((member, shown) for member in members)
+        for member in sorted(members - story_ids):
+            extra += await ArticleRepo(session).for_story(member, LINKED_PER_STORY)
+    return ranked + [a for a in extra if a.duplicate_of is None], same
 
 
 def hit_lines(hits: list[SearchHit], *, as_json: bool = False) -> list[str]:

@@ -305,7 +305,7 @@ async def cmd_mysubs(update: Update, context: AnyContext) -> None:
 
 async def search_view(svc: Services, chat: Chat, query: str, token: int, page: int) -> Rendered:
     """One page of search results for a stored query."""
-    result = await svc.search.search(query, page, SEARCH_PAGE, now=svc.clock())
+    result = await svc.search.search(query, page, SEARCH_PAGE, now=svc.clock(), chat=chat)
     return render_search(chat.language, chat.timezone, result, token)
 
 

@@ -9,11 +9,12 @@ render the same share one rendering, and stories their blocks.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Final
 
 from bot.domain import Article, Chat, Follow, FollowKind, Story
+from bot.pipeline.xlink import receives_push
 from bot.presentation.render import DigestEntry, join_digest, render_digest_entry
 
 DIGEST_STORIES: Final = 10
@@ -51,11 +52,17 @@ class DigestWindow:
     digests worked out once per window and shared by every chat built from it."""
 
     def __init__(
-        self, articles: list[Article], stories: dict[int, Story], terms: ArticleTerms
+        self,
+        articles: list[Article],
+        stories: dict[int, Story],
+        terms: ArticleTerms,
+        partners: Mapping[int, set[int]] | None = None,
     ) -> None:
-        """Index the window's originals by story; `terms` gives an article's matching terms."""
+        """Index the window's originals by story; `terms` gives an article's matching terms;
+        `partners` the stories linked across languages to each (both ways)."""
         self.stories = stories
         self.terms = terms
+        self.partners: Mapping[int, set[int]] = partners or {}
         self.articles = [a for a in articles if a.duplicate_of is None]
         self.by_story: dict[int, list[Article]] = {}
         for article in self.articles:
@@ -70,6 +77,23 @@ class DigestWindow:
         self._recent: dict[datetime, dict[int, list[Article]]] = {}
         self.rendered: dict[RenderKey, tuple[str, ...]] = {}
         self.blocks: dict[BlockKey, str] = {}
+
+    def shown_story(self, story_id: int, lang: str) -> int:
+        """The story a linked pair is listed under for readers of `lang` (itself when unlinked):
+        the member in that language, else the lower id."""
+        partners = self.partners.get(story_id)
+        if not partners:
+            return story_id
+        members = sorted({story_id} | partners)
+        known = [m for m in members if m in self.stories]
+        in_lang = [m for m in known if lang in self.stories[m].languages]
+        return (in_lang or known or members)[0]
+
+    @staticmethod
+    def reads(chat: Chat, article: Article) -> bool:
+        """Whether a followed article belongs in the chat's digest: as for pushes, only a
+        one-language news setting leaves the other language out."""
+        return receives_push(chat.news_langs, article.lang)
 
     def recent(self, since: datetime) -> dict[int, list[Article]]:
         """Each story's originals published at or after `since`."""
@@ -120,6 +144,7 @@ def followed_articles(
     in a `muted` story are left out too, as pushes leave them out."""
     recent, when, rank = window.recent(since), window.when, window.rank
     story_ids = {f.story_id for f in follows if f.kind is FollowKind.STORY and f.story_id}
+    story_ids |= {p for sid in story_ids for p in window.partners.get(sid, ())}
     chosen = [a for sid in story_ids for a in recent.get(sid, ())]
     keywords = [f for f in follows if f.kind is FollowKind.KEYWORD]
     if keywords:
@@ -136,16 +161,18 @@ def followed_articles(
 
 
 def _top_stories(
-    window: DigestWindow, fresh: list[Article], limit: int
+    window: DigestWindow, fresh: list[Article], limit: int, lang: str = ""
 ) -> tuple[list[tuple[int, list[Article]]], int]:
     """The `limit` stories with most of the articles new to the chat (given in digest
     order), then the most recent; and how many of the articles are not in them (past the
-    top, or without a known story)."""
+    top, or without a known story). A linked pair counts as one story, listed under its
+    member in `lang`."""
     stories, stamp = window.stories, window.stamp
     by_story: dict[int, list[Article]] = {}
     for article in fresh:
         if article.story_id in stories:
-            by_story.setdefault(article.story_id, []).append(article)
+            shown = window.shown_story(article.story_id, lang)
+            by_story.setdefault(shown, []).append(article)
     # in digest order, a story's newest article is its last; nsmallest == sorted()[:limit]
     top = heapq.nsmallest(
         limit, by_story.items(), key=lambda item: (-len(item[1]), -stamp[item[1][-1].id])
@@ -190,6 +217,7 @@ def compose_digest(
     towards "N more updates". Chats whose inputs render the same (language, timezone,
     day, articles) share one rendering per window, and stories their blocks.
     """
+    chosen = [a for a in chosen if window.reads(chat, a)]
     fresh = [a for a in chosen if a.id not in got] if got else chosen
     already = len(chosen) - len(fresh)
     key: RenderKey = (
@@ -202,7 +230,7 @@ def compose_digest(
     )
     parts = window.rendered.get(key)
     if parts is None:
-        top, left = _top_stories(window, fresh, DIGEST_STORIES)
+        top, left = _top_stories(window, fresh, DIGEST_STORIES, chat.language)
         more = already + left
         parts = ()
         if top or chat.empty_digest:
@@ -216,5 +244,3 @@ def compose_digest(
             window.rendered.clear()
         window.rendered[key] = parts
     return list(parts)
-
-
