@@ -376,6 +376,39 @@ class PollingErrorLog:
         log.warning("%s", line)
 
 
+class BotApiReachability:
+    """A transport observer: after calls failed to reach the Bot API, one line when one succeeds.
+
+    The start of an outage is logged by `PollingErrorLog` (and the sends' outcomes); this says
+    when it ended and how long it lasted, so an operator reading the log sees both ends.
+    """
+
+    def __init__(self, api_url: str, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        """Watch calls to the Bot API at `api_url`."""
+        self.host = api_host(api_url)
+        self.monotonic = monotonic
+        self.down_since: float | None = None
+        self.failed_calls = 0
+
+    def __call__(self, method: str, outcome: str) -> None:
+        """Note one call's outcome: "network" when it never reached the API, else its status."""
+        if outcome == "network":
+            if self.down_since is None:
+                self.down_since = self.monotonic()
+            self.failed_calls += 1
+            return
+        if outcome in ("timeout", "cancelled") or self.down_since is None:
+            return
+        lasted = self.monotonic() - self.down_since
+        log.warning(
+            "reached the Telegram Bot API at %s again after %s (%d calls could not reach it)",
+            self.host,
+            seconds(round(lasted, 1)),
+            self.failed_calls,
+        )
+        self.down_since, self.failed_calls = None, 0
+
+
 class NetworkTracebackFilter(logging.Filter):
     """Logs of a Bot API network failure: one WARNING line with the reason, no traceback.
 

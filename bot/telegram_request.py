@@ -41,7 +41,7 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.redact import redact
 
-#: Told each call's Bot API method and outcome: the HTTP status, or "timeout" / "network".
+#: Told each call's Bot API method and outcome: the HTTP status, or "timeout" / "network" / "cancelled".
 ResponseObserver = Callable[[str, str], None]
 
 POOL_TIMEOUT_MESSAGE = (
@@ -204,6 +204,9 @@ class AiohttpRequest(BaseRequest):
             return status, body
         except TimedOut:
             outcome = "timeout"
+            raise
+        except asyncio.CancelledError:  # stopped by us (shutdown), not a failure to reach the API
+            outcome = "cancelled"
             raise
         finally:
             slots.release()

@@ -20,6 +20,7 @@ from telegram.error import Conflict, NetworkError, TimedOut
 
 from bot.settings import setting_sources
 from bot.startup import (
+    BotApiReachability,
     BotApiUnreachable,
     DatabaseUnavailable,
     NetworkTracebackFilter,
@@ -389,7 +390,28 @@ def test_run_rides_out_an_outage_after_start_up(tmp_path: Path) -> None:
     text = log.read_text()
     assert len(attempt_lines(text)) == 1, attempt_lines(text)
     assert "polling keeps retrying" in attempt_lines(text)[0]
+    recovered = re.findall(r"reached the Telegram Bot API at \S+ again after", text)
+    assert len(recovered) == 1, text[-3000:]
     assert "Traceback" not in text and "Unclosed" not in text, text[-3000:]
+
+
+def test_reachability_logs_the_end_of_an_outage_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Calls that never reached the API, then one answered: one line with the outage's length."""
+    clock = [100.0]
+    seen = BotApiReachability("http://127.0.0.1:8081/bot", monotonic=lambda: clock[0])
+    with caplog.at_level(logging.WARNING, logger="akhbar.startup"):
+        seen("sendMessage", "200")  # healthy: nothing to say
+        seen("getUpdates", "network")
+        clock[0] = 112.5
+        seen("sendMessage", "network")
+        seen("sendMessage", "timeout")  # a slow answer is not the end of the outage
+        assert caplog.messages == []
+        seen("getUpdates", "200")
+        seen("sendMessage", "429")  # still reachable: no second line
+    assert caplog.messages == [
+        "reached the Telegram Bot API at 127.0.0.1:8081 again after 12.5 s "
+        "(2 calls could not reach it)"
+    ]
 
 
 @pytest.mark.slow
