@@ -33,6 +33,7 @@ from bot.services import Services, system_clock
 from bot.settings import Settings
 from bot.sources import SourceService
 from bot.startup import (
+    BotApiReachability,
     PollingErrorLog,
     migrate,
     quiet_network_tracebacks,
@@ -136,10 +137,17 @@ def build_application(
         .base_url(settings.telegram_api_url)
     )
     if fast_transport:
+        reachability = BotApiReachability(settings.telegram_api_url)
+
+        def observe(method: str, outcome: str) -> None:
+            """Count the call and note whether the Bot API could be reached."""
+            observe_api(method, outcome)
+            reachability(method, outcome)
+
         builder = builder.request(
-            AiohttpRequest(connection_pool_size=128, on_response=observe_api)
+            AiohttpRequest(connection_pool_size=128, on_response=observe)
         ).get_updates_request(
-            AiohttpRequest(connection_pool_size=2, read_timeout=40.0, on_response=observe_api)
+            AiohttpRequest(connection_pool_size=2, read_timeout=40.0, on_response=observe)
         )
     application = builder.build()
     install_services(application, services)
