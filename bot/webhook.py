@@ -13,16 +13,24 @@ import secrets
 from typing import Any, Final
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.redact import register_secrets
 from bot.settings import Settings
+from bot.startup import StartupError
 from storage.db import Database
 from storage.repos.state import AppStateRepo
 
 URL_PATH: Final = "telegram"
 SECRET_STATE: Final = "webhook_secret"
 SECRET_BYTES: Final = 32  # 43 URL-safe characters, within Telegram's 1-256 of [A-Za-z0-9_-]
+
+
+class WebhookFailed(StartupError):
+    """The webhook could not start: Telegram refused its URL, or the port cannot be served."""
+
+    exit_code = 1
 
 
 def new_secret() -> str:
@@ -56,11 +64,31 @@ async def start_webhook(
         raise RuntimeError("webhook mode needs the application's updater")
     if not secret:
         raise ValueError("a webhook secret is required")
-    await application.updater.start_webhook(
-        listen=settings.webhook_listen,
-        port=settings.webhook_port,
-        url_path=URL_PATH,
-        webhook_url=webhook_target(settings),
-        secret_token=secret,
-        allowed_updates=Update.ALL_TYPES,
+    target = webhook_target(settings)
+    try:
+        await application.updater.start_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=URL_PATH,
+            webhook_url=target,
+            secret_token=secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    except (TelegramError, OSError) as exc:
+        if application.updater.running:  # the server came up before setWebhook failed
+            await application.updater.stop()
+        raise WebhookFailed(webhook_failure_line(exc, settings, target)) from None
+
+
+def webhook_failure_line(exc: BaseException, settings: Settings, target: str) -> str:
+    """One line for the operator: what failed in starting the webhook, and what to check."""
+    if isinstance(exc, TelegramError):
+        return (
+            f"Telegram refused the webhook {target}: {exc.message} "
+            "(check AKHBAR_WEBHOOK_URL: a public HTTPS address that reaches this server)"
+        )
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (
+        f"cannot serve the webhook on {settings.webhook_listen}:{settings.webhook_port}: "
+        f"{reason} (check AKHBAR_WEBHOOK_LISTEN and AKHBAR_WEBHOOK_PORT)"
     )

@@ -22,7 +22,7 @@ from bot.fetch import Fetcher
 from bot.redact import redact
 from bot.services import Services
 from bot.settings import Settings
-from bot.webhook import URL_PATH, start_webhook, webhook_secret
+from bot.webhook import URL_PATH, WebhookFailed, start_webhook, webhook_secret
 from handlers.context import install_services
 from handlers.flood import FloodGuard
 from handlers.setup import register
@@ -144,3 +144,55 @@ def test_secret_setting_validated() -> None:
     with pytest.raises(ValueError, match="A-Z"):
         Settings(webhook_secret="has spaces")
     assert Settings().webhook_listen == "127.0.0.1"
+
+
+class RefusingBotApi(LocalBotApi):
+    """A local Bot API that refuses every webhook URL, as Telegram does a plain-HTTP one."""
+
+    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """setWebhook answers 400; everything else as LocalBotApi."""
+        if url.endswith("/setWebhook"):
+            return 400, (
+                b'{"ok":false,"error_code":400,"description":'
+                b'"Bad Request: bad webhook: HTTPS url must be provided for webhook"}'
+            )
+        return await super().do_request(url, method, *args, **kwargs)
+
+
+async def test_refused_webhook_is_one_line_and_frees_the_port() -> None:
+    """setWebhook refused: a WebhookFailed line naming the reason; the server is stopped."""
+    port = free_port()
+    settings = Settings(webhook_url="http://bot.example.org/hook", webhook_port=port)
+    app = ApplicationBuilder().token(DEMO_TOKEN).request(RefusingBotApi()).build()
+    await app.initialize()
+    try:
+        with pytest.raises(WebhookFailed) as failed:
+            await start_webhook(app, settings, "Secret_1")
+        line = str(failed.value)
+        assert "\n" not in line and failed.value.exit_code == 1
+        assert "Telegram refused the webhook http://bot.example.org/hook/telegram" in line
+        assert "https url must be provided" in line.lower()
+        assert app.updater is not None and not app.updater.running
+        with socket.socket() as probe:  # nothing listens there any more
+            probe.bind(("127.0.0.1", port))
+    finally:
+        await app.shutdown()
+
+
+async def test_port_in_use_is_one_line() -> None:
+    """The listen port is taken: a WebhookFailed line naming the address and the settings."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = Settings(webhook_url="https://bot.example.org/hook", webhook_port=port)
+        app = ApplicationBuilder().token(DEMO_TOKEN).request(LocalBotApi()).build()
+        await app.initialize()
+        try:
+            with pytest.raises(WebhookFailed) as failed:
+                await start_webhook(app, settings, "Secret_1")
+        finally:
+            await app.shutdown()
+    line = str(failed.value)
+    assert f"cannot serve the webhook on 127.0.0.1:{port}" in line
+    assert "AKHBAR_WEBHOOK_PORT" in line and "\n" not in line
