@@ -12,6 +12,7 @@ from bot.domain import Article, Chat, SearchHit, SearchPage, Story
 from bot.pipeline.search_query import parse_search
 from bot.pipeline.text import query_groups
 from bot.pipeline.xlink import receives_push
+from bot.search_index import SearchIndex
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.links import LinkRepo
@@ -52,12 +53,52 @@ def group_by_story(
 
 
 class SearchService:
-    """Runs searches against the database."""
+    """Runs searches: on the search index when it is ready, else against the database."""
 
-    def __init__(self, db: Database, recency_half_life_hours: float = 48.0) -> None:
-        """Use `db`; the half-life sets how fast the recency boost fades."""
+    def __init__(
+        self,
+        db: Database,
+        recency_half_life_hours: float = 48.0,
+        index: SearchIndex | None = None,
+    ) -> None:
+        """Use `db` (and `index` when ready); the half-life sets how fast the boost fades."""
         self.db = db
         self.half_life = recency_half_life_hours
+        self.index = index
+
+    async def ranked(
+        self,
+        groups: list[tuple[str, ...]],
+        *,
+        limit: int,
+        offset: int = 0,
+        now: datetime,
+        since: datetime | None = None,
+        langs: Sequence[str] | None = None,
+    ) -> list[tuple[int, float]]:
+        """(article id, score) best first, from the index when it can answer, else the database."""
+        if self.index is not None:
+            answer = await self.index.search(
+                groups,
+                limit=limit,
+                offset=offset,
+                now=now,
+                recency_half_life_hours=self.half_life,
+                since=since,
+                langs=langs,
+            )
+            if answer is not None:
+                return answer[0]
+        async with self.db.unit_of_work() as session:
+            return await SearchRepo(session).search(
+                groups,
+                limit=limit,
+                offset=offset,
+                now=now,
+                recency_half_life_hours=self.half_life,
+                since=since,
+                langs=langs,
+            )
 
     async def _linked_coverage(
         self, ranked: list[Article], chat: Chat
@@ -82,16 +123,15 @@ class SearchService:
         groups = query_groups(query)
         if not groups or limit <= 0:
             return []
+        ranked = await self.ranked(
+            groups,
+            limit=limit,
+            offset=offset,
+            now=now or datetime.now(UTC),
+            since=since,
+            langs=langs,
+        )
         async with self.db.unit_of_work() as session:
-            ranked = await SearchRepo(session).search(
-                groups,
-                limit=limit,
-                offset=offset,
-                now=now or datetime.now(UTC),
-                recency_half_life_hours=self.half_life,
-                since=since,
-                langs=langs,
-            )
             articles = await ArticleRepo(session).get_many(i for i, _ in ranked)
         scores = dict(ranked)
         return [SearchHit(article=a, score=scores[a.id]) for a in articles]
@@ -208,18 +248,44 @@ async def search_command(
     as_json: bool = False,
     since: datetime | None = None,
     langs: Sequence[str] | None = None,
+    index_dir: str | None = None,
 ) -> str:
     """What `akhbar search QUERY [--limit N] [--since 7d] [--lang ar] [--json]` prints."""
-    options = parse_search(query)
-    now = datetime.now(UTC)
-    hits = await SearchService(db).hits(
-        options.words,
-        limit,
-        now=now,
-        since=since or options.since(now),
-        langs=langs or options.langs(),
-    )
+    (hits,) = await run_queries(db, [query], limit, since=since, langs=langs, index_dir=index_dir)
     return "\n".join(hit_lines(hits, as_json=as_json))
+
+
+async def run_queries(
+    db: Database,
+    queries: list[str],
+    limit: int = 10,
+    *,
+    since: datetime | None = None,
+    langs: Sequence[str] | None = None,
+    index_dir: str | None = None,
+) -> list[list[SearchHit]]:
+    """The hits of each query, in order: on the search index in `index_dir` once it has
+    caught up with the database (the first run builds it), else on the database."""
+    index = SearchIndex(db, index_dir)
+    await index.prepare()
+    service = SearchService(db, index=index)
+    out: list[list[SearchHit]] = []
+    try:
+        for query in queries:
+            options = parse_search(query)
+            now = datetime.now(UTC)
+            out.append(
+                await service.hits(
+                    options.words,
+                    limit,
+                    now=now,
+                    since=since or options.since(now),
+                    langs=langs or options.langs(),
+                )
+            )
+    finally:
+        await index.close()
+    return out
 
 
 async def queries_command(
@@ -229,20 +295,11 @@ async def queries_command(
     *,
     since: datetime | None = None,
     langs: Sequence[str] | None = None,
+    index_dir: str | None = None,
 ) -> list[str]:
     """What `akhbar search --queries FILE --json` prints: one JSON line per query, in order."""
-    service = SearchService(db)
-    lines: list[str] = []
-    for query in queries:
-        options = parse_search(query)
-        now = datetime.now(UTC)
-        hits = await service.hits(
-            options.words,
-            limit,
-            now=now,
-            since=since or options.since(now),
-            langs=langs or options.langs(),
-        )
-        record = {"query": query, "results": hit_records(hits)}
-        lines.append(json.dumps(record, ensure_ascii=False))
-    return lines
+    results = await run_queries(db, queries, limit, since=since, langs=langs, index_dir=index_dir)
+    return [
+        json.dumps({"query": query, "results": hit_records(hits)}, ensure_ascii=False)
+        for query, hits in zip(queries, results, strict=True)
+    ]

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.pipeline.bm25 import (
@@ -56,6 +56,7 @@ from bot.pipeline.bm25 import (
     idf,
     score_rows,
 )
+from storage.models import ArticleRow
 from storage.repos._dialect import is_postgres
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,16 @@ BATCH = 400  # documents read and scored per statement
 FALLBACK_NEWEST = 400  # newest matches of each remaining group scored when stopping early
 AVG_SAMPLE = 1_000  # newest articles whose lengths estimate the mean length (PostgreSQL)
 
-__all__ = ["SearchRepo", "SearchResult", "clean_groups", "clean_terms", "decay", "fts5_query"]
+__all__ = [
+    "IndexFeedRepo",
+    "IndexRow",
+    "SearchRepo",
+    "SearchResult",
+    "clean_groups",
+    "clean_terms",
+    "decay",
+    "fts5_query",
+]
 
 Row = tuple[int, float | None, str]  # (article id, published_at as epoch seconds, search_text)
 
@@ -483,3 +493,80 @@ _SETTINGS_SAVE = "SELECT " + ", ".join(
 _SETTINGS_RESTORE = "SELECT " + ", ".join(
     f"set_config('{name}', :{name}, true)" for name in _BITMAP_SETTINGS
 )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """What the search index holds of one article (times as naive UTC, as stored)."""
+
+    id: int
+    published_at: datetime
+    fetched_at: datetime
+    lang: str
+    search_text: str
+
+
+class IndexFeedRepo:
+    """Reads that keep a search index in step with `articles` (syndicated copies left out)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        """Bind to one unit of work."""
+        self.session = session
+
+    async def top_id(self) -> int:
+        """The highest article id (0 when there are none)."""
+        return int(await self.session.scalar(select(func.max(ArticleRow.id))) or 0)
+
+    async def after(self, last_id: int, limit: int) -> list[IndexRow]:
+        """Up to `limit` indexable articles with ids above `last_id`, in id order."""
+        stmt = _index_select().where(ArticleRow.id > last_id).order_by(ArticleRow.id).limit(limit)
+        return [IndexRow(*row) for row in await self.session.execute(stmt)]
+
+    async def rows(self, ids: Sequence[int]) -> list[IndexRow]:
+        """The indexable articles among `ids`."""
+        out: list[IndexRow] = []
+        for start in range(0, len(ids), 1000):
+            part = list(ids[start : start + 1000])
+            stmt = _index_select().where(ArticleRow.id.in_(part))
+            out += [IndexRow(*row) for row in await self.session.execute(stmt)]
+        return out
+
+    async def versions_between(self, low: int, high: int) -> dict[int, datetime]:
+        """fetched_at of the indexable articles with ids in (low, high]."""
+        stmt = select(ArticleRow.id, ArticleRow.fetched_at).where(
+            ArticleRow.id > low, ArticleRow.id <= high, ArticleRow.duplicate_of.is_(None)
+        )
+        return {int(i): fetched for i, fetched in await self.session.execute(stmt)}
+
+    async def fetched_since(self, moment: datetime, high: int) -> dict[int, datetime]:
+        """fetched_at of articles with ids up to `high` fetched (or re-fetched) since `moment`.
+
+        Reads the whole table (`fetched_at` has no index): run it rarely.
+        """
+        naive = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        stmt = select(ArticleRow.id, ArticleRow.fetched_at).where(
+            ArticleRow.fetched_at >= naive, ArticleRow.id <= high
+        )
+        return {int(i): fetched for i, fetched in await self.session.execute(stmt)}
+
+    async def duplicates_among(self, ids: Sequence[int]) -> set[int]:
+        """The ids among `ids` that are syndicated copies (or no longer stored)."""
+        found: set[int] = set()
+        for start in range(0, len(ids), 1000):
+            part = list(ids[start : start + 1000])
+            stmt = select(ArticleRow.id).where(
+                ArticleRow.id.in_(part), ArticleRow.duplicate_of.is_(None)
+            )
+            found |= {int(i) for i in await self.session.scalars(stmt)}
+        return set(ids) - found
+
+
+def _index_select() -> Select[tuple[int, datetime, datetime, str, str]]:
+    """The columns the search index holds, of articles that are not syndicated copies."""
+    return select(
+        ArticleRow.id,
+        ArticleRow.published_at,
+        ArticleRow.fetched_at,
+        ArticleRow.lang,
+        ArticleRow.search_text,
+    ).where(ArticleRow.duplicate_of.is_(None))

@@ -1,0 +1,507 @@
+"""Search index: a Tantivy index of articles' matching form, kept in step with the database.
+
+The database stays the source of truth; the index is a cache that answers the top of a
+search in milliseconds at any corpus size (Tantivy ranks OR queries by BM25 with block-max
+WAND, so its top k are the exact top k by BM25, never the best of a slice).
+
+What it holds, per article that is not a syndicated copy: `terms`, our own `search_text`
+(already normalised and stemmed by `bot.pipeline.text`, indexed with Tantivy's whitespace
+tokenizer, so Arabic normalisation and clitic handling stay ours), and fast fields `id`,
+`published` (epoch seconds, for `7d` filters and the recency boost), `fetched` (epoch
+microseconds: which version of the article is indexed) and `lang` (for `lang:` filters).
+
+Ranking is the database path's (`storage.repos.search`): articles holding every group
+first, then by BM25 times the bounded recency boost of `bot.pipeline.bm25` (at most
+`MAX_BOOST`). Tantivy gives the top `m` by plain BM25; they are re-ranked with the boost,
+and the result is exact once the k-th boosted score is at least `MAX_BOOST` times the m-th
+plain one (nothing further down can overtake it); otherwise `m` grows, up to `MAX_FETCH`.
+A query group is the OR of a word's readings, groups are ORed (each variant is its own
+BM25 term, so a group's weight is that of the variant found).
+
+Keeping in step (`catch_up`, every `interval` seconds in `akhbar run`):
+- new articles by a high-water mark, the highest indexed id (read back from the index, so a
+  restart only catches up the delta);
+- ids just below the mark are compared with the database each time (an article committed
+  late by another process, under an id below one already indexed, is picked up), and every
+  `UPDATE_SCAN_SECONDS` the articles re-fetched since the last scan (`fetched_at`, which
+  ingest sets again when it replaces an article's content) are re-indexed. That scan reads
+  the whole table (`fetched_at` has no index), which is why it runs rarely.
+
+Persistence and processes: the index lives in `AKHBAR_SEARCH_INDEX_DIR/<epoch>`, where the
+epoch is a random name stored in the database (`app_state`), so a recreated database never
+reads another one's index. Several `akhbar run` processes on one database share the folder:
+Tantivy's writer lock lets one of them write; the others open it read-only, reload after each
+commit, and try to take the lock over at every tick (a writer that exits releases it).
+
+Fallback: until the index is open and caught up (or when `tantivy` cannot be imported, the
+folder is not writable, or a search fails) `ready` is false and `bot.search` answers from
+the database; every change of state is logged once. All Tantivy calls run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.pipeline.bm25 import MAX_BOOST, Group, boost
+from storage.db import Database
+from storage.repos.search import IndexFeedRepo, IndexRow, clean_groups
+from storage.repos.state import AppStateRepo
+
+log = logging.getLogger(__name__)
+
+EPOCH_KEY = "search_index_epoch"
+SCHEMA_VERSION = "1"  # a folder built with another schema is rebuilt
+BATCH = 20_000  # articles read and committed per step of a catch-up
+LOOKBACK_IDS = 2_000  # ids below the mark compared with the database at every tick
+UPDATE_SCAN_SECONDS = 60.0
+UPDATE_OVERLAP = timedelta(minutes=5)  # re-fetches committed late are still seen
+READY_LAG = 500  # a read-only index this far behind the database is still used
+FIRST_FETCH = 32  # hits read first for one tier (at least 2 * k)
+MAX_FETCH = 8_192  # hits read at most for one tier before the result is marked inexact
+WRITER_HEAP = 64_000_000
+
+Ranked = list[tuple[int, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexState:
+    """What the index can say about itself: engine, mode, size and lag behind the database."""
+
+    ready: bool
+    mode: str  # "writer", "reader", "off", "failed", "opening"
+    documents: int
+    lag: int
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for `akhbar status` and the logs: which engine answers searches."""
+        if self.ready:
+            return (
+                f"search: tantivy index ({self.mode}, {self.documents} articles,"
+                f" {self.lag} behind the database)"
+            )
+        why = self.reason or f"{self.mode}, {self.lag} articles behind"
+        return f"search: database (index not used: {why})"
+
+
+def _epoch_us(moment: datetime) -> int:
+    """A stored naive-UTC (or aware) moment as integer epoch microseconds."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1_000_000)
+
+
+class _Tantivy:
+    """The index itself (synchronous; every method is called from a worker thread)."""
+
+    def __init__(self, folder: Path) -> None:
+        """Open or create the index in `folder` (it is created; a stale schema is rebuilt)."""
+        import tantivy
+
+        self.t = tantivy
+        folder.mkdir(parents=True, exist_ok=True)
+        marker = folder / "akhbar-schema"
+        if marker.exists() and marker.read_text().strip() != SCHEMA_VERSION:
+            shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+        builder = tantivy.SchemaBuilder()
+        builder.add_integer_field("id", stored=True, indexed=True, fast=True)
+        builder.add_integer_field("published", indexed=True, fast=True)
+        builder.add_integer_field("fetched", fast=True)
+        builder.add_text_field("lang", tokenizer_name="raw", index_option="basic")
+        builder.add_text_field("terms", tokenizer_name="whitespace", index_option="freq")
+        self.schema = builder.build()
+        self.index = tantivy.Index(self.schema, path=str(folder), reuse=True)
+        marker.write_text(SCHEMA_VERSION)
+        self.writer: Any = None
+        self.lock = threading.Lock()
+
+    def take_writer(self) -> bool:
+        """Hold the writer lock if no other process does; whether this process writes."""
+        if self.writer is None:
+            try:
+                self.writer = self.index.writer(WRITER_HEAP, 1)
+            except ValueError:
+                return False
+        return True
+
+    def release(self) -> None:
+        """Give the writer lock back (waits for merges to finish)."""
+        with self.lock:
+            writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.wait_merging_threads()
+
+    def reload(self) -> None:
+        """See the last commit (this process's or another's)."""
+        self.index.reload()
+
+    def documents(self) -> int:
+        """Articles the index holds."""
+        return int(self.index.searcher().num_docs)
+
+    def newest(self, field: str) -> int:
+        """The largest value of a fast field (0 when empty)."""
+        searcher = self.index.searcher()
+        hits = searcher.search(self.t.Query.all_query(), 1, count=False, order_by_field=field).hits
+        return int(hits[0][0] or 0) if hits else 0
+
+    def versions(self, low: int, high: int) -> dict[int, int]:
+        """Indexed id -> fetched (epoch µs) for ids in (low, high]."""
+        if high <= low:
+            return {}
+        query = self.t.Query.range_query(
+            self.schema, "id", self.t.FieldType.Integer, low, high, include_lower=False
+        )
+        return self._versions(query, high - low)
+
+    def versions_of(self, ids: Sequence[int]) -> dict[int, int]:
+        """Indexed id -> fetched (epoch µs) for the given ids."""
+        if not ids:
+            return {}
+        query = self.t.Query.term_set_query(self.schema, "id", list(ids))
+        return self._versions(query, len(ids))
+
+    def _versions(self, query: Any, most: int) -> dict[int, int]:
+        """id -> fetched of every document matching `query` (at most `most`)."""
+        searcher = self.index.searcher()
+        addresses = [a for _, a in searcher.search(query, most, count=False).hits]
+        ids = searcher.fast_field_values("id", addresses)
+        fetched = searcher.fast_field_values("fetched", addresses)
+        return {int(i or 0): int(f or 0) for i, f in zip(ids, fetched, strict=True)}
+
+    def write(self, rows: Sequence[IndexRow], replace: Sequence[int], drop: Sequence[int]) -> None:
+        """Add `rows` (replacing ids in `replace`), delete `drop`, commit and reload."""
+        with self.lock:
+            if self.writer is None:
+                raise RuntimeError("the index writer is not held")
+            for article_id in (*replace, *drop):
+                self.writer.delete_documents_by_term("id", article_id)
+            for row in rows:
+                self.writer.add_document(
+                    self.t.Document(
+                        id=row.id,
+                        published=int(_epoch_us(row.published_at) // 1_000_000),
+                        fetched=_epoch_us(row.fetched_at),
+                        lang=row.lang or "",
+                        terms=row.search_text or "",
+                    )
+                )
+            self.writer.commit()
+        self.index.reload()
+
+    def search(self, spec: _Spec) -> tuple[Ranked, bool]:
+        """The ranked page of one search and whether it is exact."""
+        searcher = self.index.searcher()
+        occur = self.t.Occur
+        groups = [self._group(g) for g in spec.groups]
+        filters = self._filters(spec)
+        wanted = spec.offset + spec.limit
+        tiers: list[Any] = []
+        everything = self.t.Query.boolean_query([(occur.Should, g) for g in groups])
+        if len(groups) > 1:
+            holds_all = self.t.Query.boolean_query([(occur.Must, g) for g in groups])
+            tiers.append(self.t.Query.boolean_query([(occur.Must, holds_all), *filters]))
+            rest = [(occur.Must, everything), (occur.MustNot, holds_all), *filters]
+            tiers.append(self.t.Query.boolean_query(rest))
+        else:
+            tiers.append(self.t.Query.boolean_query([(occur.Must, everything), *filters]))
+        ranked: Ranked = []
+        exact = True
+        for query in tiers:
+            found, tier_exact = self._top(searcher, query, wanted - len(ranked), spec)
+            ranked += found
+            exact = exact and tier_exact
+            if len(ranked) >= wanted:
+                break
+        return ranked[spec.offset : wanted], exact
+
+    def _group(self, group: Group) -> Any:
+        """One query group: the OR of a word's readings."""
+        terms = [self.t.Query.term_query(self.schema, "terms", term) for term in group]
+        if len(terms) == 1:
+            return terms[0]
+        return self.t.Query.boolean_query([(self.t.Occur.Should, term) for term in terms])
+
+    def _filters(self, spec: _Spec) -> list[tuple[Any, Any]]:
+        """Must clauses (scoring nothing) for the time and language filters."""
+        query = self.t.Query
+        out: list[tuple[Any, Any]] = []
+        if spec.since_s is not None:
+            window = query.range_query(
+                self.schema, "published", self.t.FieldType.Integer, int(spec.since_s), None
+            )
+            out.append((self.t.Occur.Must, query.const_score_query(window, 0.0)))
+        if spec.langs:
+            langs = [
+                (self.t.Occur.Should, query.term_query(self.schema, "lang", lang))
+                for lang in spec.langs
+            ]
+            out.append(
+                (self.t.Occur.Must, query.const_score_query(query.boolean_query(langs), 0.0))
+            )
+        return out
+
+    def _top(self, searcher: Any, query: Any, k: int, spec: _Spec) -> tuple[Ranked, bool]:
+        """The top k of one tier by boosted score: read the top m by BM25 until provably exact."""
+        fetch = max(FIRST_FETCH, 2 * k)
+        while True:
+            hits = searcher.search(query, fetch, count=False).hits
+            addresses = [address for _, address in hits]
+            ids = searcher.fast_field_values("id", addresses)
+            published = searcher.fast_field_values("published", addresses)
+            keys = sorted(
+                (
+                    (score * boost(pub, spec.now_s, spec.half_life), float(pub or 0), int(i))
+                    for (score, _), i, pub in zip(hits, ids, published, strict=True)
+                ),
+                reverse=True,
+            )
+            top = [(article_id, score) for score, _, article_id in keys[:k]]
+            if len(hits) < fetch or (len(keys) >= k and keys[k - 1][0] >= MAX_BOOST * hits[-1][0]):
+                return top, True
+            if fetch >= MAX_FETCH:
+                return top, False
+            fetch = min(fetch * 4, MAX_FETCH)
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One search as the index runs it."""
+
+    groups: list[Group]
+    limit: int
+    offset: int
+    now_s: float
+    half_life: float
+    since_s: float | None
+    langs: tuple[str, ...]
+
+
+class SearchIndex:
+    """The Tantivy index of one database: opened, caught up and searched off the event loop."""
+
+    def __init__(
+        self, db: Database, directory: Path | str | None, *, interval: float = 2.0
+    ) -> None:
+        """Index `db` under `directory` (None or "off": no index, the database answers)."""
+        self.db = db
+        self.directory = None if directory in (None, "", "off") else Path(str(directory))
+        self.interval = interval
+        self.engine: _Tantivy | None = None
+        self.mode = "off" if self.directory is None else "opening"
+        self.reason = "AKHBAR_SEARCH_INDEX_DIR is off" if self.directory is None else ""
+        self.lag = 0
+        self.caught_up = False
+        self.last_id = 0
+        self.next_update_scan = 0.0
+        self.update_mark: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._logged: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether searches may be answered from the index."""
+        if self.engine is None or self.mode not in ("writer", "reader"):
+            return False
+        return self.caught_up if self.mode == "writer" else self.lag <= READY_LAG
+
+    async def state(self) -> IndexState:
+        """Mode, size and lag, for `akhbar status`."""
+        documents = 0
+        if self.engine is not None:
+            documents = await asyncio.to_thread(self.engine.documents)
+        return IndexState(self.ready, self.mode, documents, self.lag, self.reason)
+
+    async def open(self) -> bool:
+        """Open (or create) the index folder of this database; False (logged) when it cannot."""
+        if self.directory is None:
+            self._log_state()
+            return False
+        try:
+            async with self.db.unit_of_work() as session:
+                epoch = await AppStateRepo(session).get_or_create(EPOCH_KEY, uuid.uuid4().hex)
+            self.engine = await asyncio.to_thread(_Tantivy, self.directory / epoch)
+            writer = await asyncio.to_thread(self.engine.take_writer)
+            self.mode = "writer" if writer else "reader"
+            self.last_id = await asyncio.to_thread(self.engine.newest, "id")
+            fetched = await asyncio.to_thread(self.engine.newest, "fetched")
+            if fetched:
+                self.update_mark = datetime.fromtimestamp(fetched / 1e6, UTC) - UPDATE_OVERLAP
+        except Exception as exc:  # import, permissions, a corrupt folder: the database answers
+            self._fail(f"cannot open {self.directory}: {type(exc).__name__}: {exc}")
+            return False
+        self._log_state()
+        return True
+
+    async def catch_up(self) -> int:
+        """Bring the index in step with the database; articles written (0 for a reader)."""
+        if self.engine is None:
+            return 0
+        engine = self.engine
+        try:
+            if self.mode == "reader" and await asyncio.to_thread(engine.take_writer):
+                self.mode = "writer"
+            if self.mode == "reader":
+                await asyncio.to_thread(engine.reload)
+                self.last_id = await asyncio.to_thread(engine.newest, "id")
+                written = 0
+            else:
+                written = await self._write_new()
+                written += await self._write_changed()
+                self.caught_up = True
+            async with self.db.unit_of_work() as session:
+                top = await IndexFeedRepo(session).top_id()
+            self.lag = max(top - self.last_id, 0)
+        except Exception as exc:
+            self._fail(f"catch-up failed: {type(exc).__name__}: {exc}")
+            return 0
+        self._log_state()
+        return written
+
+    async def _write_new(self) -> int:
+        """Index the articles above the mark, a batch per commit, until none are left."""
+        assert self.engine is not None
+        written = 0
+        while True:
+            async with self.db.unit_of_work() as session:
+                rows = await IndexFeedRepo(session).after(self.last_id, BATCH)
+            if not rows:
+                return written
+            await asyncio.to_thread(self.engine.write, rows, (), ())
+            self.last_id = rows[-1].id
+            written += len(rows)
+            if len(rows) < BATCH:
+                return written
+
+    async def _write_changed(self) -> int:
+        """Re-index articles below the mark that are missing or whose version changed."""
+        assert self.engine is not None
+        low = max(self.last_id - LOOKBACK_IDS, 0)
+        async with self.db.unit_of_work() as session:
+            stored = await IndexFeedRepo(session).versions_between(low, self.last_id)
+        indexed = await asyncio.to_thread(self.engine.versions, low, self.last_id)
+        now = time.monotonic()
+        if now >= self.next_update_scan:
+            scan_started = datetime.now(UTC)
+            if self.update_mark is not None:
+                async with self.db.unit_of_work() as session:
+                    changed = await IndexFeedRepo(session).fetched_since(self.update_mark, low)
+                stored.update(changed)
+                indexed.update(await asyncio.to_thread(self.engine.versions_of, list(changed)))
+            self.update_mark = scan_started - UPDATE_OVERLAP
+            self.next_update_scan = now + UPDATE_SCAN_SECONDS
+        stale = [i for i, f in stored.items() if indexed.get(i) != _epoch_us(f)]
+        gone = [i for i in indexed if i not in stored and i > low]
+        if not stale and not gone:
+            return 0
+        async with self.db.unit_of_work() as session:
+            feed = IndexFeedRepo(session)
+            rows = await feed.rows(stale)
+            gone += sorted(await feed.duplicates_among([i for i in stale if i in indexed]))
+        fresh = {row.id for row in rows}
+        gone = [i for i in gone if i not in fresh]
+        await asyncio.to_thread(self.engine.write, rows, [i for i in fresh if i in indexed], gone)
+        return len(rows)
+
+    async def search(
+        self,
+        groups: Sequence[str | Sequence[str]],
+        *,
+        limit: int,
+        offset: int = 0,
+        now: datetime,
+        recency_half_life_hours: float = 48.0,
+        since: datetime | None = None,
+        langs: Sequence[str] | None = None,
+    ) -> tuple[Ranked, bool] | None:
+        """(article id, score) best first and whether exact; None when the index cannot answer."""
+        if not self.ready or self.engine is None:
+            return None
+        spec = _Spec(
+            groups=clean_groups(groups),
+            limit=max(limit, 0),
+            offset=max(offset, 0),
+            now_s=now.timestamp(),
+            half_life=recency_half_life_hours,
+            since_s=None if since is None else _aware(since).timestamp(),
+            langs=tuple(langs or ()),
+        )
+        if not spec.groups or spec.limit == 0:
+            return [], True
+        try:
+            return await asyncio.to_thread(self.engine.search, spec)
+        except Exception as exc:
+            self._fail(f"search failed: {type(exc).__name__}: {exc}")
+            return None
+
+    def start(self) -> None:
+        """Open and keep catching up in the background (`akhbar run`)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="search-index")
+
+    async def _run(self) -> None:
+        """Open, then catch up every `interval` seconds."""
+        if not await self.open():
+            return
+        while True:
+            await self.catch_up()
+            await asyncio.sleep(self.interval)
+
+    async def prepare(self) -> bool:
+        """Open and catch up once (a one-shot command such as `akhbar search`); whether ready."""
+        if self.engine is None and not await self.open():
+            return False
+        await self.catch_up()
+        return self.ready
+
+    async def close(self) -> None:
+        """Stop catching up and release the writer lock."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self.engine is not None:
+            await asyncio.to_thread(self.engine.release)
+            self.engine = None
+        self.mode = "off"
+
+    def _fail(self, reason: str) -> None:
+        """Stop using the index (the database answers) and say why, once."""
+        self.mode = "failed"
+        self.reason = reason
+        self.caught_up = False
+        self._log_state()
+
+    def _log_state(self) -> None:
+        """Log which engine answers searches whenever that changes."""
+        line = IndexState(self.ready, self.mode, 0, 0, self.reason).describe().split(" (")[0]
+        key = f"{line}|{self.mode}|{self.reason}"
+        if key != self._logged:
+            self._logged = key
+            if self.ready:
+                log.info(
+                    "search answered by the tantivy index in %s (%s)", self.directory, self.mode
+                )
+            else:
+                report = log.warning if self.reason else log.info
+                report(
+                    "search answered by the database: index not used (%s)",
+                    self.reason or "catching up",
+                )
+
+
+def _aware(moment: datetime) -> datetime:
+    """A naive moment read as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
