@@ -29,6 +29,7 @@ from bot.metrics import INGEST_SECONDS, observe_api
 from bot.ops_http import Operations
 from bot.redact import install_log_redaction, register_secrets
 from bot.search import SearchService
+from bot.search_index import SearchIndex
 from bot.services import Services, system_clock
 from bot.settings import Settings
 from bot.sources import SourceService
@@ -79,7 +80,7 @@ async def build_services(
         settings=settings,
         db=db,
         chats=ChatService(db, settings, clock),
-        search=SearchService(db),
+        search=SearchService(db, index=SearchIndex(db, settings.search_index_dir)),
         stories=stories,
         sources=SourceService(db, fetcher, settings),
         ingest=IngestService(db, fetcher, stories, settings, clock),
@@ -459,6 +460,7 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
         holder=services.instance,
     )
     linking.start()  # the encoder loads in its worker process; the bot answers meanwhile
+    services.search.start()  # the database answers searches until the index has caught up
     sender_task = asyncio.create_task(delivery_loop(engines, settings.tick_seconds, stopping))
     log.info("akhbar running as %s", services.instance)
     ops = Operations(db, services.instance, port=settings.ops_port, listen=settings.ops_listen)
@@ -489,5 +491,6 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
         await application.shutdown()
         await ops.stop()
         await linking.close()
+        await services.search.close()
         await services.ingest.fetcher.aclose()
         await db.dispose()

@@ -81,6 +81,7 @@ def status_command(
 
     from bot.looplag import STATE_PREFIX as LOOPLAG_PREFIX
     from bot.looplag import status_lines as looplag_lines
+    from bot.search_index import SearchIndex
     from bot.stats import collect_stats
     from storage.db import Database
     from storage.migrate import upgrade
@@ -102,6 +103,7 @@ def status_command(
                     requeued = await DeliveryRepo(session).requeue_failed()
                 lines.append(f"requeued {requeued} failed deliveries")
             stats = await collect_stats(db, datetime.now(UTC))
+            search_line = (await SearchIndex(db, settings.search_index_dir).peek()).describe()
             async with db.unit_of_work() as session:
                 sources = await SourceRepo(session).list_all()
                 notices = await NoticeRepo(session).recent(5)
@@ -118,6 +120,7 @@ def status_command(
             f"last hour: {stats.sent_last_hour} sent, {stats.failed_last_hour} failed",
         ]
         lines += looplag_lines(lags, datetime.now(UTC))
+        lines.append(search_line)
         for source in sources:
             if source.paused or source.error_count:
                 state = "paused" if source.paused else f"{source.error_count} failures"
@@ -258,11 +261,22 @@ def search_cli(
             if queries is not None:
                 texts = [q.strip() for q in queries.read_text(encoding="utf-8").splitlines()]
                 lines = await queries_command(
-                    db, [q for q in texts if q], limit, since=start, langs=langs
+                    db,
+                    [q for q in texts if q],
+                    limit,
+                    since=start,
+                    langs=langs,
+                    index_dir=settings.search_index_dir,
                 )
                 return "\n".join(lines)
             return await search_command(
-                db, query, limit, as_json=as_json, since=start, langs=langs
+                db,
+                query,
+                limit,
+                as_json=as_json,
+                since=start,
+                langs=langs,
+                index_dir=settings.search_index_dir,
             )
         finally:
             await db.dispose()

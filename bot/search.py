@@ -66,6 +66,16 @@ class SearchService:
         self.half_life = recency_half_life_hours
         self.index = index
 
+    def start(self) -> None:
+        """Keep the search index in step in the background (`akhbar run`)."""
+        if self.index is not None:
+            self.index.start()
+
+    async def close(self) -> None:
+        """Stop the index's catch-up and release its writer lock."""
+        if self.index is not None:
+            await self.index.close()
+
     async def ranked(
         self,
         groups: list[tuple[str, ...]],

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import threading
@@ -104,14 +105,17 @@ def _epoch_us(moment: datetime) -> int:
 class _Tantivy:
     """The index itself (synchronous; every method is called from a worker thread)."""
 
-    def __init__(self, folder: Path) -> None:
-        """Open or create the index in `folder` (it is created; a stale schema is rebuilt)."""
+    def __init__(self, folder: Path, *, writable: bool = True) -> None:
+        """Open or create the index in `folder` (created; a stale schema rebuilt if writable)."""
         import tantivy
 
         self.t = tantivy
         folder.mkdir(parents=True, exist_ok=True)
         marker = folder / "akhbar-schema"
-        if marker.exists() and marker.read_text().strip() != SCHEMA_VERSION:
+        stale = marker.exists() and marker.read_text().strip() != SCHEMA_VERSION
+        if stale and not writable:
+            raise RuntimeError(f"{folder} holds an index of another schema")
+        if stale:
             shutil.rmtree(folder)
             folder.mkdir(parents=True)
         builder = tantivy.SchemaBuilder()
@@ -122,7 +126,8 @@ class _Tantivy:
         builder.add_text_field("terms", tokenizer_name="whitespace", index_option="freq")
         self.schema = builder.build()
         self.index = tantivy.Index(self.schema, path=str(folder), reuse=True)
-        marker.write_text(SCHEMA_VERSION)
+        if writable:
+            marker.write_text(SCHEMA_VERSION)
         self.writer: Any = None
         self.lock = threading.Lock()
 
@@ -322,6 +327,28 @@ class SearchIndex:
         if self.engine is not None:
             documents = await asyncio.to_thread(self.engine.documents)
         return IndexState(self.ready, self.mode, documents, self.lag, self.reason)
+
+    async def peek(self) -> IndexState:
+        """The state of the index as another process keeps it (read-only: never writes)."""
+        if self.directory is None:
+            return IndexState(False, "off", 0, 0, self.reason)
+        async with self.db.unit_of_work() as session:
+            epoch = await AppStateRepo(session).get(EPOCH_KEY)
+            top = await IndexFeedRepo(session).top_id()
+        folder = None if epoch is None else self.directory / epoch
+        if folder is None or not (folder / "meta.json").exists():
+            return IndexState(False, "off", 0, top, f"no index built in {self.directory} yet")
+        try:
+            self.engine = await asyncio.to_thread(
+                functools.partial(_Tantivy, folder, writable=False)
+            )
+            self.mode = "reader"
+            self.last_id = await asyncio.to_thread(self.engine.newest, "id")
+        except Exception as exc:
+            self._fail(f"cannot open {folder}: {type(exc).__name__}: {exc}")
+            return await self.state()
+        self.lag = max(top - self.last_id, 0)
+        return await self.state()
 
     async def open(self) -> bool:
         """Open (or create) the index folder of this database; False (logged) when it cannot."""

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     link_batch: int = Field(
         default=64, ge=1, le=1024, validation_alias=AliasChoices("AKHBAR_LINK_BATCH")
     )  # articles the linker embeds per batch
+    search_index_dir: str = Field(
+        default=str(DEFAULT_DATA_DIR / "search-index"),
+        min_length=1,
+        validation_alias=AliasChoices("AKHBAR_SEARCH_INDEX_DIR"),
+    )  # the Tantivy search index's folder ("off": search answers from the database)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
