@@ -27,7 +27,8 @@ Keeping in step (`catch_up`, every `interval` seconds in `akhbar run`):
   ingest sets again when it replaces an article's content) are re-indexed. That scan reads
   the whole table (`fetched_at` has no index), which is why it runs rarely.
 
-Persistence and processes: the index lives in `AKHBAR_SEARCH_INDEX_DIR/<epoch>`, where the
+Persistence and processes: the index lives in `AKHBAR_SEARCH_INDEX_DIR/<epoch>` (by default
+`auto`: beside a SQLite database file, else `data/search-index`), where the
 epoch is a random name stored in the database (`app_state`), so a recreated database never
 reads another one's index. Several `akhbar run` processes on one database share the folder:
 Tantivy's writer lock lets one of them write; the others open it read-only, reload after each
@@ -53,6 +54,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from bot.pipeline.bm25 import MAX_BOOST, Group, boost
 from storage.db import Database
@@ -293,15 +296,29 @@ class _Spec:
     langs: tuple[str, ...]
 
 
+def index_directory(setting: str | Path | None, database_url: str) -> Path | None:
+    """Where the index lives: the setting, or for "auto" beside a SQLite file (its name plus
+    `.search-index`) and `data/search-index` for a server database; None when off."""
+    if setting in (None, "", "off"):
+        return None
+    if str(setting) != "auto":
+        return Path(str(setting))
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(f"{url.database}.search-index")
+    return Path("data") / "search-index"
+
+
 class SearchIndex:
     """The Tantivy index of one database: opened, caught up and searched off the event loop."""
 
     def __init__(
         self, db: Database, directory: Path | str | None, *, interval: float = 2.0
     ) -> None:
-        """Index `db` under `directory` (None or "off": no index, the database answers)."""
+        """Index `db` under `directory` ("auto": beside a SQLite file; None or "off": no index,
+        the database answers)."""
         self.db = db
-        self.directory = None if directory in (None, "", "off") else Path(str(directory))
+        self.directory = index_directory(directory, db.url)
         self.interval = interval
         self.engine: _Tantivy | None = None
         self.mode = "off" if self.directory is None else "opening"

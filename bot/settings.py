@@ -131,10 +131,10 @@ class Settings(BaseSettings):
         default=64, ge=1, le=1024, validation_alias=AliasChoices("AKHBAR_LINK_BATCH")
     )  # articles the linker embeds per batch
     search_index_dir: str = Field(
-        default=str(DEFAULT_DATA_DIR / "search-index"),
+        default="auto",
         min_length=1,
         validation_alias=AliasChoices("AKHBAR_SEARCH_INDEX_DIR"),
-    )  # the Tantivy search index's folder ("off": search answers from the database)
+    )  # the search index's folder; auto: beside a SQLite file, else data/search-index; off
 
     @field_validator("admin_ids", mode="before")
     @classmethod
