@@ -313,13 +313,21 @@ class SearchIndex:
     """The Tantivy index of one database: opened, caught up and searched off the event loop."""
 
     def __init__(
-        self, db: Database, directory: Path | str | None, *, interval: float = 2.0
+        self,
+        db: Database,
+        directory: Path | str | None,
+        *,
+        interval: float = 2.0,
+        lookback_ids: int = LOOKBACK_IDS,
+        update_scan_seconds: float = UPDATE_SCAN_SECONDS,
     ) -> None:
         """Index `db` under `directory` ("auto": beside a SQLite file; None or "off": no index,
         the database answers)."""
         self.db = db
         self.directory = index_directory(directory, db.url)
         self.interval = interval
+        self.lookback_ids = lookback_ids
+        self.update_scan_seconds = update_scan_seconds
         self.engine: _Tantivy | None = None
         self.mode = "off" if self.directory is None else "opening"
         self.reason = "AKHBAR_SEARCH_INDEX_DIR is off" if self.directory is None else ""
@@ -431,7 +439,7 @@ class SearchIndex:
     async def _write_changed(self) -> int:
         """Re-index articles below the mark that are missing or whose version changed."""
         assert self.engine is not None
-        low = max(self.last_id - LOOKBACK_IDS, 0)
+        low = max(self.last_id - self.lookback_ids, 0)
         async with self.db.unit_of_work() as session:
             stored = await IndexFeedRepo(session).versions_between(low, self.last_id)
         indexed = await asyncio.to_thread(self.engine.versions, low, self.last_id)
@@ -444,7 +452,7 @@ class SearchIndex:
                 stored.update(changed)
                 indexed.update(await asyncio.to_thread(self.engine.versions_of, list(changed)))
             self.update_mark = scan_started - UPDATE_OVERLAP
-            self.next_update_scan = now + UPDATE_SCAN_SECONDS
+            self.next_update_scan = now + self.update_scan_seconds
         stale = [i for i, f in stored.items() if indexed.get(i) != _epoch_us(f)]
         gone = [i for i in indexed if i not in stored and i > low]
         if not stale and not gone:
