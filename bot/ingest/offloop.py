@@ -10,7 +10,9 @@ process on first use, shared by every service); the loop only awaits the result.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from typing import Any, Final, TypeVar
 
 HEAVY_CHARS: Final = 100_000  # input size from which the work goes to a worker process
 PROCESSES: Final = 1
+WORKER_NICENESS: Final = 10  # on a busy machine the event loop's process gets the CPU first
 
 T = TypeVar("T")
 
@@ -28,9 +31,11 @@ _pools: dict[int, ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def _ignore_interrupts() -> None:
-    """Worker start-up: Ctrl-C stops the parent, which then ends its workers."""
+def _start_worker() -> None:
+    """Worker start-up: lower priority than the loop; Ctrl-C stops the parent, which ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
 
 
 def _pool(processes: int) -> ProcessPoolExecutor:
@@ -41,7 +46,7 @@ def _pool(processes: int) -> ProcessPoolExecutor:
             pool = ProcessPoolExecutor(
                 processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_interrupts,
+                initializer=_start_worker,
             )
             _pools[processes] = pool
         return pool
