@@ -28,7 +28,7 @@ from bot.ingest.report import IngestReport
 from bot.ingest.store import BatchStore
 from bot.pipeline.candidates import Candidate, parse_body, parse_page, record_candidate
 from bot.pipeline.clean import parse_timestamp
-from bot.pipeline.normalise import NormalisedBatch, normalise_many
+from bot.pipeline.normalise import Normalised, NormalisedBatch, normalise_many
 from bot.pipeline.polling import next_poll
 from bot.pipeline.urls import canonical_url
 from bot.settings import Settings
@@ -248,39 +248,51 @@ class IngestService:
         return out
 
     # ------------------------------------------------------------------ storing
-    async def _normalise(self, batch: Sequence[SourcedCandidate], now: datetime) -> NormalisedBatch:
-        """Normalise a batch off the loop (each item isolated)."""
+    async def _normalise_some(
+        self,
+        batch: Sequence[SourcedCandidate],
+        indices: Sequence[int],
+        now: datetime,
+        *,
+        heavy: bool,
+    ) -> dict[int, Normalised | str]:
+        """Normalise the chosen items of a batch in the worker process (heavy) or a thread;
+        results by batch index."""
+        if not indices:
+            return {}
+        chosen = [batch[i] for i in indices]
         terms = self.stories.clusterer.config.body_terms
-        return await self.offloop.run(_size(batch), normalise_many, list(batch), now, terms)
+        if heavy:
+            done = await self.offloop.run(_size(chosen), normalise_many, chosen, now, terms)
+        else:
+            done = await self.offloop.thread(normalise_many, chosen, now, terms)
+        return dict(zip(indices, done.results, strict=True))
 
     async def _store(self, candidates: Sequence[SourcedCandidate], now: datetime) -> IngestReport:
-        """Normalise and store candidates in batches; the next batch is normalised (off the
-        loop) while the current one is written."""
+        """Normalise and store candidates in batches, one unit of work per batch.
+
+        A batch's heavy items are normalised in the worker process before the write lock
+        is taken; the others in a thread under the lock, so that the batch is clustered
+        while their sentence analyses are still memoised (concurrent polls would evict them).
+        """
         report = IngestReport()
-        batches = [
-            candidates[i : i + self.batch_size] for i in range(0, len(candidates), self.batch_size)
-        ]
-        upcoming = asyncio.ensure_future(self._normalise(batches[0], now)) if batches else None
-        try:
-            for index in range(len(batches)):
-                assert upcoming is not None
-                normalised = await upcoming
-                upcoming = None
-                if index + 1 < len(batches):
-                    upcoming = asyncio.ensure_future(self._normalise(batches[index + 1], now))
+        for start in range(0, len(candidates), self.batch_size):
+            batch = candidates[start : start + self.batch_size]
+            heavy = [i for i, (c, _s) in enumerate(batch) if self.offloop.in_process(c.size)]
+            results = await self._normalise_some(batch, heavy, now, heavy=True)
+            async with self.writer.lock:
+                light = [i for i in range(len(batch)) if i not in results]
+                results.update(await self._normalise_some(batch, light, now, heavy=False))
+                normalised = NormalisedBatch(tuple(results[i] for i in range(len(batch))))
                 report.merge(await self._write(normalised))
-        finally:
-            if upcoming is not None:
-                upcoming.cancel()
         return report
 
     async def _write(self, normalised: NormalisedBatch) -> IngestReport:
-        """Store one normalised batch under the write lock; its normalising errors counted."""
+        """Store one normalised batch (the caller holds the write lock); errors counted."""
         report = IngestReport()
         for error in normalised.errors:
             report.fail(error)
-        async with self.writer.lock:
-            return report.merge(await self.writer.store(normalised.items))
+        return report.merge(await self.writer.store(normalised.items))
 
     # ------------------------------------------------------------------ one-shot inputs
     async def synthetic_source(self, url: str, name: str, lang: str | None = None) -> Source:

@@ -44,10 +44,19 @@ class Normalised:
 
 @dataclass(frozen=True, slots=True)
 class NormalisedBatch:
-    """The articles of a batch that normalised, and an error line for each that did not."""
+    """Per input, in order: its normalised article, or an error line saying why not."""
 
-    items: tuple[Normalised, ...]
-    errors: tuple[str, ...] = ()
+    results: tuple[Normalised | str, ...]
+
+    @property
+    def items(self) -> tuple[Normalised, ...]:
+        """The articles that normalised, in order."""
+        return tuple(r for r in self.results if isinstance(r, Normalised))
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """An error line for each input that did not normalise."""
+        return tuple(r for r in self.results if isinstance(r, str))
 
 
 def language(text: str, hint: str | None) -> str:
@@ -146,13 +155,13 @@ def normalise_many(
     cluster_terms: int = CLUSTER_TERMS,
 ) -> NormalisedBatch:
     """Normalise each (candidate, source); one that raises becomes an error line, the others go on."""
-    items: list[Normalised] = []
-    errors: list[str] = []
+    results: list[Normalised | str] = []
     for candidate, source in batch:
         try:
             draft = normalise(candidate, source, fetched_at, cluster_terms)
         except Exception as exc:  # one bad item never costs the others
-            errors.append(f"{candidate.url[:200]}: not normalised: {type(exc).__name__}: {exc}")
+            error = f"{candidate.url[:200]}: not normalised: {type(exc).__name__}: {exc}"
+            results.append(error)
             continue
-        items.append(Normalised(draft, candidate.summary_only and fetches_pages(source)))
-    return NormalisedBatch(tuple(items), tuple(errors))
+        results.append(Normalised(draft, candidate.summary_only and fetches_pages(source)))
+    return NormalisedBatch(tuple(results))
