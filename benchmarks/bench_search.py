@@ -2,17 +2,19 @@
 
 For each size the corpus of `tests/search_corpus.py` is built (the 412 dev articles, then N
 newer generated ones in their vocabulary, half English and half Arabic) on SQLite and/or
-PostgreSQL. Printed per engine and size:
+PostgreSQL, and the Tantivy search index of each database (`bot.search_index`) is built
+from it. Printed per engine, size and search path (`index`: the Tantivy index `/search`
+uses once it has caught up; `database`: `SearchRepo`, its fallback):
 
-- recall@10 of same-event articles for every dev headline through `SearchRepo.search` (the
-  path `/search` uses), next to an exhaustive BM25 over the same corpus in the same run
-  (SQLite FTS5's own `bm25()` ordering every match of an OR of the query terms, no bound),
-  and how many searches the bounds proved exact;
+- recall@10 of same-event articles for every dev headline, next to an exhaustive BM25 over
+  the same corpus in the same run (SQLite FTS5's own `bm25()` ordering every match of an OR
+  of the query terms, no bound), and how many searches were exact;
 - p50 / p95 / max wall milliseconds per query shape: 1, 2 and 3 consecutive headline words
-  (English and Arabic) and whole headlines, with the load average (the machine is shared).
+  (English and Arabic) and whole headlines, with the load average (the machine is shared),
+  and the longest the event loop went without a turn while the index path ran.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_search.py [--sizes 20000 100000]
-        [--engines sqlite postgres] [--queries 40]
+        [--engines sqlite postgres] [--paths index database] [--queries 40]
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy import text
 
+from bot.pipeline.bm25 import Group
 from bot.pipeline.text import query_groups
+from bot.search_index import SearchIndex
 from storage.db import Database, create_engine
 from storage.migrate import upgrade_connection
-from storage.repos.search import SearchRepo, fts5_query
+from storage.repos.search import SearchRepo, clean_groups, fts5_query
 from tests.search_corpus import (
     NOW,
     DevSet,
@@ -47,16 +52,24 @@ from tests.search_corpus import (
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+Search = Callable[[list[Group]], Awaitable[tuple[list[int], bool]]]
 
 
-def corpus(size: int) -> tuple[list[Row], DevSet, Generator]:
-    """Dev rows then `size` generated rows, the gold, and the generator (for queries)."""
-    gva = load_jsonl(DATA / "gva_event_clusters" / "articles.jsonl")
-    saudi = load_jsonl(DATA / "saudinewsnet" / "articles.jsonl")
-    rows, dev = dev_rows(gva)
-    generator = Generator(gva, saudi)
-    rows += list(generator.rows(len(rows) + 1, size, seed=7))
-    return rows, dev, generator
+class Corpus:
+    """Dev rows then `size` generated rows (regenerated per engine, never all in memory)."""
+
+    def __init__(self, size: int) -> None:
+        """Read the shared data and the dev gold."""
+        gva = load_jsonl(DATA / "gva_event_clusters" / "articles.jsonl")
+        saudi = load_jsonl(DATA / "saudinewsnet" / "articles.jsonl")
+        self.size = size
+        self.dev_rows, self.dev = dev_rows(gva)
+        self.generator = Generator(gva, saudi)
+
+    def rows(self) -> Iterator[Row]:
+        """Every row, in id order."""
+        yield from self.dev_rows
+        yield from self.generator.rows(len(self.dev_rows) + 1, self.size, seed=7)
 
 
 def shapes(dev: DevSet, generator: Generator, per: int) -> dict[str, list[str]]:
@@ -100,34 +113,83 @@ def exhaustive_recall(path: Path, dev: DevSet) -> float:
     return sum(recalls) / len(recalls)
 
 
-async def measure(db: Database, dev: DevSet, queries: dict[str, list[str]]) -> None:
+class LoopWatch:
+    """The longest the event loop went without a turn while it ran."""
+
+    def __init__(self, tick: float = 0.002) -> None:
+        """Check every `tick` seconds."""
+        self.tick = tick
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        """Sleep a tick at a time and record how late each wake-up was."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.tick)
+            self.worst = max(self.worst, time.perf_counter() - started - self.tick)
+
+    def __enter__(self) -> LoopWatch:
+        """Start watching."""
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop watching."""
+        if self._task is not None:
+            self._task.cancel()
+
+
+def database_search(repo: SearchRepo) -> Search:
+    """The database path's top 10 and whether it was exact."""
+
+    async def search(groups: list[Group]) -> tuple[list[int], bool]:
+        result = await repo.search_detailed(groups, limit=10, now=NOW)
+        return [i for i, _ in result.ranked], result.exact
+
+    return search
+
+
+def index_search(index: SearchIndex) -> Search:
+    """The index path's top 10 and whether it was exact."""
+
+    async def search(groups: list[Group]) -> tuple[list[int], bool]:
+        answer = await index.search(groups, limit=10, now=NOW)
+        if answer is None:
+            raise RuntimeError("the search index did not answer")
+        return [i for i, _ in answer[0]], answer[1]
+
+    return search
+
+
+async def measure(search: Search, dev: DevSet, queries: dict[str, list[str]]) -> None:
     """Print recall@10 with the exact share, then latency per shape."""
     recalls: list[float] = []
     exact = total = 0
-    async with db.unit_of_work() as session:
-        repo = SearchRepo(session)
+    with LoopWatch() as watch:
         for row in dev.rows:
             own = dev.ids[row["id"]]
-            result = await repo.search_detailed(query_groups(row["title"]), limit=10, now=NOW)
-            exact += result.exact
+            found, was_exact = await search(clean_groups(query_groups(row["title"])))
+            exact += was_exact
             total += 1
             partners = dev.events[row["cluster_id"]] - {own}
             if partners:
-                top = {i for i, _ in result.ranked}
-                recalls.append(len(partners & top) / len(partners))
-        print(f"  recall@10 {sum(recalls) / len(recalls):.3f}, exact {exact}/{total}")
+                recalls.append(len(partners & set(found)) / len(partners))
+        print(f"   recall@10 {sum(recalls) / len(recalls):.3f}, exact {exact}/{total}")
         for shape, texts in queries.items():
             times: list[float] = []
             for query in texts:
+                groups = clean_groups(query_groups(query))
                 started = time.perf_counter()
-                await repo.search(query_groups(query), limit=10, now=NOW)
+                await search(groups)
                 times.append((time.perf_counter() - started) * 1000)
             times.sort()
             p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
             print(
-                f"  {shape:12s} p50 {statistics.median(times):7.1f}  p95 {p95:7.1f}"
+                f"   {shape:12s} p50 {statistics.median(times):7.1f}  p95 {p95:7.1f}"
                 f"  max {times[-1]:7.1f} ms   (load {os.getloadavg()[0]:.1f})"
             )
+    print(f"   event loop: longest without a turn {watch.worst * 1000:.1f} ms")
 
 
 async def migrated(url: str, schema: str | None) -> Database:
@@ -139,23 +201,54 @@ async def migrated(url: str, schema: str | None) -> Database:
     return db
 
 
-async def run(size: int, engines: list[str], per: int) -> None:
+async def measure_paths(
+    db: Database, folder: Path, corpus: Corpus, queries: dict[str, list[str]], paths: list[str]
+) -> None:
+    """Build the database's search index, then measure each search path."""
+    index = SearchIndex(db, folder)
+    started = time.perf_counter()
+    if "index" in paths:
+        if not await index.prepare():
+            raise RuntimeError(f"search index not ready: {index.reason}")
+        state = await index.state()
+        print(
+            f"  index built in {time.perf_counter() - started:.0f} s ({state.documents} articles)"
+        )
+    try:
+        for path in paths:
+            print(f"  path {path}")
+            if path == "index":
+                await measure(index_search(index), corpus.dev, queries)
+            else:
+                async with db.unit_of_work() as session:
+                    await measure(database_search(SearchRepo(session)), corpus.dev, queries)
+    finally:
+        await index.close()
+
+
+async def run(size: int, engines: list[str], paths: list[str], per: int) -> None:
     """Build the corpus of one size on each engine and measure it."""
-    rows, dev, generator = corpus(size)
-    queries = shapes(dev, generator, per)
+    corpus = Corpus(size)
+    queries = shapes(corpus.dev, corpus.generator, per)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"
         await (await migrated(f"sqlite+aiosqlite:///{path}", None)).engine.dispose()
         started = time.perf_counter()
-        load_sqlite(path, iter(rows))
+        load_sqlite(path, corpus.rows())
         print(
-            f"size {size}: {len(rows)} articles (SQLite built in {time.perf_counter() - started:.0f} s)"
+            f"size {size}: {len(corpus.dev_rows) + size} articles"
+            f" (SQLite built in {time.perf_counter() - started:.0f} s)"
         )
-        print(f"  exhaustive FTS5 bm25 recall@10 {exhaustive_recall(path, dev):.3f}")
+        started = time.perf_counter()
+        exhaustive = exhaustive_recall(path, corpus.dev)
+        print(
+            f"  exhaustive FTS5 bm25 recall@10 {exhaustive:.3f}"
+            f" ({time.perf_counter() - started:.0f} s for {len(corpus.dev.rows)} headlines)"
+        )
         if "sqlite" in engines:
             print(" SQLite")
             db = Database(f"sqlite+aiosqlite:///{path}")
-            await measure(db, dev, queries)
+            await measure_paths(db, Path(folder) / "index", corpus, queries, paths)
             await db.engine.dispose()
     if "postgres" in engines:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -164,9 +257,11 @@ async def run(size: int, engines: list[str], per: int) -> None:
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         try:
             db = await migrated(POSTGRES_URL, schema)
-            await load_postgres(db, schema, iter(rows))
-            print(" PostgreSQL")
-            await measure(db, dev, queries)
+            started = time.perf_counter()
+            await load_postgres(db, schema, corpus.rows())
+            print(f" PostgreSQL (built in {time.perf_counter() - started:.0f} s)")
+            with tempfile.TemporaryDirectory() as folder:
+                await measure_paths(db, Path(folder), corpus, queries, paths)
             await db.engine.dispose()
         finally:
             async with admin.begin() as conn:
@@ -179,10 +274,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 20_000, 100_000])
     parser.add_argument("--engines", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--paths", nargs="+", default=["index", "database"])
     parser.add_argument("--queries", type=int, default=40)
     args = parser.parse_args()
     for size in args.sizes:
-        asyncio.run(run(size, args.engines, args.queries))
+        asyncio.run(run(size, args.engines, args.paths, args.queries))
 
 
 if __name__ == "__main__":
