@@ -66,7 +66,8 @@ log = logging.getLogger(__name__)
 
 EPOCH_KEY = "search_index_epoch"
 SCHEMA_VERSION = "1"  # a folder built with another schema is rebuilt
-BATCH = 20_000  # articles read and committed per step of a catch-up
+BATCH = 20_000  # articles committed per step of a catch-up
+READ_CHUNK = 2_000  # articles read per statement
 LOOKBACK_IDS = 2_000  # ids below the mark compared with the database at every tick
 UPDATE_SCAN_SECONDS = 60.0
 UPDATE_OVERLAP = timedelta(minutes=5)  # re-fetches committed late are still seen
@@ -422,19 +423,30 @@ class SearchIndex:
         return written
 
     async def _write_new(self) -> int:
-        """Index the articles above the mark, a batch per commit, until none are left."""
+        """Index the articles above the mark, a commit per `BATCH`, until none are left.
+
+        Rows are read `READ_CHUNK` at a time: turning rows into objects runs on the event
+        loop, and a chunk of that size takes a few milliseconds of it.
+        """
         assert self.engine is not None
         written = 0
-        while True:
-            async with self.db.unit_of_work() as session:
-                rows = await IndexFeedRepo(session).after(self.last_id, BATCH)
-            if not rows:
-                return written
-            await asyncio.to_thread(self.engine.write, rows, (), ())
-            self.last_id = rows[-1].id
-            written += len(rows)
-            if len(rows) < BATCH:
-                return written
+        done = False
+        while not done:
+            rows: list[IndexRow] = []
+            while len(rows) < BATCH:
+                async with self.db.unit_of_work() as session:
+                    chunk = await IndexFeedRepo(session).after(
+                        rows[-1].id if rows else self.last_id, READ_CHUNK
+                    )
+                rows += chunk
+                if len(chunk) < READ_CHUNK:
+                    done = True
+                    break
+            if rows:
+                await asyncio.to_thread(self.engine.write, rows, (), ())
+                self.last_id = rows[-1].id
+                written += len(rows)
+        return written
 
     async def _write_changed(self) -> int:
         """Re-index articles below the mark that are missing or whose version changed."""
