@@ -255,3 +255,29 @@ def fit_weights(examples: Iterable[SummaryExample]) -> list[float]:
     from bot.pipeline.sentence_scorer import fit_conditional_logit
 
     return fit_conditional_logit([(e.rows, e.targets) for e in examples])
+
+
+# Term cosines tried as the summariser's repeat threshold (1.0 never drops a sentence).
+REDUNDANCY_GRID: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def redundancy_value(
+    examples: Iterable[SummaryExample], weights: Sequence[float], cut: float
+) -> float:
+    """Mean 3-sentence ROUGE-1 + ROUGE-2 plus budget ROUGE-1 of the examples at one repeat cut."""
+    from bot.pipeline.summarise import rank, select
+
+    values = []
+    for e in examples:
+        ranked = rank(e.title, e.text, weights)
+        three = rouge_tokens(" ".join(select(ranked, 3, redundancy=cut)))
+        budget = select(ranked, 1000, target_words=e.budget, redundancy=cut)
+        values.append(
+            sum(rouge_multi(three, e.refs)) + rouge_multi(rouge_tokens(" ".join(budget)), e.refs)[0]
+        )
+    return statistics.fmean(values)
+
+
+def choose_redundancy(examples: Sequence[SummaryExample], weights: Sequence[float]) -> float:
+    """The grid's repeat cut with the best `redundancy_value` on the (training) examples."""
+    return max(REDUNDANCY_GRID, key=lambda cut: redundancy_value(examples, weights, cut))

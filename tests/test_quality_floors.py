@@ -1,6 +1,7 @@
 """Quality floors, cross-validated on the shared dev data (5 folds; see tests/quality_eval.py).
 
-Every tuned choice (the clustering threshold, the sentence scorer's weights) is made on
+Every tuned choice (the clustering threshold, the sentence scorer's weights and repeat
+cut) is made on
 four folds and scored on the fifth; `pytest -s` prints each fold's score and the mean ±
 sd next to baselines computed in the same run. The floors pin the cross-validated means.
 """
@@ -17,13 +18,14 @@ import pytest
 
 from bot.pipeline.cluster import ClusterConfig
 from bot.pipeline.offline import cluster_records
-from bot.pipeline.sentence_weights import WEIGHTS
+from bot.pipeline.sentence_weights import REDUNDANCY, WEIGHTS
 from bot.pipeline.summarise import summarise
 from tests.datapaths import DATA_DIR, data_path
 from tests.quality_eval import (
     K_FOLDS,
     FoldScores,
     SummaryExample,
+    choose_redundancy,
     cluster_scores,
     fit_weights,
     fold_of,
@@ -55,6 +57,13 @@ def _fold_weights(fold: int) -> tuple[float, ...]:
     return tuple(fit_weights(train))
 
 
+@cache
+def _fold_redundancy(fold: int) -> float:
+    """The repeat cut chosen on every easc fold but `fold`, with that fold's weights."""
+    train = [e for e in _examples("easc") if fold_of(e.id) != fold]
+    return choose_redundancy(train, _fold_weights(fold))
+
+
 def _held(name: str, fold: int) -> list[SummaryExample]:
     """The articles of one held fold."""
     return [e for e in _examples(name) if fold_of(e.id) == fold]
@@ -79,10 +88,14 @@ _SUMMARIES: dict[tuple[str, tuple[float, ...], tuple[tuple[str, int], ...]], lis
 
 
 def _summary(e: SummaryExample, weights: tuple[float, ...], **budget: int) -> list[str]:
-    """ROUGE tokens of the summariser's output for one article (each computed once)."""
+    """ROUGE tokens of the summariser's output for one article (each computed once).
+
+    Weights and repeat cut are those trained without the article's fold.
+    """
     key = (e.id, weights, tuple(sorted(budget.items())))
     if key not in _SUMMARIES:
-        text = " ".join(summarise(e.title, e.text, "ar", weights=weights, **budget))
+        cut = _fold_redundancy(fold_of(e.id))
+        text = " ".join(summarise(e.title, e.text, "ar", weights=weights, redundancy=cut, **budget))
         _SUMMARIES[key] = rouge_tokens(text)
     return _SUMMARIES[key]
 
@@ -174,6 +187,7 @@ def test_shipped_weights_come_from_the_training_script() -> None:
     # dev articles of both sets (and nothing else): regenerate it when features change.
     fitted = fit_weights([e for name in ("ant", "easc") for e in _examples(name)])
     assert list(fitted) == pytest.approx(list(WEIGHTS), abs=2e-6)
+    assert choose_redundancy(_examples("easc"), WEIGHTS) == REDUNDANCY
 
 
 # ------------------------------------------------------------------ clustering

@@ -3,7 +3,8 @@
 Sentences are ranked by a small learned scorer (`bot.pipeline.sentence_scorer`: position,
 paragraph start, centrality, headline overlap, length, likeness to the opening sentence;
 weights fitted on the dev data by `tools/train_sentence_scorer.py`); near-repeats of an
-already chosen sentence are skipped. Budgets are a sentence count plus optional word or
+already chosen sentence (term cosine above `REDUNDANCY`, chosen on the dev data by the
+same script) are skipped. Budgets are a sentence count plus optional word or
 character limits; a sentence is never cut, and a summary is never empty when the text has
 a sentence.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.pipeline.sentence_scorer import (
     linear_scores,
@@ -19,12 +21,9 @@ from bot.pipeline.sentence_scorer import (
     sentence_features,
     term_vectors,
 )
-from bot.pipeline.sentence_weights import WEIGHTS
+from bot.pipeline.sentence_weights import REDUNDANCY, WEIGHTS
 from bot.pipeline.sentences import analyse
 from bot.pipeline.text import headline_terms
-
-# Cosine above which a sentence repeats one already chosen (set by hand, not tuned).
-REDUNDANCY = 0.6
 
 
 def _cosine(a: Counter[str], b: Counter[str], norm_a: float, norm_b: float) -> float:
@@ -58,38 +57,48 @@ def _fits(used: int, extra: int, limit: int | None) -> bool:
     return limit is None or used + extra <= limit
 
 
-def summarise(
-    title: str,
-    text: str,
-    lang: str | None = None,
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """An article's sentences with their scores and term vectors, ready for selection."""
+
+    sentences: tuple[str, ...]
+    word_counts: tuple[int, ...]
+    vectors: list[Counter[str]]
+    norms: list[float]
+    scores: list[float]
+
+
+def rank(title: str, text: str, weights: Sequence[float] | None = None) -> Ranked:
+    """Split, score and vectorise text once (selection under any budget reuses it)."""
+    analysis = analyse(text or "")
+    vectors, norms = term_vectors(analysis)
+    _, scores = score_sentences(title, text, weights, (vectors, norms))
+    return Ranked(analysis.sentences, analysis.word_counts, vectors, norms, scores)
+
+
+def select(
+    ranked: Ranked,
     max_sentences: int = 3,
     max_words: int | None = None,
     max_chars: int | None = None,
     target_words: int | None = None,
-    weights: Sequence[float] | None = None,
+    redundancy: float | None = None,
 ) -> list[str]:
-    """Return up to `max_sentences` verbatim sentences of text within the budgets.
-
-    `max_words`/`max_chars` are hard limits; `target_words` is a length to approach by whole
-    sentences: a sentence that overshoots it is kept when that lands closer to the target.
-    `weights` replaces the shipped scorer weights (cross-validation trains its own).
-    """
-    del lang  # sentence splitting and matching terms are script-aware
-    analysis = analyse(text or "")
-    sentences = analysis.sentences
+    """The best-scored non-repeating sentences within the budgets, in text order."""
+    sentences, scores = ranked.sentences, ranked.scores
+    vectors, norms = ranked.vectors, ranked.norms
     if not sentences:
         return []
-    vectors, norms = term_vectors(analysis)
-    _, scores = score_sentences(title, text, weights, (vectors, norms))
+    repeat_above = REDUNDANCY if redundancy is None else redundancy
     order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
     chosen: list[int] = []
     words = chars = 0
     for i in order:
         if len(chosen) >= max(1, max_sentences):
             break
-        if any(_cosine(vectors[i], vectors[j], norms[i], norms[j]) > REDUNDANCY for j in chosen):
+        if any(_cosine(vectors[i], vectors[j], norms[i], norms[j]) > repeat_above for j in chosen):
             continue
-        n_words = analysis.word_counts[i]
+        n_words = ranked.word_counts[i]
         n_chars = len(sentences[i]) + (1 if chosen else 0)
         if not (_fits(words, n_words, max_words) and _fits(chars, n_chars, max_chars)):
             continue
@@ -104,6 +113,30 @@ def summarise(
     if not chosen:
         chosen = [_fallback(sentences, scores, max_chars)]
     return [sentences[i] for i in sorted(chosen)]
+
+
+def summarise(
+    title: str,
+    text: str,
+    lang: str | None = None,
+    max_sentences: int = 3,
+    max_words: int | None = None,
+    max_chars: int | None = None,
+    target_words: int | None = None,
+    weights: Sequence[float] | None = None,
+    redundancy: float | None = None,
+) -> list[str]:
+    """Return up to `max_sentences` verbatim sentences of text within the budgets.
+
+    `max_words`/`max_chars` are hard limits; `target_words` is a length to approach by whole
+    sentences: a sentence that overshoots it is kept when that lands closer to the target.
+    `weights` and `redundancy` (the term cosine above which a sentence repeats a chosen
+    one) replace the shipped values (cross-validation chooses its own).
+    """
+    del lang  # sentence splitting and matching terms are script-aware
+    return select(
+        rank(title, text, weights), max_sentences, max_words, max_chars, target_words, redundancy
+    )
 
 
 def _fallback(sentences: Sequence[str], scores: list[float], max_chars: int | None) -> int:
