@@ -189,11 +189,12 @@ async def maintenance(services: Services) -> None:
 
 
 async def delivery_loop(engines: Engines, tick: float, stopping: asyncio.Event) -> None:
-    """Send due deliveries continuously; sleep until woken or the next tick when idle."""
+    """Send due deliveries continuously; sleep until woken or the next tick when a pass
+    settled no row (idle, or every claimed row was given back), so it never spins."""
     while not stopping.is_set():
         try:
             result = await engines.worker.run_once()
-            busy = result.claimed > 0
+            busy = result.progressed
         except Exception:
             log.exception("delivery batch failed")
             busy = False

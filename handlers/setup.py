@@ -15,6 +15,7 @@ from handlers import commands as c
 from handlers.buttons import on_button
 from handlers.context import AnyApplication
 from handlers.errors import on_error
+from handlers.membership import register_membership
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def register(application: AnyApplication) -> None:
         application.add_handler(CommandHandler(name, callback, filters=COMMAND_UPDATES))
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(filters.COMMAND & COMMAND_UPDATES, c.cmd_unknown))
+    register_membership(application)  # my_chat_member and migrate messages (group 1)
     application.add_error_handler(on_error)
 
 

@@ -35,7 +35,18 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 
 JSONDict = dict[str, Any]
-FaultKind = Literal["retry_after", "blocked", "parse", "server_error", "bad_gateway", "hang"]
+FaultKind = Literal[
+    "retry_after",
+    "blocked",
+    "parse",
+    "server_error",
+    "bad_gateway",
+    "hang",
+    "migrated",  # 400 with parameters.migrate_to_chat_id (PTB: ChatMigrated)
+    "unauthorized",  # 401 (PTB: InvalidToken)
+    "conflict",  # 409 (PTB: Conflict)
+    "garbage",  # 200 with a body that is not JSON (PTB: a bare TelegramError)
+]
 
 HOST = "127.0.0.1"
 BOT_ID = 7000000001
@@ -102,6 +113,10 @@ _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>")
 _ENTITY_RE = re.compile(r"&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 
 
+class GarbageAnswer(Exception):
+    """An injected answer that is not Telegram's JSON envelope at all."""
+
+
 class ApiError(Exception):
     """An error answer in Telegram's envelope."""
 
@@ -139,6 +154,7 @@ class Fault:
     retry_after: int = 1
     description: str | None = None
     hits: int = 0
+    migrate_to: int | None = None  # the new chat id a "migrated" fault names
 
     def matches(self, method: str, chat_id: int | str | None) -> bool:
         """Whether this fault applies to a call."""
@@ -326,6 +342,14 @@ def _fault_error(fault: Fault) -> ApiError:
         return ApiError(400, fault.description or desc)
     if fault.kind == "bad_gateway":
         return ApiError(502, fault.description or "Bad Gateway")
+    if fault.kind == "migrated":
+        desc = fault.description or "Bad Request: group chat was upgraded to a supergroup chat"
+        return ApiError(400, desc, {"migrate_to_chat_id": fault.migrate_to})
+    if fault.kind == "unauthorized":
+        return ApiError(401, fault.description or "Unauthorized")
+    if fault.kind == "conflict":
+        desc = "Conflict: terminated by other getUpdates request"
+        return ApiError(409, fault.description or desc)
     return ApiError(500, fault.description or "Internal Server Error")
 
 
@@ -476,9 +500,11 @@ class FakeBotAPI:
         times: int | None = 1,
         retry_after: int = 1,
         description: str | None = None,
+        migrate_to: int | None = None,
     ) -> Fault:
         """Queue a failure: ``times`` answers (None = always) for a method and optionally a chat."""
         fault = Fault(kind, method, chat_id, times, retry_after, description)
+        fault.migrate_to = migrate_to
         self.faults.append(fault)
         return fault
 
@@ -617,6 +643,8 @@ class FakeBotAPI:
             if err.code == 429:
                 self.count_429 += 1
             return _error(err)
+        except GarbageAnswer:
+            return web.Response(text="<html>upstream error</html>", content_type="text/html")
         finally:
             self._sends_changed.notify()
         return _ok(result)
@@ -645,6 +673,8 @@ class FakeBotAPI:
                     self.faults.remove(fault)
             if fault.kind == "hang":
                 await self._hang()
+            if fault.kind == "garbage":
+                raise GarbageAnswer
             raise _fault_error(fault)
 
     async def _hang(self) -> None:

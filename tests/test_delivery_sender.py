@@ -16,6 +16,7 @@ from bot.delivery import (
     SendTransient,
     TelegramSender,
 )
+from bot.pipeline.outcomes import SendMigrated, SendUnauthorized, SendUnexpected
 from bot.telegram_request import AiohttpRequest
 from tests.fakebotapi import FakeBotAPI, FaultKind
 
@@ -79,6 +80,10 @@ async def test_send_reaches_the_api_with_every_field(
         ("server_error", None, SendTransient),
         ("bad_gateway", None, SendTransient),
         ("hang", None, SendTransient),
+        ("migrated", None, SendMigrated),
+        ("unauthorized", None, SendUnauthorized),
+        ("conflict", None, SendUnexpected),
+        ("garbage", None, SendUnexpected),
     ],
 )
 async def test_api_faults_map_to_send_errors(
@@ -89,12 +94,21 @@ async def test_api_faults_map_to_send_errors(
     expected: type[SendError],
 ) -> None:
     """Each Bot API fault raises its typed error; nothing is recorded as sent."""
-    api.add_fault(kind, method="sendMessage", chat_id=77, retry_after=3, description=description)
+    api.add_fault(
+        kind,
+        method="sendMessage",
+        chat_id=77,
+        retry_after=3,
+        description=description,
+        migrate_to=-1077,
+    )
     with pytest.raises(expected) as info:
         await sender.send(77, "<b>x</b>", [], True)
     assert not api.sent_to(77)
     if isinstance(info.value, SendRetryAfter):
         assert info.value.seconds == 3.0 and not info.value.is_global
+    if isinstance(info.value, SendMigrated):
+        assert info.value.new_chat_id == -1077
     assert await sender.send(77, "<b>x</b>", [], True) > 0  # the fault was used up
 
 

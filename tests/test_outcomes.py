@@ -15,17 +15,22 @@ from bot.domain import (
 from bot.pipeline.fanout import choose_follows, live_chats, plan_fanout
 from bot.pipeline.outcomes import (
     Block,
+    ComposeFailed,
     Park,
     Pause,
     PlainFallback,
+    Readdress,
     Retry,
     RetryPolicy,
     Scope,
     SendBadContent,
     SendError,
     SendForbidden,
+    SendMigrated,
     SendRetryAfter,
     SendTransient,
+    SendUnauthorized,
+    SendUnexpected,
     decide_outcome,
     ends_chat,
 )
@@ -81,6 +86,28 @@ def test_transient_faults_back_off_then_park() -> None:
     assert last == Park(NOW, "transient: timed out")
     # an untyped send error is treated as transient
     assert isinstance(decide_outcome(SendError("odd"), 0, NOW), Retry)
+
+
+def test_a_migrated_chat_is_readdressed_at_once() -> None:
+    """ChatMigrated moves the chat and all it is owed, due now, with no attempt counted."""
+    outcome = decide_outcome(SendMigrated(-1005), 4, NOW)
+    assert outcome == Readdress(-1005, NOW, "migrated to -1005")
+    assert ends_chat(outcome)
+
+
+def test_every_other_failure_is_a_counted_backed_off_attempt() -> None:
+    """Unexpected errors, composer errors and a rejected token back off and park in the end."""
+    policy = RetryPolicy(max_attempts=3, backoff_base=2.0)
+    for error, prefix in [
+        (SendUnexpected("Conflict: terminated"), "unexpected: "),
+        (ComposeFailed("KeyError: 7"), "compose failed: "),
+        (SendUnauthorized("Unauthorized"), "unauthorized: "),
+    ]:
+        first = decide_outcome(error, 0, NOW, policy=policy)
+        assert isinstance(first, Retry) and first.counted and first.scope is Scope.MESSAGE
+        assert first.at == NOW + timedelta(seconds=2) and first.reason.startswith(prefix)
+        assert first.pause is (Pause.GLOBAL if isinstance(error, SendUnauthorized) else None)
+        assert isinstance(decide_outcome(error, 2, NOW, policy=policy), Park)
 
 
 def _follow(

@@ -24,12 +24,15 @@ from bot.delivery.sender import Sender
 from bot.domain import Chat, ChatType, Clock, Delivery, DeliveryKind, QuietMode
 from bot.pipeline.outcomes import (
     Block,
+    ComposeFailed,
     Outcome,
     Park,
     PlainFallback,
+    Readdress,
     Retry,
     RetryPolicy,
     SendError,
+    SendUnexpected,
     decide_outcome,
     ends_chat,
 )
@@ -53,11 +56,23 @@ class WorkerResult:
     skipped: int = 0
     released: int = 0
     plain_fallbacks: int = 0
+    readdressed: int = 0
+
+    @property
+    def progressed(self) -> bool:
+        """Whether the pass settled any row (a pass that only gave rows back did not)."""
+        settled = self.sent + self.folded + self.retried + self.held + self.failed
+        return settled + self.skipped + self.readdressed > 0
 
     def add(self, other: WorkerResult) -> None:
         """Accumulate another result."""
         for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def unexpected(exc: Exception) -> SendError:
+    """A sender's exception that is no `SendError`, as one (a counted, backed-off attempt)."""
+    return SendUnexpected(f"{type(exc).__name__}: {exc}")
 
 
 class ChatDone(Exception):
@@ -135,14 +150,17 @@ class ChatSender:
         """Compose and send one message, then record the outcome of its rows."""
         primary = message.rows[0]
         is_digest = primary.kind == DeliveryKind.DIGEST
-        if is_digest:
-            parts = list(await self.compose_digest(chat, primary)) if self.compose_digest else []
-            if not parts:
-                await self.outcomes.skip([primary.id], "empty digest")
-                result.skipped += 1
-                return
-        else:
-            parts = [await self.compose(chat, message)]
+        try:
+            parts = await self._compose(chat, message)
+        except Exception as exc:  # a composer's bug or a failed read: an attempt, not a spin
+            log.exception("chat %s: composing delivery %s failed", chat.id, primary.id)
+            error = ComposeFailed(f"{type(exc).__name__}: {exc}")
+            await self._failed(chat, message, rest, error, False, result)
+            return
+        if is_digest and not parts:
+            await self.outcomes.skip([primary.id], "empty digest")
+            result.skipped += 1
+            return
         done = self.progress.get(primary.id, 0) if is_digest else 0
         first_id: int | None = None
         for number, part in enumerate(parts):
@@ -180,23 +198,42 @@ class ChatSender:
                 text = part.plain_text if plain else part.text
                 return await self._paced_send(chat, part, text, rest, deadline, result, plain)
             except SendError as exc:
-                now = self.clock()
-                policy = self.retry
-                outcome = decide_outcome(
-                    exc, message.rows[0].attempts, now, plain=plain, policy=policy
-                )
-                if isinstance(outcome, PlainFallback):
-                    log.warning("chat %s: bad HTML (%s); sending plain text once", chat.id, exc)
-                    result.plain_fallbacks += 1
-                    plain = True
-                    continue
-                covered = await self.outcomes.apply(
-                    outcome, chat.id, message.ids, [r.id for r in rest]
-                )
-                self._count(outcome, covered, result)
-                if ends_chat(outcome):
-                    raise ChatDone from exc
-                return None
+                if not await self._failed(chat, message, rest, exc, plain, result):
+                    return None
+                plain = True
+
+    async def _compose(self, chat: Chat, message: Message) -> list[Rendered]:
+        """The parts of a message: a digest's (none when empty) or one push."""
+        if message.rows[0].kind == DeliveryKind.DIGEST:
+            if self.compose_digest is None:
+                return []
+            return list(await self.compose_digest(chat, message.rows[0]))
+        return [await self.compose(chat, message)]
+
+    async def _failed(
+        self,
+        chat: Chat,
+        message: Message,
+        rest: list[Delivery],
+        error: SendError,
+        plain: bool,
+        result: WorkerResult,
+    ) -> bool:
+        """Record the outcome of a failed message; True when it is to be sent again as plain
+        text, `ChatDone` when the chat's later rows were covered too."""
+        now = self.clock()
+        outcome = decide_outcome(
+            error, message.rows[0].attempts, now, plain=plain, policy=self.retry
+        )
+        if isinstance(outcome, PlainFallback):
+            log.warning("chat %s: bad HTML (%s); sending plain text once", chat.id, error)
+            result.plain_fallbacks += 1
+            return True
+        covered = await self.outcomes.apply(outcome, chat.id, message.ids, [r.id for r in rest])
+        self._count(outcome, covered, result)
+        if ends_chat(outcome):
+            raise ChatDone from error
+        return False
 
     @staticmethod
     def _count(outcome: Outcome, covered: int, result: WorkerResult) -> None:
@@ -207,6 +244,8 @@ class ChatSender:
             result.failed += covered
         elif isinstance(outcome, Block):
             result.skipped += covered
+        elif isinstance(outcome, Readdress):
+            result.readdressed += covered
 
     async def _paced_send(
         self,
@@ -230,5 +269,10 @@ class ChatSender:
             return await self.sender.send(
                 chat.id, text, part.buttons, part.disable_preview, html=not plain
             )
+        except SendError:
+            raise
+        except Exception as exc:  # a sender fault nothing classified: still an attempt
+            log.warning("chat %s: send failed unexpectedly (%r)", chat.id, exc)
+            raise unexpected(exc) from exc
         finally:
             self.pacer.settle()

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from bot.delivery.pacing import Pacer
-from bot.pipeline.outcomes import Block, Outcome, Park, PlainFallback, Retry, Scope
+from bot.pipeline.outcomes import Block, Outcome, Park, PlainFallback, Readdress, Retry, Scope
 from storage.db import Database
+from storage.repos.chat_moves import ChatMoveRepo
 from storage.repos.chats import ChatRepo
 from storage.repos.deliveries import DeliveryRepo
 
@@ -78,6 +79,25 @@ class OutcomeWriter:
 
             await self._write(block)
             return len(rest)
+        if isinstance(outcome, Readdress):
+            await self.readdress(chat_id, outcome, rest)
+            return len(rest)
         if isinstance(outcome, PlainFallback):
             raise ValueError("a plain-text fallback is a send, not a write")
         raise TypeError(f"unknown outcome {outcome!r}")
+
+    async def readdress(self, chat_id: int, outcome: Readdress, rest: Sequence[int]) -> None:
+        """Move the chat to its new id; the rows of this claim are due again there at once."""
+        ids, holder = list(rest), self.holder
+        async with self.db.unit_of_work() as session:
+            moved = await ChatMoveRepo(session).move(
+                chat_id, outcome.chat_id, outcome.at, holder=holder, release=ids
+            )
+        log.info(
+            "chat %s moved to %s (%s): %d follows, %d outbox rows moved",
+            chat_id,
+            outcome.chat_id,
+            outcome.reason,
+            moved.follows,
+            moved.deliveries,
+        )

@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from bot.pipeline.outcomes import SendBadContent, SendForbidden, SendRetryAfter, SendTransient
+from bot.pipeline.outcomes import (
+    SendBadContent,
+    SendForbidden,
+    SendMigrated,
+    SendRetryAfter,
+    SendTransient,
+    SendUnauthorized,
+    SendUnexpected,
+)
 from bot.presentation.message import Keyboard, keyboard_json
 
 if TYPE_CHECKING:
@@ -56,8 +64,17 @@ class TelegramSender:
         *,
         html: bool = True,
     ) -> int:
-        """Send one message (sendMessage) and return its id."""
-        from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+        """Send one message (sendMessage) and return its id; every Telegram error is typed."""
+        from telegram.error import (
+            BadRequest,
+            ChatMigrated,
+            Forbidden,
+            InvalidToken,
+            NetworkError,
+            RetryAfter,
+            TelegramError,
+            TimedOut,
+        )
 
         try:
             answer = await self.bot.request.post(
@@ -77,6 +94,12 @@ class TelegramSender:
             raise SendBadContent(str(exc)) from exc
         except (TimedOut, NetworkError) as exc:
             raise SendTransient(str(exc)) from exc
+        except ChatMigrated as exc:
+            raise SendMigrated(exc.new_chat_id) from exc
+        except InvalidToken as exc:
+            raise SendUnauthorized(str(exc)) from exc
+        except TelegramError as exc:  # Conflict, an unreadable answer, anything newer
+            raise SendUnexpected(f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(answer, dict) or "message_id" not in answer:
             raise SendTransient(f"unexpected sendMessage answer: {answer!r}"[:300])
         return int(answer["message_id"])

@@ -168,12 +168,12 @@ class DeliveryWorker:
             self._idle.set()
 
     async def run_until_idle(self, max_batches: int = 1000) -> WorkerResult:
-        """Repeat `run_once` until a pass claims nothing (or `max_batches`)."""
+        """Repeat `run_once` until a pass settles nothing (or `max_batches`)."""
         total = WorkerResult()
         for _ in range(max_batches):
             result = await self.run_once()
             total.add(result)
-            if result.claimed == 0:
+            if not result.progressed:
                 break
         return total
 

@@ -13,6 +13,13 @@ worker applies:
 - `Block`: the bot was blocked or the chat is gone: the chat is marked blocked and
   everything it is still owed is skipped.
 - `PlainFallback`: Telegram rejected the HTML; the message is sent once as plain text.
+- `Readdress`: the group became a supergroup with a new id: the chat (settings, follows,
+  owed rows) moves there and its rows are due again at once, with no attempt counted.
+
+Every other failure (a transient fault, a rejected token, an error Telegram's client did
+not classify, a composer that raised) is a counted attempt with an exponential backoff,
+parked after `RetryPolicy.max_attempts`; a rejected token also pauses every chat for the
+backoff. So no failure leaves a row due again at once without an attempt recorded.
 
 No I/O and no clock of its own: `now` is passed in.
 """
@@ -48,6 +55,35 @@ class SendBadContent(SendError):
 
 class SendTransient(SendError):
     """Timeouts, network errors, 5xx: worth retrying later."""
+
+
+class SendMigrated(SendError):
+    """The group became a supergroup: its messages now go to `new_chat_id`."""
+
+    def __init__(self, new_chat_id: int) -> None:
+        """Keep the new chat id."""
+        super().__init__(f"migrated to {new_chat_id}")
+        self.new_chat_id = int(new_chat_id)
+
+
+class SendUnauthorized(SendError):
+    """401/404: Telegram rejected the bot token; every send fails until it is fixed."""
+
+
+class SendUnexpected(SendError):
+    """A failure nothing above classifies (a bare Telegram error, a 409, any exception)."""
+
+
+class ComposeFailed(SendError):
+    """Composing the message raised: nothing was sent, the message is retried later."""
+
+
+FAILURE_KINDS: dict[type[SendError], str] = {
+    SendTransient: "transient",
+    SendUnauthorized: "unauthorized",
+    SendUnexpected: "unexpected",
+    ComposeFailed: "compose failed",
+}
 
 
 class Scope(enum.StrEnum):
@@ -95,7 +131,16 @@ class PlainFallback:
     """Send the message once more, as plain text."""
 
 
-Outcome = Retry | Park | Block | PlainFallback
+@dataclass(frozen=True, slots=True)
+class Readdress:
+    """The chat moved to `chat_id`: move it and its owed rows there, due again at `at`."""
+
+    chat_id: int
+    at: datetime
+    reason: str
+
+
+Outcome = Retry | Park | Block | PlainFallback | Readdress
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +161,14 @@ DEFAULT_POLICY = RetryPolicy()
 
 def ends_chat(outcome: Outcome) -> bool:
     """Whether the chat's later messages in this claim are covered (nothing more is sent)."""
-    return isinstance(outcome, Block) or (
+    return isinstance(outcome, Block | Readdress) or (
         isinstance(outcome, Retry) and outcome.scope is Scope.REST
     )
+
+
+def failure_kind(error: SendError) -> str:
+    """The short name of a counted failure, the prefix of its recorded reason."""
+    return next((k for t, k in FAILURE_KINDS.items() if isinstance(error, t)), "transient")
 
 
 def decide_outcome(
@@ -139,9 +189,12 @@ def decide_outcome(
         return Block(f"blocked: {error}")
     if isinstance(error, SendBadContent):
         return Park(now, f"bad content: {error}") if plain else PlainFallback()
+    if isinstance(error, SendMigrated):
+        return Readdress(error.new_chat_id, now, str(error))
     attempt = attempts + 1
-    reason = f"transient: {error}"
+    reason = f"{failure_kind(error)}: {error}"
     if attempt >= policy.max_attempts:
         return Park(now, reason)
     at = now + timedelta(seconds=policy.backoff(attempt))
-    return Retry(at, reason, counted=True, scope=Scope.MESSAGE)
+    everyone = Pause.GLOBAL if isinstance(error, SendUnauthorized) else None
+    return Retry(at, reason, counted=True, scope=Scope.MESSAGE, pause=everyone)
