@@ -49,7 +49,9 @@ def test_normalise_returns_the_domain_draft_with_storable_keys() -> None:
     assert draft.source_id == 7 and draft.lang == "en" and draft.content_hash
     assert draft.fingerprint is not None and "strike" in draft.search_text
     assert draft.summary and all(s in draft.text for s in draft.summary)
-    assert draft.cluster_text is None  # the whole text is short enough
+    assert draft.cluster_text is None  # the clusterer reads the (memoised) whole text
+    leading = normalise(candidate, SOURCE, NOW, cluster_terms=3).cluster_text
+    assert leading == "Dock workers stayed out for a third day."
     sourced = replace(SOURCE, fetch_full_pages=3)
     batch = normalise_many([(candidate, sourced), (candidate, SOURCE)], NOW)
     assert [item.keep_existing for item in batch.items] == [True, False]

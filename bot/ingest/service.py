@@ -261,11 +261,11 @@ class IngestService:
         if not indices:
             return {}
         chosen = [batch[i] for i in indices]
-        terms = self.stories.clusterer.config.body_terms
         if heavy:
+            terms = self.stories.clusterer.config.body_terms
             done = await self.offloop.run(_size(chosen), normalise_many, chosen, now, terms)
         else:
-            done = await self.offloop.thread(normalise_many, chosen, now, terms)
+            done = await self.offloop.thread(normalise_many, chosen, now)
         return dict(zip(indices, done.results, strict=True))
 
     async def _store(self, candidates: Sequence[SourcedCandidate], now: datetime) -> IngestReport:

@@ -16,7 +16,6 @@ from itertools import chain
 from bot.domain import ArticleDraft, Source
 from bot.pipeline.candidates import Candidate
 from bot.pipeline.clean import clean_text, parse_timestamp
-from bot.pipeline.cluster import ClusterConfig
 from bot.pipeline.fingerprint import content_hash, simhash
 from bot.pipeline.sentences import Analysis, analyse
 from bot.pipeline.storable import storable_key, storable_key_optional, storable_text
@@ -31,7 +30,6 @@ FINGERPRINT_MIN_TERMS = 12
 FINGERPRINT_BODY_TERMS = 150
 SEARCH_BODY_CHARS = 20_000
 LANGUAGE_SAMPLE_CHARS = 1000  # the leading characters (headline first) that decide ar/en
-CLUSTER_TERMS = ClusterConfig().body_terms  # matching terms of the body the clusterer reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +112,14 @@ def normalise(
     candidate: Candidate,
     source: Source | None,
     fetched_at: datetime,
-    cluster_terms: int = CLUSTER_TERMS,
+    cluster_terms: int | None = None,
 ) -> ArticleDraft:
-    """Turn a candidate into a draft: language, hashes, search text, summary, cluster text."""
+    """Turn a candidate into a draft: language, hashes, search text, summary.
+
+    With `cluster_terms`, also the leading sentences that hold the text's first
+    `cluster_terms` matching terms, all the clusterer reads (for a draft normalised in
+    another process, whose sentence analysis this process's clusterer cannot reuse).
+    """
     title = clean_text(storable_text(candidate.title))
     text = storable_text(candidate.text).strip()
     lede = storable_text(candidate.lede).strip()
@@ -140,7 +143,11 @@ def normalise(
         image_caption=candidate.image_caption,
         summary=tuple(summary),
         search_text=" ".join(title_terms * TITLE_WEIGHT + terms),
-        cluster_text=leading_sentences(text, analyse(text), cluster_terms) if text else None,
+        cluster_text=(
+            leading_sentences(text, analyse(text), cluster_terms)
+            if text and cluster_terms is not None
+            else None
+        ),
     )
 
 
@@ -152,7 +159,7 @@ def fetches_pages(source: Source | None) -> bool:
 def normalise_many(
     batch: Sequence[tuple[Candidate, Source | None]],
     fetched_at: datetime,
-    cluster_terms: int = CLUSTER_TERMS,
+    cluster_terms: int | None = None,
 ) -> NormalisedBatch:
     """Normalise each (candidate, source); one that raises becomes an error line, the others go on."""
     results: list[Normalised | str] = []
