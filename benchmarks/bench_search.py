@@ -178,16 +178,19 @@ async def measure(search: Search, dev: DevSet, queries: dict[str, list[str]]) ->
         print(f"   recall@10 {sum(recalls) / len(recalls):.3f}, exact {exact}/{total}")
         for shape, texts in queries.items():
             times: list[float] = []
+            inexact = 0
             for query in texts:
                 groups = clean_groups(query_groups(query))
                 started = time.perf_counter()
-                await search(groups)
+                _, was_exact = await search(groups)
                 times.append((time.perf_counter() - started) * 1000)
+                inexact += not was_exact
             times.sort()
             p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
             print(
                 f"   {shape:12s} p50 {statistics.median(times):7.1f}  p95 {p95:7.1f}"
-                f"  max {times[-1]:7.1f} ms   (load {os.getloadavg()[0]:.1f})"
+                f"  max {times[-1]:7.1f} ms  exact {len(texts) - inexact}/{len(texts)}"
+                f"  (load {os.getloadavg()[0]:.1f})"
             )
     print(f"   event loop: longest without a turn {watch.worst * 1000:.1f} ms")
 

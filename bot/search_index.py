@@ -73,7 +73,7 @@ UPDATE_SCAN_SECONDS = 60.0
 UPDATE_OVERLAP = timedelta(minutes=5)  # re-fetches committed late are still seen
 READY_LAG = 500  # a read-only index this far behind the database is still used
 FIRST_FETCH = 32  # hits read first for one tier (at least 2 * k)
-MAX_FETCH = 8_192  # hits read at most for one tier before the result is marked inexact
+MAX_FETCH = 2_048  # hits read at most for one tier before the result is marked inexact
 WRITER_HEAP = 64_000_000
 
 Ranked = list[tuple[int, float]]
