@@ -203,10 +203,14 @@ class DigestScheduler:
         clock: Clock = utc_now,
         batch: int = 500,
         cache_limit: int = 200_000,
+        cache_seconds: float = 3600.0,
     ) -> None:
         """`build(chat, since)` returns the digest's HTML parts (empty: nothing to say);
         `build_many(chats, since)` the same for a whole batch by chat id (when given, ticks
-        use it rather than one `build` per chat)."""
+        use it rather than one `build` per chat). Parts built at a tick wait for the send
+        at most `cache_seconds`: a row skipped (paused or blocked chat) or sent by another
+        process is never composed here, so its parts are dropped then (a late send builds
+        its digest again)."""
         self.db = db
         self.build = build
         self.build_many = build_many
@@ -214,7 +218,21 @@ class DigestScheduler:
         self.clock = clock
         self.batch = batch
         self.cache_limit = cache_limit
-        self._parts: dict[tuple[int, date], list[str]] = {}
+        self.cache_seconds = cache_seconds
+        self._parts: dict[tuple[int, date], tuple[datetime, list[str]]] = {}  # oldest first
+
+    def _prune(self, now: datetime) -> None:
+        """Drop cached parts older than `cache_seconds` (the dict is in insertion order)."""
+        while self._parts:
+            key, (stored, _) = next(iter(self._parts.items()))
+            if (now - stored).total_seconds() <= self.cache_seconds:
+                return
+            del self._parts[key]
+
+    @property
+    def cached(self) -> int:
+        """How many digests' parts wait for their send."""
+        return len(self._parts)
 
     async def _build_batch(self, chats: Sequence[Chat], since: datetime) -> dict[int, list[str]]:
         """Every chat's digest parts, by chat id, with `build_many` or one `build` per chat."""
@@ -261,10 +279,12 @@ class DigestScheduler:
             enqueued = await outbox.enqueue_many(rows, now)  # days already owed are ignored
             await outbox.enqueue_many(skipped, now)
             await outbox.set_next_digests(plan.schedule)
+        self._prune(now)
         for key, parts in parts_by_key.items():
             if len(self._parts) >= self.cache_limit:
                 break
-            self._parts[key] = parts
+            self._parts.pop(key, None)  # re-inserted at the end: the dict stays oldest first
+            self._parts[key] = (now, parts)
         if due:
             log.info("digests: %d due, %d enqueued, %d empty", len(due), enqueued, len(skipped))
         return DigestTickResult(len(due), enqueued, len(skipped), plan.rescheduled)
@@ -285,7 +305,8 @@ class DigestScheduler:
     async def compose(self, chat: Chat, delivery: Delivery) -> list[Rendered]:
         """The digest's messages (a `DigestComposer` for `DeliveryWorker`); [] → nothing to send."""
         day = delivery.digest_on
-        cached = self._parts.pop((chat.id, day), None) if day is not None else None
+        entry = self._parts.pop((chat.id, day), None) if day is not None else None
+        cached = entry[1] if entry is not None else None
         if cached is None:
             created = delivery.created_at or self.clock()
             cached = list(await self.build(chat, created - DIGEST_WINDOW))

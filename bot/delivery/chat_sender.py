@@ -41,6 +41,10 @@ from bot.presentation.message import Rendered
 
 log = logging.getLogger(__name__)
 
+#: Interrupted digests whose sent parts are remembered (a row retried after its backoff
+#: resumes after them); older ones are forgotten, and resend from the first part.
+PROGRESS_MAX = 10_000
+
 
 @dataclass(slots=True)
 class WorkerResult:
@@ -105,7 +109,7 @@ class ChatSender:
         self.retry = retry
         self.clock = clock
         self.stopping = stopping
-        self.progress: dict[int, int] = {}  # digest row id -> parts already sent
+        self.progress: dict[int, int] = {}  # digest row id -> parts sent, oldest first
 
     async def deliver(self, job: Job, result: WorkerResult) -> None:
         """Apply chat state and quiet hours, fold bursts, and send each message in order;
@@ -171,7 +175,7 @@ class ChatSender:
                 return
             first_id = sent_id if first_id is None else first_id
             if is_digest:
-                self.progress[primary.id] = number + 1
+                self._progressed(primary.id, number + 1)
         self.progress.pop(primary.id, None)
         folded = message.ids[1:]
         self.marks.sent(primary.id, first_id, folded, self.clock())
@@ -231,9 +235,19 @@ class ChatSender:
             return True
         covered = await self.outcomes.apply(outcome, chat.id, message.ids, [r.id for r in rest])
         self._count(outcome, covered, result)
+        if not isinstance(outcome, Retry):  # parked, blocked or moved: never resumed here
+            for row in rest if ends_chat(outcome) else message.rows:
+                self.progress.pop(row.id, None)
         if ends_chat(outcome):
             raise ChatDone from error
         return False
+
+    def _progressed(self, row_id: int, parts: int) -> None:
+        """Remember a digest's sent parts; the oldest are forgotten past `PROGRESS_MAX`."""
+        self.progress.pop(row_id, None)
+        self.progress[row_id] = parts
+        while len(self.progress) > PROGRESS_MAX:
+            del self.progress[next(iter(self.progress))]
 
     @staticmethod
     def _count(outcome: Outcome, covered: int, result: WorkerResult) -> None:

@@ -9,12 +9,16 @@ clitics removed, English is casefolded and Snowball-stemmed, stopwords are dropp
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Literal
 
 import snowballstemmer
 
+from bot.pipeline.memo import short_key_cache
+
 Lang = Literal["ar", "en"]
+
+TOKEN_KEY_MAX = 64  # longer tokens (no word is) are stemmed each time, never cached
+HEADLINE_KEY_MAX = 1000  # longer headlines are read each time, never cached
 
 _DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 _TRANSLATION = str.maketrans(
@@ -491,7 +495,7 @@ def _strip_suffixes(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=200_000)
+@short_key_cache(200_000, TOKEN_KEY_MAX)
 def arabic_stem(token: str) -> str:
     """Light-stem one normalised Arabic token; "" for stopwords."""
     if token in _AR_STOPWORDS:
@@ -504,7 +508,7 @@ def arabic_stem(token: str) -> str:
     return _strip_suffixes(word)
 
 
-@lru_cache(maxsize=200_000)
+@short_key_cache(200_000, TOKEN_KEY_MAX)
 def english_stem(token: str) -> str:
     """Snowball-stem one lower-case English token; "" for stopwords."""
     if token in _EN_STOPWORDS:
@@ -513,7 +517,7 @@ def english_stem(token: str) -> str:
     return stem
 
 
-@lru_cache(maxsize=400_000)
+@short_key_cache(400_000, TOKEN_KEY_MAX)
 def term_of(token: str) -> str:
     """Matching term of one normalised lower-case token ("" when it is dropped)."""
     if token.isdigit():
@@ -531,6 +535,7 @@ def matching_form(text: str) -> str:
 
 
 _TOKEN_TERMS: dict[str, str] = {}  # raw token -> matching term ("" when dropped)
+
 _TOKEN_TERMS_MAX = 300_000
 
 
@@ -540,6 +545,8 @@ def _token_term(token: str) -> str:
     if not _TOKEN.fullmatch(norm):  # casefolding made a non-word character: drop it
         norm = "".join(_TOKEN.findall(norm))
     term = term_of(norm) if norm else ""
+    if len(token) > TOKEN_KEY_MAX:  # never kept: the table's keys stay short
+        return term
     if len(_TOKEN_TERMS) >= _TOKEN_TERMS_MAX:
         _TOKEN_TERMS.clear()
     _TOKEN_TERMS[token] = term
@@ -568,7 +575,7 @@ def matching_terms(text: str, lang: str | None = None) -> list[str]:
     return token_terms_of(_TOKEN.findall(_DIACRITICS.sub("", text)))
 
 
-@lru_cache(maxsize=8192)
+@short_key_cache(8192, HEADLINE_KEY_MAX)
 def headline_terms(title: str) -> tuple[str, ...]:
     """`matching_terms` of a headline, memoised: the clusterer, the summariser and related
     headlines all read the same headlines, over and over."""
@@ -595,7 +602,7 @@ _CLITIC_CHAINS: tuple[str, ...] = tuple(
 )
 
 
-@lru_cache(maxsize=50_000)
+@short_key_cache(50_000, TOKEN_KEY_MAX)
 def arabic_variants(token: str) -> tuple[str, ...]:
     """Index terms a normalised Arabic word may stand for, its own stem first.
 

@@ -32,6 +32,7 @@ from bot.domain import (
     Stats,
     Story,
 )
+from bot.pipeline.memo import short_key_cache
 from bot.pipeline.xlink import Coverage
 from bot.presentation.callbacks import encode
 from bot.presentation.i18n import (
@@ -57,6 +58,9 @@ SOURCE_MAX: Final = 80
 QUERY_MAX: Final = 100
 SUMMARY_MAX: Final = 1200
 URL_MAX: Final = 2000
+#: Memoised renders keep only calls whose text arguments hold this many characters in all
+#: (a URL, a headline and a source name fit); longer ones are rendered each time.
+RENDER_KEY_MAX: Final = URL_MAX + 2 * SUMMARY_MAX
 RELATED_MAX: Final = 5
 SEARCH_PER_GROUP: Final = 5
 MYSUBS_ROWS: Final = 30
@@ -150,7 +154,7 @@ def headline(article: Article) -> str:
     return _headline(article.url, article.title)
 
 
-@functools.lru_cache(maxsize=16384)
+@short_key_cache(16384, RENDER_KEY_MAX)
 def _headline(url: str, title: str) -> str:
     """A headline as an isolated link, from the article's URL and title (memoised)."""
     return link(url, isolate(title or url, HEADLINE_MAX))
@@ -185,7 +189,7 @@ def _item_line(lang: str, tz: str | None, article: Article, source_name: str | N
     return f"{mark(lang)}• {headline(article)}" + (f" — {tail}" if tail else "")
 
 
-@functools.lru_cache(maxsize=16384)
+@short_key_cache(16384, RENDER_KEY_MAX)
 def _source_item_line(lang: str, url: str, title: str, source_name: str | None) -> str:
     """A bullet line without a time: headline — source (memoised: digests repeat them)."""
     tail = isolate(source_name, SOURCE_MAX) if clean(source_name) else ""
@@ -493,13 +497,13 @@ def _count(lang: str, key: str, n: int) -> str:
     return tn(lang, key, n)
 
 
-@functools.lru_cache(maxsize=16384)
+@short_key_cache(16384, RENDER_KEY_MAX)
 def _isolated(text: str, limit: int) -> str:
     """`isolate`, memoised for labels repeated across digests."""
     return isolate(text, limit)
 
 
-@functools.lru_cache(maxsize=16384)
+@short_key_cache(16384, RENDER_KEY_MAX)
 def _escaped(text: str, limit: int) -> str:
     """`esc`, memoised for summary lines repeated across digests."""
     return esc(text, limit)
