@@ -2,7 +2,9 @@
 
 Counted where they happen: Bot API calls by method and outcome (the aiohttp transport's
 observer: HTTP status, ``timeout`` or ``network``; sends are ``sendMessage`` with 200,
-429s are outcome ``429``), ingest ticks' duration. Read when scraped: outbox depth,
+429s are outcome ``429``), ingest ticks' duration, source polls by outcome (``ok``,
+``not_modified``, ``failed``; recorded with each poll), and search latency (the search
+service times each ranking). Read when scraped: outbox depth,
 sources by health, the last successful poll (database), and loop lag (the monitor).
 """
 
@@ -49,6 +51,12 @@ SEARCH_SECONDS: Final = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+POLLS: Final = Counter(
+    "akhbar_polls",
+    "Source polls by outcome (ok, not_modified, failed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 OUTBOX: Final = Gauge(
     "akhbar_outbox_rows", "Outbox rows still owed, by state", ["state"], registry=REGISTRY
 )
@@ -68,6 +76,18 @@ LAST_POLL: Final = Gauge(
 def observe_api(method: str, outcome: str) -> None:
     """Count one Bot API call (the transport's `on_response` observer)."""
     API_CALLS.labels(method, outcome).inc()
+
+
+def poll_outcome(error: str | None, not_modified: bool) -> str:
+    """The outcome label of one recorded poll."""
+    if error is not None:
+        return "failed"
+    return "not_modified" if not_modified else "ok"
+
+
+def count_poll(error: str | None, not_modified: bool) -> None:
+    """Count one recorded poll by its outcome."""
+    POLLS.labels(poll_outcome(error, not_modified)).inc()
 
 
 def set_database_figures(

@@ -26,6 +26,7 @@ from bot.ingest.fingerprints import FingerprintIndex
 from bot.ingest.offloop import HEAVY_CHARS, PROCESSES, OffLoop
 from bot.ingest.report import IngestReport
 from bot.ingest.store import BatchStore
+from bot.metrics import count_poll
 from bot.pipeline.candidates import Candidate, parse_body, parse_page, record_candidate
 from bot.pipeline.clean import parse_timestamp
 from bot.pipeline.normalise import Normalised, NormalisedBatch, normalise_many
@@ -154,6 +155,7 @@ class IngestService:
             max_age_s=result.max_age_s if result else None,
             jitter=self._random.random(),
         )
+        count_poll(error, bool(result and result.not_modified))
         async with self.writer.lock, self.db.unit_of_work() as session:
             await SourceRepo(session).record_poll(
                 source.id,
