@@ -1,10 +1,11 @@
 """Story quality by 5-fold cross-validation, and the cost of sentence splitting.
 
-    .venv/bin/python benchmarks/bench_quality.py [--parts split,summaries,clustering]
+    .venv/bin/python benchmarks/bench_quality.py [--parts split,cost,summaries,clustering]
 
 split: seconds to split 0.65 / 1.3 / 2.6 MB of text full of "etc." (and plain full stops),
-and to summarise it. summaries: the sentence scorer trained on four folds and scored on
-the fifth (easc 3 sentences and budget, BBC Arabic one sentence) beside the leads.
+and to summarise it. cost: CPU milliseconds per article of summarise on real articles. summaries: the sentence scorer trained on four folds and scored on
+the fifth (easc 3 sentences and budget, BBC Arabic one sentence) beside the leads; the
+repeat cut is chosen on the same four folds of easc.
 clustering: thresholds and the centroid floor chosen on four folds of gva events, either
 for the best score or for the best worst-case over the ±0.05 threshold neighbourhood, and
 scored on the fifth; the TF-IDF online baseline chosen the same way.
@@ -31,6 +32,7 @@ from tests.quality_eval import (  # noqa: E402
     K_FOLDS,
     FoldScores,
     SummaryExample,
+    choose_redundancy,
     cluster_scores,
     fit_weights,
     fold_of,
@@ -65,11 +67,30 @@ def bench_split() -> None:
             )
 
 
+def bench_cost() -> None:
+    """CPU milliseconds per article of summarise (BBC Arabic and 800 saudinewsnet articles)."""
+    rows = load_jsonl(DATA_DIR / "ant_bbc_arabic" / "articles.jsonl")
+    rows += load_jsonl(DATA_DIR / "saudinewsnet" / "articles.jsonl")[:800]
+    for row in rows:  # warm up: token tables filled, as in a running bot
+        summarise(row.get("title") or "", row.get("text") or "", "ar")
+    for cut in (None, 0.6, None, 0.6):
+        cpu = time.process_time()
+        for row in rows:
+            summarise(row.get("title") or "", row.get("text") or "", "ar", redundancy=cut)
+        ms = (time.process_time() - cpu) / len(rows) * 1000
+        label = "shipped repeat cut" if cut is None else f"repeat cut {cut}"
+        print(f"summarise, {label}: {ms:.2f} ms CPU per article ({len(rows)} articles)")
+
+
 def bench_summaries() -> None:
     """Cross-validated summary scores beside the lead baselines."""
     ant = summary_examples(load_jsonl(DATA_DIR / "ant_bbc_arabic" / "articles.jsonl"), True)
     easc = summary_examples(load_jsonl(DATA_DIR / "easc" / "easc.jsonl"), False)
     weights = [fit_weights([e for e in ant + easc if fold_of(e.id) != f]) for f in range(K_FOLDS)]
+    cuts = [
+        choose_redundancy([e for e in easc if fold_of(e.id) != f], weights[f])
+        for f in range(K_FOLDS)
+    ]
 
     def per_fold(
         examples: Sequence[SummaryExample], metric: Callable[[SummaryExample, list[float]], float]
@@ -80,7 +101,8 @@ def bench_summaries() -> None:
         )
 
     def ours(e: SummaryExample, w: list[float], n: int, **budget: int) -> float:
-        text = " ".join(summarise(e.title, e.text, "ar", weights=w, **budget))
+        cut = cuts[fold_of(e.id)]
+        text = " ".join(summarise(e.title, e.text, "ar", weights=w, redundancy=cut, **budget))
         return rouge_multi(rouge_tokens(text), e.refs)[n - 1]
 
     def lead(e: SummaryExample, k: int, n: int, cut: int | None = None) -> float:
@@ -167,10 +189,11 @@ def bench_clustering() -> None:
 def main() -> None:
     """Run the chosen parts."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--parts", default="split,summaries,clustering")
+    parser.add_argument("--parts", default="split,cost,summaries,clustering")
     parts = parser.parse_args().parts.split(",")
     for name, fn in (
         ("split", bench_split),
+        ("cost", bench_cost),
         ("summaries", bench_summaries),
         ("clustering", bench_clustering),
     ):

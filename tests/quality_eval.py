@@ -17,9 +17,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.pipeline.text import normalize_arabic
+
+if TYPE_CHECKING:
+    from bot.pipeline.summarise import Ranked
 
 T = TypeVar("T")
 K_FOLDS = 5
@@ -258,26 +261,24 @@ def fit_weights(examples: Iterable[SummaryExample]) -> list[float]:
 
 
 # Term cosines tried as the summariser's repeat threshold (1.0 never drops a sentence).
-REDUNDANCY_GRID: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+REDUNDANCY_GRID: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
-def redundancy_value(
-    examples: Iterable[SummaryExample], weights: Sequence[float], cut: float
-) -> float:
-    """Mean 3-sentence ROUGE-1 + ROUGE-2 plus budget ROUGE-1 of the examples at one repeat cut."""
-    from bot.pipeline.summarise import rank, select
+def _redundancy_value(ranked: Sequence[tuple[SummaryExample, Ranked]], cut: float) -> float:
+    """Mean 3-sentence ROUGE-1 + ROUGE-2 plus budget ROUGE-1 of ranked examples at one cut."""
+    from bot.pipeline.summarise import select
 
     values = []
-    for e in examples:
-        ranked = rank(e.title, e.text, weights)
-        three = rouge_tokens(" ".join(select(ranked, 3, redundancy=cut)))
-        budget = select(ranked, 1000, target_words=e.budget, redundancy=cut)
-        values.append(
-            sum(rouge_multi(three, e.refs)) + rouge_multi(rouge_tokens(" ".join(budget)), e.refs)[0]
-        )
+    for e, rk in ranked:
+        three = rouge_tokens(" ".join(select(rk, 3, redundancy=cut)))
+        budget = rouge_tokens(" ".join(select(rk, 1000, target_words=e.budget, redundancy=cut)))
+        values.append(sum(rouge_multi(three, e.refs)) + rouge_multi(budget, e.refs)[0])
     return statistics.fmean(values)
 
 
 def choose_redundancy(examples: Sequence[SummaryExample], weights: Sequence[float]) -> float:
-    """The grid's repeat cut with the best `redundancy_value` on the (training) examples."""
-    return max(REDUNDANCY_GRID, key=lambda cut: redundancy_value(examples, weights, cut))
+    """The grid's repeat cut with the best 3-sentence and budget ROUGE on the (training) examples."""
+    from bot.pipeline.summarise import rank
+
+    ranked = [(e, rank(e.title, e.text, weights)) for e in examples]
+    return max(REDUNDANCY_GRID, key=lambda cut: _redundancy_value(ranked, cut))

@@ -131,8 +131,10 @@ def test_easc_three_sentences_cross_validated() -> None:
     ]
     print()
     _report(rows)
-    assert statistics.fmean(ours[1]) >= 0.398, ours
-    assert statistics.fmean(ours[2]) >= 0.331, ours
+    # CV means 0.402 ± 0.035 / 0.337 ± 0.036 (folds 0.374-0.439 / 0.293-0.371), with the
+    # repeat cut chosen on the training folds; Lead-3 0.387 / 0.332 in the same run.
+    assert statistics.fmean(ours[1]) >= 0.40, ours
+    assert statistics.fmean(ours[2]) >= 0.335, ours
     assert statistics.fmean(ours[1]) >= statistics.fmean(lead3[1]) + 0.01
 
 
@@ -157,6 +159,7 @@ def test_easc_budget_cross_validated() -> None:
     whole = FoldScores("easc budget ROUGE-1 whole-sent lead", _per_fold("easc", lead_whole))
     print()
     _report([ours, cut, whole])
+    # CV mean 0.493 ± 0.034 (folds 0.445-0.537); lead cut 0.498 ± 0.027: not yet reached.
     assert ours.mean >= 0.49, ours
 
 
@@ -178,6 +181,7 @@ def test_bbc_arabic_one_sentence_cross_validated() -> None:
     }
     print()
     _report(list(rows.values()))
+    # CV means 0.434 ± 0.015 / 0.291 ± 0.012 (folds 0.417-0.456 / 0.275-0.306).
     assert rows["summariser", 1].mean >= 0.432, rows["summariser", 1]
     assert rows["summariser", 2].mean >= 0.289, rows["summariser", 2]
 

@@ -137,7 +137,7 @@ def encoder_features(data: dict[str, list[SummaryExample]]) -> dict[str, list[li
             for name, exs in data.items()
             for e in exs
         }
-        np.savez(_CACHE, **cached)  # type: ignore[arg-type]
+        np.savez(_CACHE, **cached)
     out: dict[str, list[list[list[float]]]] = {}
     for name, exs in data.items():
         out[name] = []
