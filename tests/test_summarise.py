@@ -31,3 +31,24 @@ def test_short_description_and_empty() -> None:
         "A short feed description without a full stop"
     ]
     assert summarise("t", "") == []
+
+
+REPEATS = (
+    "Floods hit the river town of Wadi Sahel after record rain on Sunday. "
+    "Record rain brought floods to the river town of Wadi Sahel on Sunday night. "
+    "Rescue teams evacuated forty families near the river. "
+    "Schools will stay closed until Wednesday."
+)
+
+
+def test_repeat_cut_skips_a_restated_sentence() -> None:
+    from bot.pipeline.summarise import rank, select
+
+    ranked = rank("Floods hit Wadi Sahel after record rain", REPEATS)
+    # Without a repeat cut the two restatements of the flood are both picked...
+    both = select(ranked, 2, redundancy=1.0)
+    assert both == list(ranked.sentences[:2])
+    # ...with one, a restatement gives way to the next best sentence that says something new.
+    varied = select(ranked, 2, redundancy=0.3)
+    assert len(varied) == 2 and len(set(varied) & set(ranked.sentences[:2])) == 1
+    assert summarise("Floods hit Wadi Sahel after record rain", REPEATS, max_sentences=2) == varied
