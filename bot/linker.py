@@ -3,8 +3,8 @@
 Each pass takes up to one batch of recently published articles that have a story but no
 vector, embeds their headline and lead through the `Embedder` worker process, stores the
 packed vectors, and runs `link_stories` for the stories that gained articles. New links
-are stored and the linked stories' recent articles are handed back to fan-out, so the
-followers of either story get the other language's reports.
+are stored and each story's recent reports are enqueued for the partner story's
+followers (fan-out reaches both stories' followers from then on).
 
 Crash-safe by construction: the database is the queue. A vector is stored before any
 link is looked for; after a restart the pass resumes from the articles still lacking a
@@ -25,10 +25,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.domain import Clock, utc_now
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import Article, Chat, Clock, Follow, NewDelivery, utc_now
 from bot.pipeline.encoder import Vectors, embedding_text, pack_vectors, unpack_vector
-from bot.pipeline.xlink import Link, LinkArticle, LinkConfig, link_stories
+from bot.pipeline.fanout import choose_follows, live_chats, plan_fanout
+from bot.pipeline.xlink import Link, LinkArticle, LinkConfig, link_stories, receives_push
 from storage.db import Database
+from storage.repos.articles import ArticleRepo
+from storage.repos.chats import ChatRepo, FollowRepo
+from storage.repos.deliveries import DeliveryRepo
 from storage.repos.links import LinkRepo, StoredVector
 from storage.repos.ops import LeaseRepo
 from storage.repos.state import AppStateRepo
@@ -36,8 +42,9 @@ from storage.repos.state import AppStateRepo
 log = logging.getLogger(__name__)
 
 LINKER_LEASE = "linker"
+CATCH_UP_ARTICLES = 20  # newest reports of a story looked at when it is linked
 ENCODER_STATE = "encoder.status"  # app_state row `akhbar status` reads
-CATCH_UP = timedelta(hours=6)  # a new link re-fans out the pair's reports of this long ago
+CATCH_UP = timedelta(hours=6)  # a new link sends followers the partner's reports this recent
 
 
 class EmbedderLike(Protocol):
@@ -63,7 +70,7 @@ class LinkerPass:
 
     embedded: int = 0
     links: int = 0
-    reopened: int = 0
+    caught_up: int = 0  # pushes a new link owed to the partner story's followers
     off: bool = False
 
 
@@ -76,6 +83,46 @@ def _link_article(stored: StoredVector) -> LinkArticle:
         published=stored.published_at,
         vector=unpack_vector(stored.vector),
         source=stored.source,
+    )
+
+
+def catch_up_rows(
+    articles: Sequence[Article], follows: Sequence[Follow], muted: set[int], chats: dict[int, Chat]
+) -> list[NewDelivery]:
+    """The pushes a new link owes: each article to the followers of the partner story who
+    followed before it arrived, are live and read its language."""
+    rows: list[NewDelivery] = []
+    for article in articles:
+        arrived = article.fetched_at or article.published_at
+        earlier = [
+            f for f in follows if f.created_at is None or arrived is None or f.created_at <= arrived
+        ]
+        chosen = choose_follows(earlier, muted)
+        live = [
+            c for c in live_chats(chosen, chats) if receives_push(chats[c].news_langs, article.lang)
+        ]
+        rows += plan_fanout(article, chosen, live, {})
+    return rows
+
+
+async def catch_up(
+    session: AsyncSession, story: int, partner: int, since: datetime, now: datetime
+) -> int:
+    """Enqueue the story's recent originals for the partner story's followers (rows already
+    owed stay single: the outbox is unique per chat and article); how many were new."""
+    articles = [
+        a
+        for a in await ArticleRepo(session).for_story(story, CATCH_UP_ARTICLES)
+        if a.duplicate_of is None and a.published_at is not None and a.published_at >= since
+    ]
+    follows = await FollowRepo(session).story_followers(partner)
+    if not articles or not follows:
+        return 0
+    muted = await FollowRepo(session).muted_story_chats(story)
+    muted |= await FollowRepo(session).muted_story_chats(partner)
+    chats = await ChatRepo(session).get_many({f.chat_id for f in follows})
+    return await DeliveryRepo(session).enqueue_many(
+        catch_up_rows(articles, follows, muted, chats), now
     )
 
 
@@ -159,7 +206,7 @@ class Linker:
         return len(todo), {stored.story_id for stored in fresh}, False
 
     async def _link(self, changed: set[int] | None) -> tuple[int, int]:
-        """Look for links touching `changed` (all when None); store them: (links, reopened)."""
+        """Look for links touching `changed` (all when None); store them: (links, pushes owed)."""
         links = link_stories(
             list(self._articles.values()), self.config, linked=self._linked, changed=changed
         )
@@ -168,15 +215,15 @@ class Linker:
         now = self.clock()
         pairs = [link_pair(link) for link in links]
         async with self.db.unit_of_work() as session:
-            repo = LinkRepo(session)
-            added = await repo.add_links(pairs, now)
-            reopened = await repo.reopen_fanout(
-                [story for pair in pairs for story in pair[:2]], now - CATCH_UP
-            )
+            added = await LinkRepo(session).add_links(pairs, now)
+            caught_up = 0
+            for link in links:
+                caught_up += await catch_up(session, link.ar, link.en, now - CATCH_UP, now)
+                caught_up += await catch_up(session, link.en, link.ar, now - CATCH_UP, now)
         for link in links:
             self._linked.update((link.ar, link.en))
             log.info("linked story %d (ar) with %d (en), cosine %.3f", *link_pair(link))
-        return added, reopened
+        return added, caught_up
 
     async def run_once(self) -> LinkerPass:
         """One pass: embed a batch of waiting articles, then link the stories that changed."""
@@ -190,19 +237,19 @@ class Linker:
             return LinkerPass(off=True)
         if not first and not changed:
             return LinkerPass(embedded=embedded)
-        links, reopened = await self._link(None if first else changed)
-        return LinkerPass(embedded, links, reopened)
+        links, caught_up = await self._link(None if first else changed)
+        return LinkerPass(embedded, links, caught_up)
 
     async def run_until_idle(self, max_passes: int = 1000) -> LinkerPass:
         """Repeat `run_once` until no article is left to embed (or embeddings are off)."""
-        embedded = links = reopened = 0
+        embedded = links = caught_up = 0
         for _ in range(max_passes):
             result = await self.run_once()
             embedded, links = embedded + result.embedded, links + result.links
-            reopened += result.reopened
+            caught_up += result.caught_up
             if result.off or result.embedded < self.tuning.batch:
-                return LinkerPass(embedded, links, reopened, result.off)
-        return LinkerPass(embedded, links, reopened)
+                return LinkerPass(embedded, links, caught_up, result.off)
+        return LinkerPass(embedded, links, caught_up)
 
     async def _hold_lease(self) -> bool:
         """Take or renew the linker lease."""

@@ -12,9 +12,9 @@ from sqlalchemy import func, select, update
 from bot.linker import Linker, LinkerTuning
 from bot.pipeline.encoder import unpack_vector
 from storage.db import Database
-from storage.models import ArticleRow, StoryLinkRow
+from storage.models import ArticleRow, DeliveryRow, StoryLinkRow
 from storage.repos.links import LinkRepo
-from tests.bot_harness import Harness, make_harness
+from tests.bot_harness import USER_ID, Harness, make_harness
 from tests.linker_fakes import InlineEmbedder
 
 FUEL_EN = "Energy ministry raises petrol and diesel prices by 8 percent"
@@ -85,27 +85,34 @@ async def test_linker_embeds_once_and_links_the_translation(db: Database) -> Non
     assert result.links == 1 and linker.held_vectors == 3
 
 
-async def test_new_link_reopens_recent_reports_for_fanout(db: Database) -> None:
-    """Linking hands both stories' recent reports back to fan-out (not older ones)."""
+async def test_new_link_owes_the_partners_followers_its_recent_reports(db: Database) -> None:
+    """A follower of the English story, following since before the Arabic reports, gets
+    the recent Arabic one queued when the stories link; not the old one, and not the
+    English report that arrived before the follow."""
     async with make_harness(db) as bot:
+        await bot.command("/start")
+        await _ingest(bot, [_record(1, FUEL_EN, "en", "Coast Wire")])
+        english = await _story_of(db, "https://news.invalid/1")
+        await bot.services.chats.follow_story(USER_ID, english)
+        bot.clock.advance(60)
         old = (bot.clock() - timedelta(hours=20)).isoformat()
         await _ingest(
             bot,
             [
-                _record(1, FUEL_EN, "en", "Coast Wire"),
                 _record(2, FUEL_AR, "ar", "Gulf Daily"),
                 _record(3, FUEL_AR + " اليوم", "ar", "Old Paper", published=old),
             ],
         )
         result = await Linker(db, InlineEmbedder(), clock=bot.clock).run_until_idle()
         async with db.unit_of_work() as session:
-            waiting = set(
-                await session.scalars(
-                    select(ArticleRow.url).where(ArticleRow.fanned_out.is_(False))
-                )
+            owed = await session.scalars(
+                select(ArticleRow.url)
+                .join(DeliveryRow, DeliveryRow.article_id == ArticleRow.id)
+                .where(DeliveryRow.chat_id == USER_ID)
             )
-    assert result.links == 1
-    assert waiting == {"https://news.invalid/1", "https://news.invalid/2"}
+            urls = set(owed)
+    assert result.links == 1 and result.caught_up == 1
+    assert urls == {"https://news.invalid/2"}
 
 
 async def test_restart_resumes_from_the_database(db: Database) -> None:

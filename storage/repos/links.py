@@ -204,24 +204,3 @@ class LinkRepo:
     async def count_links(self) -> int:
         """How many story links exist."""
         return int(await self.session.scalar(select(func.count()).select_from(_LINKS)) or 0)
-
-    async def reopen_fanout(self, story_ids: Iterable[int], since: datetime) -> int:
-        """Mark the stories' originals published since `since` as not yet fanned out, so the
-        next fan-out pass reaches the followers a new link added (rows already owed stay
-        single: the outbox is unique per chat and article)."""
-        wanted = sorted(set(story_ids))
-        changed = 0
-        for part in _chunks(wanted):
-            result = await self.session.execute(
-                update(ArticleRow)
-                .where(
-                    ArticleRow.story_id.in_(part),
-                    ArticleRow.duplicate_of.is_(None),
-                    ArticleRow.published_at >= since,
-                    ArticleRow.fanned_out.is_(True),
-                )
-                .values(fanned_out=False)
-                .execution_options(synchronize_session=False)
-            )
-            changed += int(getattr(result, "rowcount", 0) or 0)
-        return changed
