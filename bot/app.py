@@ -188,17 +188,35 @@ async def maintenance(services: Services) -> None:
         log.exception("maintenance failed")
 
 
+DELIVERY_BACKOFF_CAP = 30.0  # seconds between passes after repeated failures (database down)
+
+
+def failure_backoff(failures: int, tick: float, cap: float = DELIVERY_BACKOFF_CAP) -> float:
+    """Seconds to wait after `failures` passes in a row failed: the tick, doubling, capped."""
+    return float(min(cap, tick * 2 ** max(0, failures - 1)))
+
+
 async def delivery_loop(engines: Engines, tick: float, stopping: asyncio.Event) -> None:
     """Send due deliveries continuously; sleep until woken or the next tick when a pass
-    settled no row (idle, or every claimed row was given back), so it never spins."""
+    settled no row (idle, or every claimed row was given back), so it never spins; after
+    failed passes (the database unreachable) wait longer each time, whatever wakes it."""
+    failures = 0
     while not stopping.is_set():
         try:
             result = await engines.worker.run_once()
-            busy = result.progressed
-        except Exception:
-            log.exception("delivery batch failed")
-            busy = False
-        if busy:
+        except Exception as exc:
+            failures += 1
+            wait = failure_backoff(failures, tick)
+            log.warning("delivery pass failed (%d in a row); next try in %.1f s", failures, wait)
+            if failures == 1:
+                log.error("delivery pass failed", exc_info=exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=wait)
+            continue
+        if failures:
+            log.info("delivery resumed after %d failed passes", failures)
+            failures = 0
+        if result.progressed:
             continue
         engines.wake.clear()
         with contextlib.suppress(TimeoutError):
