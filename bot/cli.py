@@ -82,7 +82,7 @@ def status_command(
     from bot.looplag import STATE_PREFIX as LOOPLAG_PREFIX
     from bot.looplag import status_lines as looplag_lines
     from bot.search_index import SearchIndex
-    from bot.stats import collect_stats
+    from bot.stats import collect_stats, encoder_status
     from storage.db import Database
     from storage.migrate import upgrade
     from storage.repos.deliveries import DeliveryRepo
@@ -103,6 +103,7 @@ def status_command(
                     requeued = await DeliveryRepo(session).requeue_failed()
                 lines.append(f"requeued {requeued} failed deliveries")
             stats = await collect_stats(db, datetime.now(UTC))
+            embeddings = await encoder_status(db)
             search_line = (await SearchIndex(db, settings.search_index_dir).peek()).describe()
             async with db.unit_of_work() as session:
                 sources = await SourceRepo(session).list_all()
@@ -118,6 +119,7 @@ def status_command(
             f"chats: {stats.chats_total} ({stats.chats_blocked} blocked)  follows: {stats.follows_total}",
             f"outbox: {queue or 'empty'}",
             f"last hour: {stats.sent_last_hour} sent, {stats.failed_last_hour} failed",
+            embeddings,
         ]
         lines += looplag_lines(lags, datetime.now(UTC))
         lines.append(search_line)

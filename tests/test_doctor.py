@@ -17,6 +17,7 @@ from bot.doctor import (
     FAIL_MARK,
     OK_MARK,
     Check,
+    check_encoder,
     diagnose,
     exit_code,
     render,
@@ -320,3 +321,17 @@ def test_doctor_with_a_bad_setting(cli_env: Path, monkeypatch: pytest.MonkeyPatc
     first = result.output.splitlines()[0]
     assert first.startswith(f"{FAIL_MARK} settings: invalid setting AKHBAR_POLL_SECONDS")
     assert "Traceback" not in result.output and "database" not in result.output
+
+
+async def test_encoder_check_loads_the_configured_encoder() -> None:
+    """The check loads the encoder (not just its package): a working one passes with its
+    size, one whose weights are gone fails with the reason, "off" says what it costs;
+    none of them fails the exit code."""
+    loaded = await check_encoder("tests.embed_fakes:hash_encoder")
+    missing = await check_encoder("tests.embed_fakes:missing_weights")
+    off = await check_encoder("off")
+    assert loaded.ok and "hash loads (16 dimensions)" in render(loaded)[0]
+    assert not missing.ok and "weights.npz not found" in render(missing)[0]
+    assert not off.ok and "AKHBAR_ENCODER=off" in render(off)[0]
+    assert exit_code([loaded, missing, off]) == 0
+

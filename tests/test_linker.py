@@ -3,14 +3,16 @@ a new link reaching the other story's followers, restarts resuming from the data
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bot.linker import Linker, LinkerTuning
+from bot.linker import Linker, LinkerTuning, LinkingService
 from bot.pipeline.encoder import unpack_vector
+from bot.stats import encoder_status
 from storage.db import Database
 from storage.models import ArticleRow, DeliveryRow, StoryLinkRow
 from storage.repos.links import LinkRepo
@@ -173,3 +175,38 @@ async def test_linked_story_takes_no_second_partner(db: Database) -> None:
         await _ingest(bot, [_record(3, "Petrol and diesel prices rise", "en", "Other")])
         await linker.run_until_idle()
     assert len(await _links(db)) == 1
+
+
+async def test_linking_service_embeds_in_the_worker_and_reports_state(db: Database) -> None:
+    """The app's service: the encoder loads in the worker process, the background linker
+    links the translation, and `akhbar status` reads the state the service recorded."""
+    async with make_harness(db) as bot:
+        await _ingest(
+            bot, [_record(1, FUEL_EN, "en", "Coast Wire"), _record(2, FUEL_AR, "ar", "Gulf Daily")]
+        )
+        service = LinkingService(
+            db, "tests.linker_fakes:lexicon_encoder", tuning=LinkerTuning(idle_seconds=0.05)
+        )
+        service.start()
+        try:
+            for _ in range(200):
+                if await _links(db):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await service.close()
+        line = await encoder_status(db)
+    assert len(await _links(db)) == 1
+    assert line == "embeddings: on (lexicon); 2 articles embedded, 0 waiting, 1 story links"
+
+
+async def test_missing_encoder_is_recorded_and_nothing_embeds(db: Database) -> None:
+    """An encoder that cannot load: the bot keeps going, status says why, no vector is stored."""
+    async with make_harness(db) as bot:
+        await _ingest(bot, [_record(1, FUEL_EN, "en", "Coast Wire")])
+        service = LinkingService(db, "tests.embed_fakes:missing_weights")
+        service.start()
+        await service.close()
+        line = await encoder_status(db)
+    assert line.startswith("embeddings: off, lexical features only (")
+    assert "weights.npz not found" in line and "0 articles embedded, 1 waiting" in line
