@@ -84,7 +84,11 @@ def _ngrams(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
 
 def rouge_f(cand: Sequence[str], ref: Sequence[str], n: int) -> float:
     """ROUGE-n F1 of a candidate against one reference (token lists)."""
-    c, r = _ngrams(cand, n), _ngrams(ref, n)
+    return _f1(_ngrams(cand, n), _ngrams(ref, n))
+
+
+def _f1(c: Counter[tuple[str, ...]], r: Counter[tuple[str, ...]]) -> float:
+    """F1 of clipped n-gram overlap between candidate and reference n-gram counts."""
     overlap = sum((c & r).values())
     if not overlap:
         return 0.0
@@ -264,15 +268,29 @@ def fit_weights(examples: Iterable[SummaryExample]) -> list[float]:
 REDUNDANCY_GRID: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
-def _redundancy_value(ranked: Sequence[tuple[SummaryExample, Ranked]], cut: float) -> float:
+RefGrams = list[tuple[Counter[tuple[str, ...]], Counter[tuple[str, ...]]]]
+
+
+def _rouge12(cand: Sequence[str], refs: RefGrams) -> tuple[float, float]:
+    """`rouge_multi` against references whose unigram and bigram counts are precomputed."""
+    c1, c2 = _ngrams(cand, 1), _ngrams(cand, 2)
+    return (
+        statistics.fmean(_f1(c1, r1) for r1, _ in refs),
+        statistics.fmean(_f1(c2, r2) for _, r2 in refs),
+    )
+
+
+def _redundancy_value(
+    ranked: Sequence[tuple[SummaryExample, Ranked, RefGrams]], cut: float
+) -> float:
     """Mean 3-sentence ROUGE-1 + ROUGE-2 plus budget ROUGE-1 of ranked examples at one cut."""
     from bot.pipeline.summarise import select
 
     values = []
-    for e, rk in ranked:
+    for e, rk, refs in ranked:
         three = rouge_tokens(" ".join(select(rk, 3, redundancy=cut)))
         budget = rouge_tokens(" ".join(select(rk, 1000, target_words=e.budget, redundancy=cut)))
-        values.append(sum(rouge_multi(three, e.refs)) + rouge_multi(budget, e.refs)[0])
+        values.append(sum(_rouge12(three, refs)) + _rouge12(budget, refs)[0])
     return statistics.fmean(values)
 
 
@@ -280,5 +298,8 @@ def choose_redundancy(examples: Sequence[SummaryExample], weights: Sequence[floa
     """The grid's repeat cut with the best 3-sentence and budget ROUGE on the (training) examples."""
     from bot.pipeline.summarise import rank
 
-    ranked = [(e, rank(e.title, e.text, weights)) for e in examples]
+    ranked = [
+        (e, rank(e.title, e.text, weights), [(_ngrams(r, 1), _ngrams(r, 2)) for r in e.refs])
+        for e in examples
+    ]
     return max(REDUNDANCY_GRID, key=lambda cut: _redundancy_value(ranked, cut))
