@@ -12,14 +12,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.domain import Article, Clock, utc_now
 from bot.pipeline.cluster import ClusterDoc, StoryClusterer
+from bot.pipeline.encoder import mean_vector
 from bot.pipeline.related import Headline, related_headlines
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
+from storage.repos.links import LinkRepo
 from storage.repos.stories import StoryFigures, StoryRepo
 
 SIMILAR_STORIES = 3
+# Story-vector cosine (title + lead embeddings, use-m3) a related story needs where both
+# stories have vectors; measured by `benchmarks/bench_encoder.py --related` (README).
+RELATED_MIN_COSINE = 0.35
 # Centroid cosine below which another story is not "related" at all: on the saudinewsnet
 # stream, pairs under ~0.08 are unrelated news (a Greek loan law next to a Saudi royal
 # reception), 0.08-0.15 share a field (two football transfers), above 0.15 a subject.
@@ -168,22 +175,50 @@ class StoryService:
         async with self.db.unit_of_work() as session:
             return await StoryRepo(session).close_quiet(at - self.window)
 
+    def _lexical_candidates(self, story_id: int) -> list[int]:
+        """Active stories similar to this one by their words (above the lexical floor), best first."""
+        key = self._keys.get(story_id)
+        if key is None or key not in set(self.clusterer.active_keys):
+            return []
+        found = []
+        for other_key, score in self.clusterer.similar_stories(key, SIMILAR_STORIES):
+            if score < RELATED_MIN_SIMILARITY:
+                break  # best first: the rest are less similar still
+            other_id = self._ids.get(other_key)
+            if other_id is not None:
+                found.append(other_id)
+        return found
+
+    async def _related_stories(
+        self, session: AsyncSession, story_id: int, members: list[int]
+    ) -> list[int]:
+        """Lexical candidates kept where the story vectors agree: a candidate whose vector
+        and this story's both exist must reach `RELATED_MIN_COSINE`."""
+        candidates = [c for c in self._lexical_candidates(story_id) if c not in members]
+        if not candidates:
+            return []
+        packed = await LinkRepo(session).story_vectors([*members, *candidates])
+        mine = mean_vector([blob for m in members for blob in packed.get(m, [])])
+        kept = []
+        for other in candidates:
+            theirs = mean_vector(packed.get(other, []))
+            if mine is None or theirs is None or float(mine @ theirs) >= RELATED_MIN_COSINE:
+                kept.append(other)
+        return kept
+
     async def related(self, article: Article, limit: int = 5) -> list[Article]:
         """Related articles: the story's other reports, topped up from similar active stories."""
         if article.story_id is None:
             return []
         async with self.db.unit_of_work() as session:
             repo = ArticleRepo(session)
-            own = await repo.for_story(article.story_id, STORY_ARTICLES)
+            members = await LinkRepo(session).with_partners(article.story_id)
+            own: list[Article] = []
+            for member in members:  # the story and its other-language partner
+                own.extend(await repo.for_story(member, STORY_ARTICLES))
             similar: list[Article] = []
-            key = self._keys.get(article.story_id)
-            if key is not None and key in set(self.clusterer.active_keys):
-                for other_key, score in self.clusterer.similar_stories(key, SIMILAR_STORIES):
-                    other_id = self._ids.get(other_key)
-                    if score < RELATED_MIN_SIMILARITY:
-                        break  # best first: the rest are less similar still
-                    if other_id is not None:
-                        similar.extend(await repo.for_story(other_id, limit))
+            for other_id in await self._related_stories(session, article.story_id, members):
+                similar.extend(await repo.for_story(other_id, limit))
         by_id = {a.id: a for a in [*own, *similar]}
         chosen = related_headlines(
             _headline(article),

@@ -102,3 +102,11 @@ def unpack_vectors(blobs: Sequence[bytes]) -> Vectors:
         return np.zeros((0, 0), dtype=np.float32)
     rows: Vectors = np.stack([unpack_vector(blob) for blob in blobs])
     return rows
+
+
+def mean_vector(blobs: Sequence[bytes]) -> Vectors | None:
+    """The unit-length mean of packed vectors of one dimension (None when there are none,
+    or they disagree in size, as after a change of encoder)."""
+    if not blobs or len({len(blob) for blob in blobs}) != 1:
+        return None
+    return normalise_rows(unpack_vectors(blobs).mean(axis=0))[0]
