@@ -217,6 +217,9 @@ async def measure_paths(
         print(
             f"  index built in {time.perf_counter() - started:.0f} s ({state.documents} articles)"
         )
+    with LoopWatch() as idle:
+        await asyncio.sleep(3.0)
+    print(f"  event loop idle for 3 s: longest without a turn {idle.worst * 1000:.1f} ms (noise)")
     try:
         for path in paths:
             print(f"  path {path}")
