@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import multiprocessing
 import os
 import signal
@@ -29,6 +30,8 @@ from typing import Any, Final, TypeVar
 HEAVY_CHARS: Final = 100_000  # input size from which the work goes to a worker process
 PROCESSES: Final = 1
 WORKER_NICENESS: Final = 10  # on a busy machine the event loop's process gets the CPU first
+# The steps a worker runs, imported when it starts rather than with its first input.
+PRELOAD: Final = ("bot.pipeline.candidates", "bot.pipeline.normalise")
 
 T = TypeVar("T")
 
@@ -37,10 +40,13 @@ _pools_lock = threading.Lock()
 
 
 def _start_worker() -> None:
-    """Worker start-up: lower priority than the loop; Ctrl-C stops the parent, which ends it."""
+    """Worker start-up: lower priority than the loop, the steps imported; Ctrl-C stops the
+    parent, which ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
+    for module in PRELOAD:
+        importlib.import_module(module)
 
 
 def _pool(processes: int) -> ProcessPoolExecutor:
