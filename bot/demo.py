@@ -26,7 +26,9 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, RequestData
 
+from bot.embeddings import Embedder
 from bot.fetch import Fetcher
+from bot.linker import Linker
 from bot.services import Services
 from bot.settings import Settings
 from storage.db import Database
@@ -324,6 +326,8 @@ class DemoSession:
         self.application: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._pump_lock = asyncio.Lock()
         self._engines: Any = None
+        self._embedder: Embedder | None = None
+        self._linker: Linker | None = None
 
     # -- printing
 
@@ -378,12 +382,24 @@ class DemoSession:
         await set_command_menus(application.bot)
         self.services, self.application = services, application
         self._engines = build_engines(services, application)
+        await self._start_linking(db, settings.encoder)
         await self.pump()
+
+    async def _start_linking(self, db: Database, encoder: str) -> None:
+        """Load the sentence encoder in its worker process, so Arabic and English reports of
+        one event link (without it the demo runs on words only, as the bot would)."""
+        if encoder == "off":
+            return
+        self._embedder = Embedder(encoder)
+        if (await self._embedder.start()).available:
+            self._linker = Linker(db, self._embedder)
 
     async def close(self) -> None:
         """Stop the application and remove the temporary database."""
         if self.application is not None:
             await self.application.shutdown()
+        if self._embedder is not None:
+            await self._embedder.close()
         if self.services is not None:
             await self.services.db.dispose()
         self._tmp.cleanup()
@@ -407,6 +423,8 @@ class DemoSession:
                 self.released += 1
             if due:
                 await self.services.ingest.ingest_records(due)
+            if self._linker is not None:  # embed the new items and link across languages
+                await self._linker.run_until_idle()
             await self.services.follows.refresh()
             await self._engines.fanout.run_until_idle()
             self.pushing = True
@@ -472,7 +490,10 @@ class DemoSession:
         """What the demo is and how to use it."""
         self._print(
             "Akhbar demo — offline, no token. Type commands as in Telegram "
-            "(/start, /topics, /follow flood, /search fuel, /mysubs, /help).\n"
+            "(/start, /topics, /follow flood, /search fuel, /mysubs, /help, "
+            "/settings news both).\n"
+            "Arabic and English reports of one event are one story: /topics lists it once, "
+            "its card shows who covers it in each language.\n"
             "Numbers press the buttons shown as [1] [2] …; /wait 60 skips a minute of "
             "demo time; /quit ends. New demo items arrive over the first three minutes."
         )
