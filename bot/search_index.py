@@ -403,9 +403,9 @@ class SearchIndex:
             return 0
         engine = self.engine
         try:
-            if self.mode == "reader" and await asyncio.to_thread(engine.take_writer):
-                self.mode = "writer"
-            if self.mode == "reader":
+            writer = await asyncio.to_thread(engine.take_writer)
+            self.mode = "writer" if writer else "reader"
+            if not writer:
                 await asyncio.to_thread(engine.reload)
                 self.last_id = await asyncio.to_thread(engine.newest, "id")
                 written = 0
@@ -416,9 +416,10 @@ class SearchIndex:
             async with self.db.unit_of_work() as session:
                 top = await IndexFeedRepo(session).top_id()
             self.lag = max(top - self.last_id, 0)
-        except Exception as exc:
+        except Exception as exc:  # the database or the folder failed: retried next tick
             self._fail(f"catch-up failed: {type(exc).__name__}: {exc}")
             return 0
+        self.reason = ""
         self._log_state()
         return written
 

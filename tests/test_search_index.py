@@ -223,3 +223,18 @@ def test_index_directory_setting() -> None:
     assert index_directory("auto", "postgresql+asyncpg://u@h/db") == Path("data/search-index")
     assert index_directory("off", "sqlite+aiosqlite:///a.db") is None
     assert index_directory("/srv/idx", "sqlite+aiosqlite:///a.db") == Path("/srv/idx")
+
+
+async def test_a_failed_index_recovers_at_the_next_catch_up(db: Database, tmp_path: Path) -> None:
+    """After a failure the database answers; the next successful catch-up brings the index back."""
+    article = await add(db, "Heatwave alert issued", hours_ago=1)
+    index = await index_of(db, tmp_path / "index")
+    try:
+        index._fail("search failed: simulated")
+        assert not index.ready
+        assert await index.search(query_groups("heatwave"), limit=5, now=NOW) is None
+        await index.catch_up()
+        assert index.ready and index.reason == ""
+        assert await ids(index, "heatwave") == [article.id]
+    finally:
+        await index.close()
