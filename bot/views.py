@@ -96,6 +96,16 @@ def interface_first(story: Story, partner: Story | None, lang: str) -> tuple[Sto
     return story, partner
 
 
+def coverage_items(articles: Sequence[Article]) -> list[CoverageItem]:
+    """The coverage view of a story's dated articles (source, language, time)."""
+    found = []
+    for article in articles:
+        when = article.published_at or article.fetched_at
+        if when is not None:
+            found.append(CoverageItem(source_name(article) or "?", article.lang, when))
+    return found
+
+
 def reads_article(chat: Chat, article: Article, partners: Mapping[int, set[int]]) -> bool:
     """Whether the chat's news languages include the article (linked coverage counts)."""
     linked = article.story_id is not None and article.story_id in partners
@@ -160,11 +170,7 @@ class ReadViews:
         in_language = [a for a in originals if a.lang == chat.language] or originals
         summary = list(in_language[0].summary) if in_language else []
         timeline = [(a, source_name(a)) for a in reversed(originals)]
-        covered = coverage(
-            CoverageItem(source_name(a) or "?", a.lang, a.published_at or a.fetched_at)
-            for a in originals
-            if a.published_at is not None or a.fetched_at is not None
-        )
+        covered = coverage(coverage_items(originals))
         return render_story_card(
             chat.language,
             chat.timezone,

@@ -40,7 +40,8 @@ def lexicon_vector(text: str) -> Vectors:
         row[len(CONCEPTS) :] = text_vector(text, 8)
     else:
         row[len(CONCEPTS) :] = NOISE * text_vector(text, 8)
-    return normalise_rows(row)[0]
+    unit: Vectors = normalise_rows(row)[0]
+    return unit
 
 
 class LexiconEncoder:

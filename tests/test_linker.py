@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.linker import Linker, LinkerTuning, LinkingService
 from bot.pipeline.encoder import unpack_vector
@@ -131,7 +131,7 @@ async def test_restart_resumes_from_the_database(db: Database) -> None:
         assert off.off and (embedded, waiting) == (0, 2)
         await Linker(db, InlineEmbedder(), clock=bot.clock).run_until_idle()
         async with db.unit_of_work() as session:
-            await session.execute(StoryLinkRow.__table__.delete())
+            await session.execute(delete(StoryLinkRow))
         embedder = InlineEmbedder()
         result = await Linker(db, embedder, clock=bot.clock).run_once()
     assert embedder.batches == [] and result.links == 1 and len(await _links(db)) == 1

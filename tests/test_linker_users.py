@@ -163,8 +163,8 @@ async def test_digest_shows_a_linked_pair_once(bot: Harness) -> None:
     await _link(bot)
     english = await _story_of(bot.services.db, "https://news.invalid/x1")
     await bot.services.chats.follow_story(ARABIC_READER, english)
-    reader = {"chat_id": ARABIC_READER, "user_id": ARABIC_READER, "lang": "ar"}
-    digest = _plain(joined(await bot.command("/digest", **reader)))
+    sent = await bot.command("/digest", chat_id=ARABIC_READER, user_id=ARABIC_READER, lang="ar")
+    digest = _plain(joined(sent))
     entry = digest.split("\n\n")[1]
     assert entry.startswith("1. " + FUEL_AR) and "2. " not in digest
     assert FUEL_EN in digest and "…" not in digest

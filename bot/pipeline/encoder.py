@@ -109,4 +109,5 @@ def mean_vector(blobs: Sequence[bytes]) -> Vectors | None:
     or they disagree in size, as after a change of encoder)."""
     if not blobs or len({len(blob) for blob in blobs}) != 1:
         return None
-    return normalise_rows(unpack_vectors(blobs).mean(axis=0))[0]
+    mean: Vectors = normalise_rows(unpack_vectors(blobs).mean(axis=0))[0]
+    return mean
