@@ -202,3 +202,16 @@ async def test_a_migrated_group_is_readdressed(db: Database, api: FakeBotAPI, bo
     assert [f.story_id for f in follows] == [story]
     assert [r.state for r in await rows(db, new)] == [DeliveryState.SENT]
     assert await rows(db, old) == []
+
+
+async def test_a_migration_to_its_own_id_is_a_counted_attempt(
+    db: Database, api: FakeBotAPI, bot: Bot
+) -> None:
+    """A migration that names the chat's own id cannot move it: an attempt, not a spin."""
+    await owed(db, -7, "harbour", type=ChatType.GROUP)
+    api.add_fault("migrated", method="sendMessage", chat_id=-7, times=None, migrate_to=-7)
+    await run_loop(make_worker(db, bot))
+    assert send_calls(api, -7) == 1, f"{send_calls(api, -7)} sends in {RUN_SECONDS} s"
+    (row,) = await rows(db, -7)
+    assert row.state == DeliveryState.PENDING and row.attempts == 1
+    assert (row.last_error or "").startswith("unexpected: told to move"), row.last_error

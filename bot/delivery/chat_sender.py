@@ -226,9 +226,11 @@ class ChatSender:
         """Record the outcome of a failed message; True when it is to be sent again as plain
         text, `ChatDone` when the chat's later rows were covered too."""
         now = self.clock()
-        outcome = decide_outcome(
-            error, message.rows[0].attempts, now, plain=plain, policy=self.retry
-        )
+        attempts = message.rows[0].attempts
+        outcome = decide_outcome(error, attempts, now, plain=plain, policy=self.retry)
+        if isinstance(outcome, Readdress) and outcome.chat_id == chat.id:  # nowhere to move
+            failure = SendUnexpected(f"told to move chat {chat.id} to itself")
+            outcome = decide_outcome(failure, attempts, now, policy=self.retry)
         if isinstance(outcome, PlainFallback):
             log.warning("chat %s: bad HTML (%s); sending plain text once", chat.id, error)
             result.plain_fallbacks += 1
