@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,3 +212,50 @@ async def test_real_encoder_links_a_translation_off_loop() -> None:
         await embedder.close()
     assert rows is not None and rows.shape == (3, status.dim)
     assert float(rows[0] @ rows[1]) > float(rows[0] @ rows[2]) + 0.2
+
+
+_ORPHAN_SCRIPT = """
+import asyncio
+from bot.embeddings import Embedder
+
+async def main():
+    embedder = Embedder("tests.embed_fakes:hash_encoder")
+    await embedder.start()
+    print(*embedder._pool._processes, flush=True)
+    await asyncio.sleep(60)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_worker_ends_when_the_bot_process_is_killed(tmp_path: Path) -> None:
+    """A bot killed outright (SIGKILL) leaves no embedding worker behind."""
+    script = tmp_path / "bot_process.py"
+    script.write_text(_ORPHAN_SCRIPT, encoding="utf-8")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    bot = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=root, env=env
+    )
+    try:
+        assert bot.stdout is not None
+        worker = int(bot.stdout.readline().split()[0])
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(worker):
+            time.sleep(0.1)
+        assert not _alive(worker)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process (not a zombie) exists."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
