@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -403,13 +404,14 @@ async def test_story_state_survives_restart(db: Database, service: IngestService
 def reference_simhash(terms: list[str]) -> int:
     """SimHash by its definition: per bit, the weight of terms whose hash has it minus the
     weight of those whose hash lacks it; the bit is set when positive (signed int64)."""
+    weights = Counter(term for term in terms if term)  # a term's weight: how often it occurs
+    hashes = {
+        term: int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "big")
+        for term in weights
+    }
     value = 0
     for bit in range(64):
-        total = 0
-        for term in terms:
-            if term:
-                h = int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "big")
-                total += 1 if (h >> bit) & 1 else -1
+        total = sum(n if (hashes[t] >> bit) & 1 else -n for t, n in weights.items())
         value |= (total > 0) << bit
     return value - (1 << 64) if value >> 63 else value
 
