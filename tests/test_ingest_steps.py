@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
+from sqlalchemy import select
+
+import bot.pipeline.normalise as normalise_module
 from bot.domain import ArticleDraft, Source, SourceKind
+from bot.fetch import Fetcher
+from bot.ingest import IngestService
 from bot.ingest.offloop import OffLoop
 from bot.pipeline.candidates import Candidate, parse_body
 from bot.pipeline.normalise import leading_sentences, normalise, normalise_many
 from bot.pipeline.sentences import analyse
 from bot.pipeline.storable import MAX_KEY_BYTES
+from bot.settings import Settings
+from bot.stories import StoryService
+from storage.db import Database
+from storage.models import ArticleRow
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SOURCE = Source(id=7, name="N", url="https://n.example/feed", lang="en")
@@ -100,3 +111,44 @@ async def test_offloop_routes_by_size_and_a_worker_process_gives_the_same_result
     drafts = await offloop.run(10**6, normalise_many, batch, NOW, 400)
     assert drafts == normalise_many(batch, NOW, 400)
     assert await offloop.run(10, normalise_many, batch, NOW, 400) == drafts
+
+
+async def test_heavy_items_are_normalised_in_the_worker_process(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed item of `heavy_chars` or more is normalised in the worker process (this
+    process's summariser never sees it), the others in a thread here; all are stored with
+    their stories."""
+    seen: list[str] = []
+    real = normalise_module.summarise
+
+    def summarise(title: str, body: str, *args: Any, **kwargs: Any) -> list[str]:
+        seen.append(title)
+        return real(title, body, *args, **kwargs)
+
+    monkeypatch.setattr(normalise_module, "summarise", summarise)
+    long_text = " ".join(f"Sentence {i} about the harbour strike talks." for i in range(200))
+    items = [("Harbour strike talks resume", long_text), ("Floods close the valley road", "")]
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>N</title>'
+        + "".join(
+            f"<item><guid>g{i}</guid><link>https://n.example/{i}</link><title>{title}</title>"
+            f"<description>{text or 'Rain fell for a third day. The road is shut.'}</description>"
+            "</item>"
+            for i, (title, text) in enumerate(items)
+        )
+        + "</channel></rss>"
+    ).encode()
+    stories = StoryService(db, now=lambda: NOW)
+    await stories.load()
+    async with Fetcher(allow_private=True) as fetcher:
+        service = IngestService(
+            db, fetcher, stories, Settings(), clock=lambda: NOW, heavy_chars=len(long_text)
+        )
+        report = await service.ingest_bytes(feed, "https://n.example/feed.xml")
+    assert (report.new, report.failed) == (2, 0), report.errors
+    assert seen == ["Floods close the valley road"]
+    async with db.unit_of_work() as session:
+        rows = list(await session.scalars(select(ArticleRow).order_by(ArticleRow.id)))
+    assert [r.title for r in rows] == [title for title, _text in items]
+    assert all(r.story_id is not None and r.summary for r in rows)
