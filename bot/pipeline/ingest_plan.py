@@ -12,8 +12,8 @@ articles were stored one after the other:
   what is inserted;
 - new: inserted (near-duplicate links and stories are decided when ids are given).
 
-Fields are any dataclass with `url`, `guid`, `source_id` and `content_hash` (storage's
-`ArticleFields`); nothing here reads or writes.
+Fields are any dataclass with `url`, `guid`, `source_id` and `content_hash` (ingest's
+`bot.domain.ArticleDraft`); nothing here reads or writes.
 """
 
 from __future__ import annotations
