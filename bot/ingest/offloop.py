@@ -30,6 +30,7 @@ from typing import Any, Final, TypeVar
 HEAVY_CHARS: Final = 100_000  # input size from which the work goes to a worker process
 PROCESSES: Final = 1
 WORKER_NICENESS: Final = 10  # on a busy machine the event loop's process gets the CPU first
+PARENT_CHECK_S: Final = 1.0  # how often a worker checks that its parent still runs
 # The steps a worker runs, imported when it starts rather than with its first input.
 PRELOAD: Final = ("bot.pipeline.candidates", "bot.pipeline.normalise")
 
@@ -39,10 +40,18 @@ _pools: dict[int, ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def _start_worker() -> None:
-    """Worker start-up: lower priority than the loop, the steps imported; Ctrl-C stops the
-    parent, which ends it."""
+def _watch_parent(parent: int) -> None:
+    """End this worker once its parent is gone (a SIGKILL ends no workers)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _start_worker(parent: int) -> None:
+    """Worker start-up: lower priority than the loop, the steps imported, ends with its
+    parent; Ctrl-C stops the parent, which ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     for module in PRELOAD:
@@ -58,6 +67,7 @@ def _pool(processes: int) -> ProcessPoolExecutor:
                 processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
+                initargs=(os.getpid(),),
             )
             _pools[processes] = pool
         return pool
