@@ -9,7 +9,8 @@ normalising of large inputs run there, see bot/ingest/offloop.py), a steadier fi
 shared machine; `main_cpu_seconds` is this process's share, the event loop's. The worker is
 started before the timed span, as in a running bot (`worker_start_cpu_seconds`: what its
 start cost). In `rss` mode the feeds are served by a child process (`python -m
-http.server`), so its CPU is not counted.
+http.server`), so its CPU is not counted. `loop_lag_*_ms`: how late the event loop woke a
+task sleeping 10 ms at a time during the ingest (`bot.looplag.LoopLagMonitor`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.fetch import Fetcher, FetchLimits  # noqa: E402
 from bot.ingest import IngestService  # noqa: E402
+from bot.looplag import LoopLagMonitor  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.stories import StoryService  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -114,7 +116,9 @@ async def run(mode: str, limit: int | None) -> dict[str, Any]:
     async with Fetcher(allow_private=True, limits=limits) as fetcher:
         service = IngestService(db, fetcher, stories, settings)
         worker_start = await service.offloop.worker_cpu_seconds()
+        monitor = LoopLagMonitor(interval_s=0.01, window=1_000_000)
         if mode == "jsonl":
+            monitor.start()
             started, cpu_started = time.perf_counter(), time.process_time()
             report = await service.ingest_records(records)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -131,11 +135,13 @@ async def run(mode: str, limit: int | None) -> dict[str, Any]:
                 repo = SourceRepo(session)
                 for outlet in by_outlet:
                     await repo.add(f"http://127.0.0.1:{port}/{outlet}.xml", outlet, lang="ar")
+            monitor.start()
             started, cpu_started = time.perf_counter(), time.process_time()
             report = await service.poll_due("bench", limit=100)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             server.kill()
             server.wait()
+        await monitor.stop()
         worker_cpu = await service.offloop.worker_cpu_seconds() - worker_start
     await db.dispose()
     total_cpu = cpu + worker_cpu
@@ -154,6 +160,8 @@ async def run(mode: str, limit: int | None) -> dict[str, Any]:
         "articles_per_cpu_s": round(handled / total_cpu, 1) if total_cpu else 0.0,
         "main_cpu_seconds": round(cpu, 2),
         "worker_start_cpu_seconds": round(worker_start, 2),
+        "loop_lag_p99_ms": round(monitor.stats().p99_ms, 1),
+        "loop_lag_max_ms": round(monitor.stats().max_ms, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
