@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from bot.domain import Article, Chat, Delivery, Story
+from bot.pipeline.xlink import Coverage
 from bot.presentation.digest import article_time, source_name
 from bot.presentation.message import Rendered
 from bot.presentation.render import render_burst, render_push
@@ -36,7 +37,9 @@ class PushComposer:
         """Read through `db`; related headlines come from `stories`."""
         self.db = db
         self.stories = stories
-        self._context: dict[PushContextKey, tuple[float, Story | None, list[Article]]] = {}
+        self._context: dict[
+            PushContextKey, tuple[float, Story | None, list[Article], Coverage | None]
+        ] = {}
 
     async def _related(self, article: Article, exclude: set[int]) -> list[Article]:
         """Related headlines of the story: other sources first, newest first."""
@@ -53,24 +56,26 @@ class PushComposer:
 
     async def _story_and_related(
         self, article: Article, story_id: int | None, ids: set[int]
-    ) -> tuple[Story | None, list[Article]]:
-        """The story and related headlines for a push, cached briefly: a fan-out asks once
-        per chat."""
+    ) -> tuple[Story | None, list[Article], Coverage | None]:
+        """The story, related headlines and coverage for a push, cached briefly: a fan-out
+        asks once per chat."""
         cache = self._context
         key = (article.id, story_id, frozenset(ids))
         now = time.monotonic()
         hit = cache.get(key)
         if hit is not None and now - hit[0] < CONTEXT_TTL_S:
-            return hit[1], hit[2]
+            return hit[1], hit[2], hit[3]
         story: Story | None = None
+        covered: Coverage | None = None
         if story_id is not None:
             async with self.db.unit_of_work() as session:
                 story = await StoryRepo(session).get(story_id)
+            covered = await self.stories.coverage(story_id)
         related = await self._related(article, ids)
         if len(cache) >= CONTEXT_MAX:
             cache.clear()
-        cache[key] = (now, story, related)
-        return story, related
+        cache[key] = (now, story, related, covered)
+        return story, related, covered
 
     async def compose(
         self, chat: Chat, deliveries: Sequence[Delivery], articles: Sequence[Article]
@@ -93,12 +98,14 @@ class PushComposer:
         story_id = next((d.story_id for d in deliveries if d.story_id is not None), None)
         story_id = story_id if story_id is not None else originals[0].story_id
         article = originals[0]
-        story, related = await self._story_and_related(article, story_id, ids)
+        story, related, covered = await self._story_and_related(article, story_id, ids)
         lang, tz = chat.language, chat.timezone
         if len(originals) > 1 and story is not None:
             burst = [(a, source_name(a), list(a.summary)) for a in originals]
             return render_burst(lang, tz, story, burst)
-        also = [name for name in copies.get(article.id, []) if name and name != source_name(article)]
+        also = [
+            name for name in copies.get(article.id, []) if name and name != source_name(article)
+        ]
         rendered = render_push(
             lang,
             tz,
@@ -108,5 +115,6 @@ class PushComposer:
             [(a, source_name(a)) for a in related],
             list(dict.fromkeys(also)),
             story,
+            covered,
         )
         return rendered

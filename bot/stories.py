@@ -18,6 +18,7 @@ from bot.domain import Article, Clock, utc_now
 from bot.pipeline.cluster import ClusterDoc, StoryClusterer
 from bot.pipeline.encoder import mean_vector
 from bot.pipeline.related import Headline, related_headlines
+from bot.pipeline.xlink import Coverage, CoverageItem, coverage
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.links import LinkRepo
@@ -227,3 +228,16 @@ class StoryService:
             limit=limit,
         )
         return [by_id[int(h.id)] for h in chosen]
+
+    async def coverage(self, story_id: int) -> Coverage:
+        """Who covers a story and its linked partner: sources per language, first report."""
+        async with self.db.unit_of_work() as session:
+            repo = ArticleRepo(session)
+            articles: list[Article] = []
+            for member in await LinkRepo(session).with_partners(story_id):
+                articles.extend(await repo.for_story(member, STORY_ARTICLES))
+        return coverage(
+            CoverageItem(a.source_name or "?", a.lang, when)
+            for a in articles
+            if a.duplicate_of is None and (when := a.published_at or a.fetched_at) is not None
+        )

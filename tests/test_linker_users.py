@@ -80,6 +80,7 @@ async def test_follower_of_the_english_story_gets_the_arabic_push(bot: Harness) 
     await _link(bot)
     pushed = joined(c for c in bot.api.calls[before:] if c.params.get("chat_id") == USER_ID)
     assert FUEL_AR in pushed
+    assert "2 sources · 1 Arabic · 1 English · first: Coast Wire" in _plain(pushed)
     assert await _story_of(bot.services.db, "https://news.invalid/x2") != await _story_of(
         bot.services.db, "https://news.invalid/x1"
     )

@@ -402,13 +402,17 @@ def render_push(
     related: list[tuple[Article, str]],
     also_sources: list[str],
     story: Story | None,
+    covered: Coverage | None = None,
 ) -> Rendered:
-    """A pushed article: linked headline, source and time, summary, related headlines."""
+    """A pushed article: linked headline, source and time, the coverage line of a story
+    reported in both languages, summary, related headlines."""
     m = mark(lang)
     head = [f"{m}<b>{headline(article)}</b>"]
     meta = _meta(lang, tz, source_name or article.source_name, _when(article))
     if meta:
         head.append(m + meta)
+    if covered is not None and len(covered.sources_by_language) > 1:
+        head.append(m + coverage_line(lang, tz, covered))
     names = _join_names(lang, also_sources[:RELATED_MAX])
     if names:
         head.append(f"{m}<i>{t(lang, 'push.also', sources=names)}</i>")
