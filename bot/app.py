@@ -60,7 +60,13 @@ def setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     install_log_redaction()  # the token (and webhook secret) never reach a log line
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "telegram.ext.Updater"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "aiohttp.access",
+        "telegram.ext.Updater",
+        "alembic.runtime.plugins",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: still running" is expected
 

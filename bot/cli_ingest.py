@@ -7,31 +7,31 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress
 
 from bot.cli_common import fail, settings_or_exit
-from bot.domain import Source
-from bot.extracting import extract_inputs
-from bot.fetch import fetcher_for
-from bot.ingest import IngestReport, IngestService
-from bot.settings import Settings
-from bot.sources import SourceError, SourceService
-from bot.stories import StoryService
-from storage.db import Database
-from storage.migrate import upgrade
+
+if TYPE_CHECKING:  # the services are imported where a command runs: `akhbar run` never needs them
+    from bot.domain import Source
+    from bot.ingest import IngestReport, IngestService
+    from bot.settings import Settings
+    from storage.db import Database
 
 
 def _migrated(settings: Settings) -> Settings:
     """Migrate the database to head (a fresh machine just works); call outside the loop."""
+    from storage.migrate import upgrade
+
     upgrade(settings.database_url)
     return settings
 
 
 def _database(settings: Settings) -> Database:
     """Open the configured database."""
+    from storage.db import Database
+
     return Database(settings.database_url)
 
 
@@ -61,6 +61,8 @@ def _jsonl(path: Path, report: IngestReport) -> Iterator[dict[str, Any]]:
 
 async def _ingest_one(service: IngestService, item: str) -> IngestReport:
     """Ingest one input: a URL, a .jsonl file, or a feed/page file."""
+    from bot.ingest import IngestReport
+
     if _is_url(item):
         return await service.ingest_url(item)
     path = Path(item)
@@ -72,6 +74,12 @@ async def _ingest_one(service: IngestService, item: str) -> IngestReport:
 
 async def _ingest(settings: Settings, inputs: list[str]) -> IngestReport:
     """Ingest every input with a progress bar on stderr; failures are counted, not raised."""
+    from rich.progress import Progress
+
+    from bot.fetch import fetcher_for
+    from bot.ingest import IngestReport, IngestService
+    from bot.stories import StoryService
+
     db = _database(settings)
     total = IngestReport()
     try:
@@ -113,6 +121,9 @@ def _source_line(source: Source) -> str:
 
 async def _with_sources(settings: Settings, action: str, *args: Any) -> Any:
     """Run one SourceService method against the configured database."""
+    from bot.fetch import fetcher_for
+    from bot.sources import SourceService
+
     db = _database(settings)
     try:
         async with fetcher_for(settings) as fetcher:
@@ -135,6 +146,8 @@ def register(app: typer.Typer, source_app: typer.Typer) -> None:
         lang: Annotated[str | None, typer.Option("--lang", help="Language hint: ar or en.")] = None,
     ) -> None:
         """Add a news source (its kind is detected on the first poll)."""
+        from bot.sources import SourceError
+
         settings = settings_or_exit()
         try:
             source = asyncio.run(
@@ -202,6 +215,9 @@ def register(app: typer.Typer, source_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input.")] = False,
     ) -> None:
         """Extract title, text, date, language… of each input, in input order."""
+        from bot.extracting import extract_inputs
+        from bot.fetch import fetcher_for
+
         settings = settings_or_exit()
         for record in extract_inputs(inputs, url, lambda: fetcher_for(settings)):
             if as_json:
