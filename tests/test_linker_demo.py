@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from sqlalchemy import select
 
 from bot.demo import DemoSession
@@ -13,9 +14,12 @@ FUEL_EN = "Energy ministry raises petrol and diesel prices by 8 percent"
 FUEL_AR = "وزارة الطاقة ترفع أسعار البنزين والديزل بنسبة 8 بالمئة"
 
 
-async def test_demo_shows_a_bilingual_story_with_its_coverage() -> None:
-    """With the real encoder: the fuel story is listed once in English, and its card counts
-    the Arabic and English sources."""
+async def test_demo_shows_a_bilingual_story_with_its_coverage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fuel story is listed once in English, and its card counts the Arabic and English
+    sources (the lexicon encoder in the worker process stands in for the model)."""
+    monkeypatch.setenv("AKHBAR_ENCODER", "tests.linker_fakes:lexicon_encoder")
     out = io.StringIO()
     session = DemoSession(out)
     await session.start()
