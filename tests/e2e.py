@@ -108,6 +108,9 @@ def bot_env(api_base_url: str, db_url: str, **extra: str) -> dict[str, str]:
             "AKHBAR_ALLOW_PRIVATE_SOURCES": "true",
             "AKHBAR_ADMIN_IDS": "1",
             "AKHBAR_LOG_LEVEL": "INFO",
+            # No multilingual encoder worker (1.5 s CPU and 180 MB per bot process): linking is
+            # tested through the linker with fake encoders, the real model in test_embeddings.
+            "AKHBAR_ENCODER": "off",
             "PYTHONUNBUFFERED": "1",
         }
     )
