@@ -16,11 +16,22 @@
 (c') ``digest-varied``: the same over chats whose digests differ: 1-5 follows each among
     `--stories` stories (10 % muted), 30 % with a keyword follow, English and Arabic, eight
     timezones, some pushes already received.
+(d) ``multi``: 1, 2 and 3 ``akhbar run`` processes (`--processes`) on one PostgreSQL
+    database, the default budget (29) shared by demand, against the fake Bot API in a
+    subprocess enforcing 30 msg/s overall and 1 msg/s per chat; `--multi-chats` (3,000)
+    followers of one story get its new article: the aggregate effective rate at the API
+    (sends after the first over first-to-last arrival; target ≥ 28.5 msg/s) and 429s
+    (target zero) per configuration, and each process's messages and rate (from its
+    "delivery pass" log lines, over the same span).
+(d') ``multi-burst``: 3 processes at a 1,000 msg/s budget against the fake without limits,
+    `--multi-burst-chats` (6,000) followers: the aggregate sustained rate at the API
+    (target ≥ 1,000 msg/s), the most sends in any 1 s, and the rate per process.
 
-Every part uses a fresh SQLite file. Run from the repository root::
+Parts (a)-(c') use a fresh SQLite file; (d) and (d') a fresh PostgreSQL database each
+(`--postgres`, default the test server). Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_delivery.py [--parts rate burst digest digest-varied]
-        [--chats 10000] [--digest-chats 100000]
+    .venv/bin/python benchmarks/bench_delivery.py [--parts rate burst digest digest-varied
+        multi multi-burst] [--chats 10000] [--digest-chats 100000] [--multi-chats 3000]
 """
 
 from __future__ import annotations
@@ -28,17 +39,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import resource
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
 from telegram import Bot
 
 from bot.app import build_services
@@ -48,14 +63,16 @@ from bot.domain import DeliveryState
 from bot.pipeline.text import matching_terms
 from bot.settings import DEFAULT_MESSAGES_PER_SECOND, TELEGRAM_BULK_PER_SECOND, Settings
 from bot.telegram_request import AiohttpRequest
-from storage.db import Database
+from storage.db import Database, create_engine
 from storage.migrate import upgrade
 from storage.models import ArticleRow, ChatRow, DeliveryRow, FollowRow, StoryRow
 from storage.repos.articles import ArticleFields, ArticleRepo
 from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.deliveries import DeliveryRepo
 from storage.repos.stories import StoryRepo
+from tests.e2e import bot_env, bot_process
 from tests.fakebotapi import ControlClient, spawn
+from tests.test_e2e_crash import seed_database
 
 TOKEN = "123456:BENCH"
 FIRST_CHAT = 1_000_000
@@ -422,6 +439,115 @@ def part_digest(folder: Path, chats: int) -> None:
     )
 
 
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+PASS_LOG = re.compile(r"delivery pass: (\d+) messages")
+
+
+async def _admin(server: str, sql: str) -> None:
+    """Run one statement on the PostgreSQL server outside a transaction."""
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+def fresh_postgres(server: str) -> tuple[str, str]:
+    """A new, migrated PostgreSQL database on `server`: (its URL, its name)."""
+    name = f"akhbar_bench_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url, name
+
+
+def pass_messages(log: Path) -> int:
+    """Messages one `akhbar run` process reported in its delivery pass log lines."""
+    return sum(int(m.group(1)) for m in PASS_LOG.finditer(log.read_text(errors="replace")))
+
+
+def run_processes(
+    server: str, folder: Path, processes: int, chats: int, budget: float, limits: bool
+) -> tuple[list[float], dict[str, Any], list[int]]:
+    """`processes` x `akhbar run` on one fresh database deliver one article to `chats`
+    followers; (arrival times at the fake, its stats, messages per process)."""
+    url, name = fresh_postgres(server)
+    chat_ids = list(range(FIRST_CHAT, FIRST_CHAT + chats))
+    try:
+        asyncio.run(seed_database(url, chat_ids))
+        wanted = set(chat_ids)
+        args = ("--limits", "--global-per-second", str(int(TELEGRAM_BULK_PER_SECOND)))
+        logs = [folder / f"{name}-{n}.log" for n in range(processes)]
+        with spawn(*(args if limits else ())) as control, ExitStack() as stack:
+            env = bot_env(
+                control.base_url,
+                url,
+                AKHBAR_MAX_MESSAGES_PER_SECOND=str(budget),
+                AKHBAR_LEASE_SECONDS="30",
+                AKHBAR_ENCODER="off",
+                AKHBAR_LOG_LEVEL="INFO",
+            )
+            for log in logs:
+                stack.enter_context(bot_process(env, log))
+            deadline = time.monotonic() + 60 + 3 * chats / budget
+            while time.monotonic() < deadline:
+                if control.stats()["sent"] >= chats:
+                    break
+                time.sleep(0.5)
+            time.sleep(2)  # the passes end and log their counts
+            seen = sorted(
+                float(m["at"])
+                for m in control.sent()
+                if m["method"] == "sendMessage" and int(m["chat_id"]) in wanted
+            )
+            stats = control.stats()
+        per_process = [pass_messages(log) for log in logs]
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return seen, stats, per_process
+
+
+def describe(seen: list[float], per_process: list[int]) -> tuple[float, str]:
+    """The aggregate rate over first-to-last arrival, and each process's part of it."""
+    span = seen[-1] - seen[0] if len(seen) > 1 else float("inf")
+    rate = (len(seen) - 1) / span
+    parts = ", ".join(f"{n} msgs ({n / span:.1f} msg/s)" for n in per_process)
+    return rate, parts
+
+
+def part_multi(server: str, folder: Path, chats: int, counts: list[int]) -> None:
+    """(d) 1, 2, 3 processes at the default budget against 30 msg/s enforced."""
+    budget = DEFAULT_MESSAGES_PER_SECOND
+    for processes in counts:
+        seen, stats, per_process = run_processes(server, folder, processes, chats, budget, True)
+        rate, parts = describe(seen, per_process)
+        refused = stats["count_429"] + stats["limit_429s"]
+        ok = len(seen) == chats and rate >= 28.5 and refused == 0
+        print(
+            f"(d) {processes} process(es), {chats} followers, budget {budget:g} msg/s, "
+            f"30 msg/s and 1 msg/s per chat enforced: {len(seen)} sent at {rate:.2f} msg/s "
+            f"aggregate; 429s: {refused}; per process: {parts} "
+            f"(target ≥ 28.5 msg/s, zero 429s) -> {'PASS' if ok else 'FAIL'}",
+            flush=True,
+        )
+
+
+def part_multi_burst(server: str, folder: Path, chats: int, processes: int) -> None:
+    """(d') 3 processes at a 1,000 msg/s budget against the fake without limits."""
+    budget = 1000.0
+    seen, _, per_process = run_processes(server, folder, processes, chats, budget, False)
+    rate, parts = describe(seen, per_process)
+    most = most_in_window(seen)
+    ok = len(seen) == chats and rate >= budget
+    print(
+        f"(d') {processes} processes, {chats} followers, budget 1,000 msg/s, no limits: "
+        f"{len(seen)} sent at {rate:.0f} msg/s aggregate (most in any 1 s: {most}); "
+        f"per process: {parts} (target ≥ 1,000 msg/s) -> {'PASS' if ok else 'FAIL'}",
+        flush=True,
+    )
+
+
 def main() -> None:
     """Run the chosen parts."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -429,6 +555,10 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=10_000, help="chats for (a) and (b)")
     parser.add_argument("--digest-chats", type=int, default=100_000, help="chats for (c)")
     parser.add_argument("--stories", type=int, default=300, help="stories for digest-varied")
+    parser.add_argument("--multi-chats", type=int, default=3000, help="followers for (d)")
+    parser.add_argument("--multi-burst-chats", type=int, default=6000, help="followers (d')")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 3], help="for (d)")
+    parser.add_argument("--postgres", default=POSTGRES, help="server for (d) and (d')")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="akhbar-bench-") as tmp:
         folder = Path(tmp)
@@ -440,6 +570,10 @@ def main() -> None:
             part_digest(folder, args.digest_chats)
         if "digest-varied" in args.parts:
             part_digest_varied(folder, args.digest_chats, args.stories)
+        if "multi" in args.parts:
+            part_multi(args.postgres, folder, args.multi_chats, args.processes)
+        if "multi-burst" in args.parts:
+            part_multi_burst(args.postgres, folder, args.multi_burst_chats, 3)
 
 
 if __name__ == "__main__":

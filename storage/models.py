@@ -167,6 +167,9 @@ class ChatRow(Base):
     next_digest_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     news_langs: Mapped[str | None] = mapped_column(String(8))  # ar / en / both (revision 0005)
+    # The process that alone may send to the chat until `paced_until` (revision 0006).
+    paced_by: Mapped[str | None] = mapped_column(String(100))
+    paced_until: Mapped[datetime | None]
 
 
 class FollowRow(Base):
@@ -267,6 +270,15 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime]
+
+
+class SendBudgetRow(Base):
+    """A send budget's clock: its next free send slot, in epoch seconds (revision 0006)."""
+
+    __tablename__ = "send_budget"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    next_free: Mapped[float] = mapped_column(Float)
 
 
 class AppStateRow(Base):

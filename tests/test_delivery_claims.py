@@ -118,68 +118,6 @@ async def test_outcome_writes_with_a_holder_touch_only_its_claims(db: Database) 
     assert {states[i] for i in ids[1:]} == {DeliveryState.FAILED}
 
 
-async def test_processes_split_the_send_budget(db: Database) -> None:
-    """Two live workers each send at half the budget; when one stops, the other takes the
-    whole budget back at its next look."""
-    clock = Clock()
-    log: list[tuple[str, int]] = []
-
-    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Rendered:
-        """A fixed message."""
-        return Rendered("news", plain="news")
-
-    def worker(name: str) -> DeliveryWorker:
-        """A worker with a 30 msg/s budget."""
-        return DeliveryWorker(
-            db, Recorder(name, log), plain, holder=name, clock=clock, max_per_second=30
-        )
-
-    a, b = worker("A"), worker("B")
-    await a.run_once()
-    assert a.share == 30
-    await b.run_once()
-    assert b.share == 15 and b.limiter.global_count == 15
-    clock.now += timedelta(seconds=6)
-    await a.run_once()
-    assert a.share == 15 and a.limiter.global_count == 15
-    await b.stop()
-    clock.now += timedelta(seconds=6)
-    await a.run_once()
-    assert a.share == 30 and a.limiter.global_count == 30
-
-
-async def test_a_long_pass_takes_its_new_share_at_each_refill(db: Database) -> None:
-    """A process that starts while another is mid-pass halves that one's rate at its next
-    claim, not only at its next pass."""
-    await seed_fanout(db, list(range(1, 41)))
-    await FanOut(db).run_until_idle()
-    clock = Clock()
-    log: list[tuple[str, int]] = []
-
-    async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Rendered:
-        """A fixed message."""
-        return Rendered("news", plain="news")
-
-    busy = DeliveryWorker(
-        db,
-        Recorder("A", log),
-        plain,
-        holder="A",
-        clock=clock,
-        max_per_second=30,
-        tuning=WorkerTuning(batch=10),
-    )
-    joined = DeliveryWorker(
-        db, Recorder("B", log), plain, holder="B", clock=clock, max_per_second=30
-    )
-    claim = await busy.claims.claim()
-    assert claim.claimed == 10 and busy.share == 30
-    clock.now += timedelta(seconds=6)
-    assert await joined.budget.refresh() == 15
-    claim = await busy.claims.claim()  # the refill during the same pass
-    assert claim.claimed == 10 and busy.share == 15 and busy.limiter.global_count == 15
-
-
 async def owe(db: Database, chats: Sequence[int], text: str) -> None:
     """Make `chats` follow a new story and owe them one article of it."""
     story = await make_story(db)

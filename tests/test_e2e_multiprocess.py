@@ -11,8 +11,10 @@ Phases, each checked through the fake Bot API's records and the database:
    the documented bound).
 "Exactly one" message per row allows one more per failed attempt recorded on the row (a
 timed-out send may have gone out); no failure happens in a healthy run.
-Throughout, no source is fetched twice within its poll interval (by any process), and no
-process logs a traceback. When anything fails, the bots' logs are printed.
+Throughout, no source is fetched twice within its poll interval (by any process), no chat
+gets two messages within a second (whichever processes sent them: the per-chat pace holds
+across processes), and no process logs a traceback. When anything fails, the bots' logs
+are printed.
 
 The lease is 8 s (renewed every ~2.7 s) rather than the 3 s of the single-process tests,
 so that only a process stalled for more than 5 s could lose it on a slow shared machine.
@@ -64,7 +66,8 @@ CHATS = list(range(20_000, 20_300))
 POLL_SECONDS = 2
 SOURCES = 3
 LEASE_SECONDS = 8
-RATE = 20  # messages per second, per process
+RATE = 20  # messages per second: the bot's budget, shared by the processes
+PRIVATE_INTERVAL = 1.0  # Telegram's pace for one private chat (seconds)
 RECEIVING = "this process now receives updates"
 T = TypeVar("T")
 
@@ -276,6 +279,17 @@ def shortest_gap(times: list[float]) -> float:
     return min((b - a for a, b in itertools.pairwise(ordered)), default=float("inf"))
 
 
+def paced_too_fast(control: ControlClient) -> dict[int, float]:
+    """Seeded chats that got two messages closer than the private pace: chat → gap."""
+    times: dict[int, list[float]] = {}
+    seeded = set(CHATS)
+    for m in control.sent():
+        if int(m["chat_id"]) in seeded:
+            times.setdefault(int(m["chat_id"]), []).append(float(m["at"]))
+    gaps = {chat: shortest_gap(at) for chat, at in times.items()}
+    return {chat: round(gap, 3) for chat, gap in gaps.items() if gap < PRIVATE_INTERVAL}
+
+
 def test_processes_share_work_and_take_over(pg_url: str, tmp_path: Path) -> None:
     """No double sends, polls, digests or receivers; takeover after kill -9."""
     feeds = FeedServer()
@@ -388,6 +402,8 @@ def test_processes_share_work_and_take_over(pg_url: str, tmp_path: Path) -> None
         survivor_logs = [log for log in logs if log != victim_log]
         assert log_count(survivor_logs, RECEIVING) == 1, "not exactly one survivor took over"
         assert log_count(logs, "Conflict") == 0, "two processes polled getUpdates at once"
+        too_fast = paced_too_fast(control)
+        assert not too_fast, f"chats sent two messages within a second: {too_fast}"
         hit_times = {path: list(times) for path, times in feeds.hit_times.items()}
 
     feeds.close()

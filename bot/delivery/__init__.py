@@ -4,7 +4,7 @@ One reason to change per module:
 
 - `fanout`: new articles → outbox rows, once per chat (decisions in `bot.pipeline.fanout`);
 - `claims`: due rows claimed with a lease, grouped by chat, refilled while sending;
-- `budget`: the send budget shared among the live sending processes;
+- `budget`: the send budget shared by demand among the sending processes (send slots);
 - `pacing`: when a send may begin (rate limiter, claim deadline);
 - `messages`: a chat's rows folded into messages, and composing them;
 - `marks`: batched SENT/FOLDED marks and released rows (the repeat bound);
@@ -22,7 +22,7 @@ Design choices that span modules (see each module for its own):
   claim took nor undo that claim's outcome.
 """
 
-from bot.delivery.budget import SENDER_LEASE, BudgetShare, window_ceiling
+from bot.delivery.budget import SendBudget, window_ceiling
 from bot.delivery.chat_sender import WorkerResult
 from bot.delivery.fanout import FanOut, FanOutResult
 from bot.delivery.messages import Composer, DigestComposer
@@ -37,14 +37,13 @@ from bot.pipeline.outcomes import (
 )
 
 __all__ = [
-    "SENDER_LEASE",
-    "BudgetShare",
     "Composer",
     "DeliveryWorker",
     "DigestComposer",
     "FanOut",
     "FanOutResult",
     "SendBadContent",
+    "SendBudget",
     "SendError",
     "SendForbidden",
     "SendRetryAfter",

@@ -1,28 +1,41 @@
-"""The send budget, shared among the live sending processes.
+"""The send budget, shared by demand among the sending processes (as timed send slots).
 
-The budget (`AKHBAR_MAX_MESSAGES_PER_SECOND`) is for the whole bot: every sending process
-keeps a lease named ``SENDER_LEASE + holder`` and sends at budget / live senders, so
-together they stay within what Telegram allows. A dead process's lease expires after one
-lease period, and the others take back its share.
+The budget (`AKHBAR_MAX_MESSAGES_PER_SECOND`) is for the whole bot. It is one clock of
+evenly spaced send slots (`bot.pipeline.send_slots`): a process with messages to send
+reserves a small batch of the next free slots and sends one message per slot, so the
+processes together send at the budget whenever any of them has work, and a process with
+nothing to send reserves nothing and leaves every slot to the others at once.
+
+Where the clock lives: on PostgreSQL in the `send_budget` row (`SendBudgetRepo`, one atomic
+UPDATE per batch, so processes on one database share it); on SQLite, which one process
+serves, in this process (one bank per `Database`, shared by its workers).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime, timedelta
+import time
+import weakref
+from collections.abc import Callable
+from typing import Protocol
 
-from bot.domain import Clock
-from bot.pipeline.limits import RateLimiter
+from bot.pipeline.send_slots import IDLE_WINDOW, SlotBank, SlotPolicy, SlotQueue
 from bot.settings import DEFAULT_MESSAGES_PER_SECOND, TELEGRAM_BULK_PER_SECOND
 from storage.db import Database
-from storage.repos.ops import LeaseRepo
+from storage.repos.send_budget import SendBudgetRepo
 
 log = logging.getLogger(__name__)
 
-# Each sending process keeps a lease named SENDER_LEASE + its holder; the budget is split
-# evenly among the live ones, renewed and re-counted at claims, at most every SHARE_EVERY_S.
-SENDER_LEASE = "sender:"
-SHARE_EVERY_S = 5.0
+BUDGET_NAME = "bot"  # the bot's one budget, in the send_budget table
+# How long a sender waits before asking again when a reservation failed (database down).
+RESERVE_RETRY = 1.0
+# Slots are reserved from now plus LEAD_FACTOR x the recent reservation round trip (at most
+# MAX_LEAD), so they are not already stale when the answer comes.
+LEAD_FACTOR = 1.5
+MAX_LEAD = 0.5
+
+_LOCAL_BANKS: weakref.WeakKeyDictionary[Database, SlotBank] = weakref.WeakKeyDictionary()
 
 
 def window_ceiling(max_per_second: float) -> float:
@@ -38,51 +51,128 @@ def window_ceiling(max_per_second: float) -> float:
     return max(TELEGRAM_BULK_PER_SECOND, with_room)
 
 
-class BudgetShare:
-    """This process's part of the bot's send budget, kept in step with the sender leases."""
+class SlotSource(Protocol):
+    """Where slots are reserved: the bank shared by every process sending for the bot."""
+
+    async def reserve(self, now: float, count: int, spacing: float, tolerance: float) -> float:
+        """Take `count` consecutive slots (see `first_slot`); returns the first's time."""
+        ...
+
+
+class SharedSlots:
+    """Slots from the database's `send_budget` row (every process on the database)."""
+
+    def __init__(self, db: Database, name: str = BUDGET_NAME) -> None:
+        """Reserve from the budget called `name` in `db`."""
+        self.db = db
+        self.name = name
+
+    async def reserve(self, now: float, count: int, spacing: float, tolerance: float) -> float:
+        """One short transaction: move the budget's clock past `count` slots."""
+        async with self.db.unit_of_work() as session:
+            repo = SendBudgetRepo(session)
+            return await repo.reserve(self.name, now, count, spacing, tolerance, IDLE_WINDOW)
+
+
+class LocalSlots:
+    """Slots from a bank in this process (SQLite: one process serves the database)."""
+
+    def __init__(self, bank: SlotBank) -> None:
+        """Reserve from `bank`."""
+        self.bank = bank
+
+    async def reserve(self, now: float, count: int, spacing: float, tolerance: float) -> float:
+        """Move the bank's clock past `count` slots."""
+        return self.bank.reserve(now, count, spacing, tolerance)
+
+
+def slot_source(db: Database) -> SlotSource:
+    """The database's row on PostgreSQL; else this process's bank for `db`."""
+    if db.dialect == "postgresql":
+        return SharedSlots(db)
+    bank = _LOCAL_BANKS.get(db)
+    if bank is None:
+        bank = _LOCAL_BANKS[db] = SlotBank()
+    return LocalSlots(bank)
+
+
+class SendBudget:
+    """This process's slots: reserved by demand, used one per send, in time order."""
 
     def __init__(
         self,
-        db: Database,
-        holder: str,
-        limiter: RateLimiter,
-        *,
-        max_per_second: float,
-        lease: timedelta,
-        clock: Clock,
+        source: SlotSource,
+        policy: SlotPolicy,
+        demand: Callable[[], int],
     ) -> None:
-        """Start with the whole budget; `refresh` splits it once other senders are seen."""
-        self.db = db
-        self.holder = holder
-        self.limiter = limiter
-        self.max_per_second = max_per_second
-        self.share = max_per_second
-        self.lease = lease
-        self.clock = clock
-        self._shared_at: datetime | None = None
+        """Reserve from `source` under `policy`, for `demand()` messages waiting."""
+        self.source = source
+        self.policy = policy
+        self.demand = demand
+        self.slots = SlotQueue(policy)
+        self.round_trip = 0.0  # seconds a reservation took lately (moving average)
+        self._pending: asyncio.Task[None] | None = None  # a reservation on its way
+        self._failing = False
 
-    async def refresh(self) -> float:
-        """Renew this process's sender lease and retune to budget / live senders.
+    @property
+    def max_per_second(self) -> float:
+        """The bot's budget (all processes together)."""
+        return self.policy.per_second
 
-        At most every `SHARE_EVERY_S` (or a quarter lease); returns the share.
+    @property
+    def share(self) -> float:
+        """The rate this process has been getting slots at lately (its demand's part)."""
+        return self.policy.per_second * self.slots.fraction
+
+    async def replenish(self, now: float) -> bool:
+        """Reserve the next batch when it is needed; True when this waited for one (time
+        passed: the caller looks at its clock again).
+
+        With slots still held the reservation runs in the background and sends go on at
+        those; with none held the caller waits for it.
         """
-        now = self.clock()
-        every = min(timedelta(seconds=SHARE_EVERY_S), self.lease / 4)
-        if self._shared_at is not None and now - self._shared_at < every:
-            return self.share
-        self._shared_at = now
-        async with self.db.unit_of_work() as session:
-            leases = LeaseRepo(session)
-            await leases.acquire(SENDER_LEASE + self.holder, self.holder, now, self.lease)
-            live = max(1, await leases.count_live(SENDER_LEASE, now))
-        share = self.max_per_second / live
-        if share != self.share:
-            log.info("sending at %.4g msg/s: 1/%d of the budget", share, live)
-            self.share = share
-            self.limiter.retune(share, window_ceiling(self.max_per_second) / live)
-        return self.share
+        if self._pending is None:
+            count = self.slots.needs(now, self.demand())
+            if count == 0:
+                return False
+            self.slots.planned()
+            self._pending = asyncio.create_task(self._reserve(now, count))
+        if len(self.slots):
+            return False
+        await asyncio.shield(self._pending)
+        return True
 
-    async def release(self) -> None:
-        """Give the sender lease up, so the others take back this share at once."""
-        async with self.db.unit_of_work() as session:
-            await LeaseRepo(session).release(SENDER_LEASE + self.holder, self.holder)
+    async def _reserve(self, now: float, count: int) -> None:
+        """Reserve `count` slots from a little after `now` (one round trip's lead)."""
+        lead = min(MAX_LEAD, LEAD_FACTOR * self.round_trip)
+        started = time.perf_counter()
+        try:
+            policy = self.policy
+            first = await self.source.reserve(now + lead, count, policy.spacing, policy.tolerance)
+        except Exception:
+            if not self._failing:
+                log.exception("reserving send slots failed; sends wait until it works again")
+            self._failing = True
+            return
+        else:
+            self._failing = False
+            self.round_trip = (self.round_trip + time.perf_counter() - started) / 2
+            self.slots.add(first, count, now + lead)
+        finally:
+            self._pending = None
+
+    def wait(self, now: float) -> float:
+        """Seconds until this process's next slot (0.0: one is due now)."""
+        wait = self.slots.wait(now)
+        return RESERVE_RETRY if wait is None else wait
+
+    def take(self, now: float) -> bool:
+        """Use the slot due now; True when one was."""
+        return self.slots.take(now)
+
+    def release(self) -> int:
+        """Give up the slots held and any reservation on its way (the process stops
+        sending); returns how many slots."""
+        if self._pending is not None:
+            self._pending.cancel()
+        return self.slots.clear()

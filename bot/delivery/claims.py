@@ -4,8 +4,13 @@ Claims are sized from the measured send rate: each claim takes about what the wo
 achieved per second times ``batch_seconds`` (at most the budget allows and ``batch``), so
 rows are rarely claimed only to be released at the lease deadline. Each job carries a
 deadline a quarter lease (at most 10 s) before the lease ends; no send begins after it.
-Every claim first refreshes this process's share of the budget (`BudgetShare`), so a long
-pass adapts when processes come and go.
+The budget part in the sizing is the rate this process has lately been getting send slots
+at (`SendBudget.share`), so a long pass adapts when other processes start or stop sending.
+
+Per-chat pace across processes: a claim takes only rows of chats that no other process
+paces, and paces the chats it takes until its lease ends (groups a group window longer),
+so every send to one chat goes through one process's rate limiter; when the worker stops
+it hands its chats back after one more pace interval (`ChatPace`).
 
 A pass claims the next batch (`Refill`) when about ``refill_seconds`` of sends are left,
 so sending never stops between batches. A row still in one of this process's unfinished
@@ -21,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.delivery.budget import BudgetShare
+from bot.delivery.budget import SendBudget
 from bot.domain import Article, Chat, Clock, Delivery
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
@@ -60,6 +65,14 @@ class ClaimSizing:
     max_in_flight: int = 64
 
 
+@dataclass(frozen=True, slots=True)
+class ChatPace:
+    """How long a chat stays with the process that last sent to it: private, group."""
+
+    private: timedelta = timedelta(seconds=1.03)
+    group: timedelta = timedelta(seconds=61.8)
+
+
 class Claimer:
     """Claims due rows for one holder and remembers which rows its unfinished jobs hold."""
 
@@ -67,11 +80,12 @@ class Claimer:
         self,
         db: Database,
         holder: str,
-        budget: BudgetShare,
+        budget: SendBudget,
         *,
         lease: timedelta,
         sizing: ClaimSizing,
         clock: Clock,
+        pace: ChatPace = ChatPace(),
     ) -> None:
         """Claim for `holder` with leases of `lease`, sized by `sizing` and the budget."""
         self.db = db
@@ -80,6 +94,7 @@ class Claimer:
         self.lease = lease
         self.sizing = sizing
         self.clock = clock
+        self.pace = pace
         self._live: set[int] = set()  # ids of rows in this process's unfinished jobs
         self._rate: float | None = None  # measured messages per second (moving average)
 
@@ -87,6 +102,11 @@ class Claimer:
     def held(self) -> frozenset[int]:
         """Ids of the rows in jobs not yet finished."""
         return frozenset(self._live)
+
+    @property
+    def holding(self) -> int:
+        """How many rows are in jobs not yet finished (this process's demand for slots)."""
+        return len(self._live)
 
     def claim_size(self) -> int:
         """Rows to claim next: the measured rate over one batch horizon, within the budget."""
@@ -106,11 +126,12 @@ class Claimer:
 
     async def claim(self) -> Claim:
         """Claim due rows and group them by chat, with their chats and articles."""
-        await self.budget.refresh()
         now = self.clock()
         limit = self.claim_size()
         async with self.db.unit_of_work() as session:
-            claimed = await DeliveryRepo(session).claim(now, self.holder, now + self.lease, limit)
+            claimed = await DeliveryRepo(session).claim(
+                now, self.holder, now + self.lease, limit, group_pace=self.pace.group
+            )
         if not claimed:
             return Claim(0, limit, [])
         deadline = now + self.lease - min(self.lease / 4, timedelta(seconds=10))
@@ -133,9 +154,14 @@ class Claimer:
         return Claim(len(queued), limit, jobs)
 
     async def release_all(self) -> int:
-        """Give every row this holder still has claimed back as pending; returns how many."""
+        """Give every row this holder still has claimed back as pending, and its chats to
+        the other processes one pace interval from now; returns how many rows."""
+        now = self.clock()
         async with self.db.unit_of_work() as session:
-            return await DeliveryRepo(session).release(self.holder)
+            repo = DeliveryRepo(session)
+            released = await repo.release(self.holder)
+            await repo.release_paces(self.holder, now + self.pace.private, now + self.pace.group)
+        return released
 
     def finished(self, rows: Iterable[Delivery]) -> None:
         """Forget rows whose job is over (sent, given back or rescheduled)."""

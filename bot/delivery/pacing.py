@@ -1,8 +1,11 @@
-"""Pacing: when a send may begin, under the rate limiter and the claim's deadline.
+"""Pacing: when a send may begin, under the shared budget, the rate limiter and the deadline.
 
-Per-chat waits are slept alone; the global pace is waited for behind one gate, one sender
-at a time in arrival order, so each send costs one timed wait instead of every sender
-waking for every free slot. No send begins after the claim's deadline or once the worker
+A send begins at one of this process's send slots (`bot.delivery.budget.SendBudget`, the
+bot's budget shared by demand among processes) and within the local `RateLimiter` (the
+per-chat limits, 429 blocks, and the 1 s window counting sends still in flight). Per-chat
+waits are slept alone; the global pace is waited for behind one gate, one sender at a time
+in arrival order, so each send costs one timed wait instead of every sender waking for
+every free slot; the sender in the gate also reserves the next slots when they run low. No send begins after the claim's deadline or once the worker
 is stopping (checked right before the send): the caller then gives the chat's rows back.
 """
 
@@ -12,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from bot.delivery.budget import SendBudget
 from bot.domain import Clock
 from bot.pipeline.limits import RateLimiter
 from bot.pipeline.outcomes import Pause
@@ -27,9 +31,15 @@ class Pacer:
     """Spaces sends with a `RateLimiter`; every send begun must be `settle`d."""
 
     def __init__(
-        self, limiter: RateLimiter, clock: Clock, sleep: Sleep, stopping: asyncio.Event
+        self,
+        limiter: RateLimiter,
+        clock: Clock,
+        sleep: Sleep,
+        stopping: asyncio.Event,
+        budget: SendBudget,
     ) -> None:
-        """Pace with `limiter` on `clock`; `stopping` set means no send may begin."""
+        """Pace with `budget` and `limiter` on `clock`; `stopping` set means no send may begin."""
+        self.budget = budget
         self.limiter = limiter
         self.clock = clock
         self.sleep = sleep
@@ -68,11 +78,15 @@ class Pacer:
                 # may have taken it.
                 return now, TOO_LATE_WAIT
             stamp = now.timestamp()
-            wait = self.limiter.begin(chat_id, is_group, stamp)
-            if wait <= 0:
+            if await self.budget.replenish(stamp):
+                continue  # slots reserved (time passed): look at the clock again
+            chat_wait = self.limiter.chat_wait(chat_id, is_group, stamp)
+            if chat_wait > 0:
+                return now, chat_wait
+            wait = max(self.budget.wait(stamp), self.limiter.next_allowed(chat_id, is_group, stamp))
+            if wait <= 0 and self.budget.take(stamp):
+                self.limiter.begin(chat_id, is_group, stamp)
                 return now, 0.0
-            if self.limiter.chat_wait(chat_id, is_group, stamp) > 0:
-                return now, wait
             if now + timedelta(seconds=wait) >= deadline or self.stopping.is_set():
                 return now, wait
             await self.sleep(wait)

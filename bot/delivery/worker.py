@@ -21,9 +21,9 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.delivery.budget import BudgetShare, window_ceiling
+from bot.delivery.budget import SendBudget, slot_source, window_ceiling
 from bot.delivery.chat_sender import ChatDone, ChatSender, WorkerResult
-from bot.delivery.claims import Claim, Claimer, ClaimSizing, Job, Refill
+from bot.delivery.claims import ChatPace, Claim, Claimer, ClaimSizing, Job, Refill
 from bot.delivery.marks import MarkBuffer
 from bot.delivery.messages import Composer, DigestComposer, FirstCompose
 from bot.delivery.outcomes import OutcomeWriter
@@ -32,6 +32,7 @@ from bot.delivery.sender import Sender
 from bot.domain import Clock, utc_now
 from bot.pipeline.limits import RateLimiter
 from bot.pipeline.outcomes import RetryPolicy
+from bot.pipeline.send_slots import SlotPolicy
 from bot.settings import DEFAULT_MESSAGES_PER_SECOND
 from storage.db import Database
 
@@ -90,13 +91,21 @@ class DeliveryWorker:
             max_per_second, ceiling=window_ceiling(max_per_second)
         )
         lease = timedelta(seconds=tuning.lease_seconds)
-        self.budget = BudgetShare(
-            db, holder, self.limiter, max_per_second=max_per_second, lease=lease, clock=clock
+        self.budget = SendBudget(
+            slot_source(db),
+            SlotPolicy(max_per_second, window_ceiling(max_per_second)),
+            demand=lambda: self.claims.holding,
         )
         sizing = ClaimSizing(tuning.batch, tuning.batch_seconds, tuning.max_in_flight)
-        self.claims = Claimer(db, holder, self.budget, lease=lease, sizing=sizing, clock=clock)
+        pace = ChatPace(
+            timedelta(seconds=self.limiter.private_interval),
+            timedelta(seconds=self.limiter.group_window),
+        )
+        self.claims = Claimer(
+            db, holder, self.budget, lease=lease, sizing=sizing, clock=clock, pace=pace
+        )
         self._stopping = asyncio.Event()
-        self.pacer = Pacer(self.limiter, clock, sleep, self._stopping)
+        self.pacer = Pacer(self.limiter, clock, sleep, self._stopping, self.budget)
         self.marks = MarkBuffer(
             db, holder, flush_interval=tuning.flush_interval, flush_rows=tuning.flush_rows
         )
@@ -163,6 +172,13 @@ class DeliveryWorker:
             self.chats.compose.clear()
             elapsed = asyncio.get_running_loop().time() - started
             self.claims.measure(first.claimed, first.limit, result.messages, elapsed)
+            if result.messages:
+                log.info(
+                    "delivery pass: %d messages in %.2f s (%.1f msg/s)",
+                    result.messages,
+                    elapsed,
+                    result.messages / max(elapsed, 1e-9),
+                )
             return result
         finally:
             self._idle.set()
@@ -183,7 +199,7 @@ class DeliveryWorker:
         await self._idle.wait()
         await self.marks.flush()
         released = await self.claims.release_all()
-        await self.budget.release()
+        self.budget.release()
         log.info("delivery worker %s stopped; released %d rows", self.holder, released)
         return released
 

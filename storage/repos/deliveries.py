@@ -9,7 +9,7 @@ its rows become due again once `claim_until` has passed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
@@ -76,22 +76,36 @@ class DeliveryRepo:
         return [to_delivery(r) for r in rows]
 
     async def claim(
-        self, now: datetime, holder: str, lease_until: datetime, limit: int
+        self,
+        now: datetime,
+        holder: str,
+        lease_until: datetime,
+        limit: int,
+        *,
+        group_pace: timedelta = timedelta(0),
     ) -> list[Delivery]:
-        """Claim up to `limit` due rows (pending and due, or claimed with an expired lease)."""
+        """Claim up to `limit` due rows (pending and due, or claimed with an expired lease)
+        of chats that no other holder paces, and pace those chats for `holder` until
+        `lease_until` (groups `group_pace` longer: their sliding window outlives the claim)."""
         is_due = or_(
             and_(DeliveryRow.state == _PENDING, DeliveryRow.next_attempt_at <= now),
             and_(DeliveryRow.state == _CLAIMED, DeliveryRow.claim_until < now),
         )
         due = (
-            select(DeliveryRow.id)
-            .where(is_due)
+            select(DeliveryRow.id, DeliveryRow.chat_id, ChatRow.id)
+            .outerjoin(ChatRow, ChatRow.id == DeliveryRow.chat_id)
+            .where(is_due, or_(ChatRow.id.is_(None), _pace_free(now, holder)))
             .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
             .limit(limit)
         )
         if is_postgres(self.session):
-            due = due.with_for_update(skip_locked=True)
-        ids = list(await self.session.scalars(due))
+            due = due.with_for_update(skip_locked=True, of=DeliveryRow)
+        found = (await self.session.execute(due)).all()
+        if not found:
+            return []
+        known = sorted({int(chat) for _, _, chat in found if chat is not None})
+        paced = await self._pace(known, now, holder, lease_until, lease_until + group_pace)
+        ids = [i for i, chat_id, chat in found if chat is None or int(chat_id) in paced]
         if not ids:
             return []
         # Re-check `is_due` in the UPDATE: on SQLite the SELECT may run outside the write
@@ -106,9 +120,63 @@ class DeliveryRepo:
             .returning(*table.c)
         )
         # A Core row carries the ORM row's attribute names, which is all the mapper reads.
-        found = [to_delivery(cast(DeliveryRow, r)) for r in claimed]
-        found.sort(key=lambda d: d.id)
-        return found
+        rows = [to_delivery(cast(DeliveryRow, r)) for r in claimed]
+        rows.sort(key=lambda d: d.id)
+        return rows
+
+    async def _pace(
+        self,
+        chat_ids: Sequence[int],
+        now: datetime,
+        holder: str,
+        private_until: datetime,
+        group_until: datetime,
+    ) -> set[int]:
+        """Pace the chats no other holder paces for `holder`; returns those it now paces.
+
+        On PostgreSQL the chats are locked first in id order, skipping any another claim
+        is pacing right now (no waits, no deadlocks); the UPDATEs re-check who paces.
+        """
+        if not chat_ids:
+            return set()
+        if is_postgres(self.session):
+            locked: list[int] = []
+            for part in _chunks(list(chat_ids)):
+                locked += await self.session.scalars(
+                    select(ChatRow.id)
+                    .where(ChatRow.id.in_(part), _pace_free(now, holder))
+                    .order_by(ChatRow.id)
+                    .with_for_update(skip_locked=True)
+                )
+            chat_ids = locked
+        paced: set[int] = set()
+        for part in _chunks(list(chat_ids)):
+            for private, until in ((True, private_until), (False, group_until)):
+                kind = ChatRow.type == "private" if private else ChatRow.type != "private"
+                paced.update(
+                    await self.session.scalars(
+                        update(ChatRow)
+                        .where(ChatRow.id.in_(part), kind, _pace_free(now, holder))
+                        .values(paced_by=holder, paced_until=until)
+                        .returning(ChatRow.id)
+                    )
+                )
+        return paced
+
+    async def release_paces(
+        self, holder: str, private_until: datetime, group_until: datetime
+    ) -> int:
+        """Let other holders pace `holder`'s chats from these times (when it stops)."""
+        released = 0
+        for private, until in ((True, private_until), (False, group_until)):
+            kind = ChatRow.type == "private" if private else ChatRow.type != "private"
+            result = await self.session.execute(
+                update(ChatRow)
+                .where(ChatRow.paced_by == holder, kind, ChatRow.paced_until > until)
+                .values(paced_until=until)
+            )
+            released += int(getattr(result, "rowcount", 0) or 0)
+        return released
 
     async def mark_sent(self, delivery_id: int, message_id: int | None, now: datetime) -> None:
         """Record a delivered message and its Telegram message id."""
@@ -402,6 +470,16 @@ class DeliveryRepo:
                     del p["b_day"]
             stmt = update(table).where(table.c.id == bindparam("b_id")).values(**values)
             await self.session.execute(stmt, params)
+
+
+def _pace_free(now: datetime, holder: str) -> ColumnElement[bool]:
+    """A chat `holder` may send to: no holder paces it, its pace ran out, or it is ours."""
+    return or_(
+        ChatRow.paced_by.is_(None),
+        ChatRow.paced_until.is_(None),
+        ChatRow.paced_until < now,
+        ChatRow.paced_by == holder,
+    )
 
 
 def _owned(ids: Sequence[int], holder: str | None) -> list[ColumnElement[bool]]:

@@ -1,0 +1,352 @@
+"""The send budget shared by demand: slot allocation on a fake clock, the shared bank in the
+database, and per-chat pace across processes (chats paced by the process that claimed them).
+
+The allocation tests simulate processes on one clock, millisecond by millisecond: each
+process with messages left reserves slots from one bank and sends at its slots, exactly as
+`bot.delivery.pacing.Pacer` does (reserve when low, send when a slot is due).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from bot.delivery import DeliveryWorker, FanOut, WorkerTuning
+from bot.delivery.budget import SendBudget, SharedSlots, slot_source
+from bot.domain import Article, Chat, ChatType, Delivery, DeliveryState
+from bot.pipeline.send_slots import SlotBank, SlotPolicy, SlotQueue, reserve
+from bot.presentation.message import Rendered
+from storage.db import Database
+from storage.models import DeliveryRow
+from storage.repos.chats import ChatRepo
+from storage.repos.deliveries import DeliveryRepo
+from storage.repos.send_budget import SendBudgetRepo
+from tests.delivery_helpers import T0, FakeClock
+from tests.test_e2e_crash import seed_fanout
+
+BUDGET = 30.0
+POLICY = SlotPolicy(BUDGET, 31.0)
+STEP = 0.001  # the simulation's tick: one millisecond
+
+
+@dataclass
+class Process:
+    """A simulated sending process: when it has work, and what it sent."""
+
+    name: str
+    work: list[tuple[float, int]]  # (from time, messages that become due then)
+    alive_until: float = float("inf")
+    queue: SlotQueue = field(default_factory=lambda: SlotQueue(POLICY))
+    due: int = 0
+    sent: list[float] = field(default_factory=list)
+
+    def tick(self, now: float, bank: SlotBank) -> None:
+        """One millisecond of the process: new work arrives, slots are reserved and used."""
+        if now >= self.alive_until:
+            return
+        while self.work and self.work[0][0] <= now + 1e-9:
+            self.due += self.work.pop(0)[1]
+        if self.due == 0:
+            return
+        wanted = self.queue.needs(now, self.due)
+        if wanted:
+            first = bank.reserve(now, wanted, POLICY.spacing, POLICY.tolerance)
+            self.queue.add(first, wanted, now)
+        if self.queue.take(now):
+            self.due -= 1
+            self.sent.append(now)
+
+
+def simulate(processes: Sequence[Process], seconds: float) -> None:
+    """Run the processes on one bank for `seconds` of fake time."""
+    bank = SlotBank()
+    for n in range(round(seconds / STEP)):
+        now = n * STEP
+        for process in processes:
+            process.tick(now, bank)
+
+
+def rate(sends: list[float], start: float, end: float) -> float:
+    """Sends per second in [start, end)."""
+    return sum(1 for t in sends if start <= t < end) / (end - start)
+
+
+def most_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most events in any half-open window of this length."""
+    ordered = sorted(times)
+    best, first = 0, 0
+    for last, t in enumerate(ordered):
+        while t - ordered[first] >= window - 1e-9:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def test_reserve_starts_now_when_idle_and_after_the_last_slot_when_busy() -> None:
+    """An idle bank's next slots start now; a busy one's right after the last taken."""
+    first, next_free = reserve(4.5, 5.0, 3, 0.1)
+    assert first == 5.0 and next_free == pytest.approx(5.3)
+    assert reserve(7.0, 5.0, 2, 0.5) == (7.0, 8.0)
+    assert reserve(4.5, 5.0, 1, 0.5, tolerance=0.2) == (5.0, 5.5)  # idle under a window
+
+
+def test_a_bank_idle_for_a_window_grants_a_burst_within_the_ceiling() -> None:
+    """After a whole idle window the first slots are due at once, as many as the ceiling's
+    room over the budget allows (1 at 29/30, 34 at 1,000/1,034), never more than a tenth."""
+    assert SlotPolicy(29.0, 30.0).tolerance == pytest.approx(1 / 29)
+    assert SlotPolicy(1000.0, 1034.0).tolerance == pytest.approx(34 / 1000)
+    assert SlotPolicy(4.0, 30.0).tolerance == 0.0
+    policy = SlotPolicy(29.0, 30.0)
+    queue = SlotQueue(policy)
+    first = SlotBank().reserve(100.0, 3, policy.spacing, policy.tolerance)
+    queue.add(first, 3, 100.0)
+    assert queue.take(100.0) and queue.take(100.0) and not queue.take(100.0)
+
+
+def test_slots_are_used_in_order_and_dropped_once_too_late() -> None:
+    """A slot is used at or after its time, within the grace; later it is dropped."""
+    queue = SlotQueue(POLICY)
+    queue.add(10.0, 3, 10.0)
+    assert not queue.take(9.99)  # never early
+    assert queue.take(10.0)
+    assert queue.wait(10.0) == pytest.approx(POLICY.spacing)
+    late = 10.0 + 2 * POLICY.spacing + POLICY.grace + 0.001  # both left are stale by now
+    assert queue.wait(late) is None and queue.dropped == 2
+
+
+def test_batches_follow_demand_and_the_horizon() -> None:
+    """One message reserves one slot; a backlog reserves one horizon's worth (6 at 30/s)."""
+    assert POLICY.batch(1) == 1
+    assert POLICY.batch(1000) == 6
+    queue = SlotQueue(POLICY)
+    assert queue.needs(0.0, 1) == 1
+    queue.add(0.0, 6, 0.0)
+    assert queue.needs(0.0, 100) == 0  # six slots cover 0.2 s: more than the lookahead
+    assert queue.needs(0.12, 100) > 0  # under 0.1 s of slots left: reserve the next batch
+
+
+def test_one_process_sends_at_the_budget() -> None:
+    """Alone, a process with a backlog gets every slot."""
+    solo = Process("A", [(0.0, 1000)])
+    simulate([solo], 5.0)
+    assert rate(solo.sent, 1.0, 5.0) == pytest.approx(BUDGET, abs=0.5)
+    assert solo.queue.fraction == pytest.approx(1.0)
+
+
+def test_three_busy_processes_share_the_budget_evenly_and_fill_it() -> None:
+    """Three processes with backlogs send the budget together, each about a third, and no
+    1 s window holds more than the ceiling."""
+    procs = [Process(name, [(0.0, 1000)]) for name in "ABC"]
+    simulate(procs, 6.0)
+    everything = [t for p in procs for t in p.sent]
+    assert rate(everything, 1.0, 6.0) == pytest.approx(BUDGET, abs=0.5)
+    for p in procs:
+        assert rate(p.sent, 1.0, 6.0) == pytest.approx(BUDGET / 3, abs=1.5)
+        assert p.queue.fraction == pytest.approx(1 / 3, abs=0.1)
+    assert most_in_window(everything) <= POLICY.ceiling
+
+
+def test_a_process_joining_takes_half_at_once() -> None:
+    """B gets work at t=2 s: from then on A and B split the budget, which stays full."""
+    a = Process("A", [(0.0, 1000)])
+    b = Process("B", [(2.0, 1000)])
+    simulate([a, b], 5.0)
+    assert rate(a.sent, 0.5, 2.0) == pytest.approx(BUDGET, abs=1)
+    assert rate(a.sent + b.sent, 2.0, 5.0) == pytest.approx(BUDGET, abs=0.5)
+    assert rate(a.sent, 2.5, 5.0) == pytest.approx(BUDGET / 2, abs=1.5)
+    assert rate(b.sent, 2.5, 5.0) == pytest.approx(BUDGET / 2, abs=1.5)
+
+
+def test_an_idle_process_leaves_its_share_to_the_others_at_once() -> None:
+    """B runs out of work at about 2 s: within one batch horizon A is back at the budget
+    (not after a lease); B getting work again at 4 s takes its half again."""
+    a = Process("A", [(0.0, 1000)])
+    b = Process("B", [(0.0, 30), (4.0, 1000)])
+    simulate([a, b], 6.0)
+    idle_from = b.sent[29]
+    assert 1.5 < idle_from < 2.5
+    lost = idle_from + 2 * POLICY.horizon
+    assert rate(a.sent, lost, 4.0) == pytest.approx(BUDGET, abs=1)
+    assert rate(b.sent, lost, 4.0) == 0
+    assert rate(a.sent + b.sent, 0.5, 6.0) == pytest.approx(BUDGET, abs=0.7)
+    assert rate(b.sent, 4.5, 6.0) == pytest.approx(BUDGET / 2, abs=1.5)
+
+
+def test_a_dead_process_costs_at_most_its_reserved_slots() -> None:
+    """B dies at 2 s holding slots: only those are lost; A has the budget right after."""
+    a = Process("A", [(0.0, 1000)])
+    b = Process("B", [(0.0, 1000)], alive_until=2.0)
+    simulate([a, b], 4.0)
+    assert rate(a.sent, 2.0 + 2 * POLICY.horizon, 4.0) == pytest.approx(BUDGET, abs=1)
+    everything = a.sent + b.sent
+    assert len([t for t in everything if 0.5 <= t < 4.0]) >= BUDGET * 3.5 - BUDGET * 0.3
+
+
+def test_trickles_spend_no_more_than_they_send() -> None:
+    """Processes with one message now and then reserve one slot each: a busy process keeps
+    all but those slots."""
+    a = Process("A", [(0.0, 1000)])
+    trickles = [Process(f"T{n}", [(0.5 * k + 0.1 * n, 1) for k in range(8)]) for n in range(3)]
+    simulate([a, *trickles], 4.0)
+    assert all(len(t.sent) == 8 for t in trickles)
+    assert rate(a.sent + [x for t in trickles for x in t.sent], 0.5, 4.0) == pytest.approx(
+        BUDGET, abs=0.5
+    )
+
+
+async def test_the_database_bank_never_grants_one_slot_twice(db: Database) -> None:
+    """Reservations from the shared row follow each other; an idle bank restarts at now."""
+    async with db.unit_of_work() as session:
+        repo = SendBudgetRepo(session)
+        assert await repo.reserve("bot", 100.0, 3, 0.5) == 100.0
+        assert await repo.reserve("bot", 100.2, 2, 0.5) == pytest.approx(101.5)
+        assert await repo.next_free("bot") == pytest.approx(102.5)
+        assert await repo.reserve("bot", 200.0, 1, 0.5) == 200.0
+        assert await repo.reserve("other", 100.0, 1, 0.5) == 100.0
+
+
+@pytest.mark.postgres
+async def test_concurrent_reservations_on_postgresql_do_not_overlap(db: Database) -> None:
+    """Twenty reservations at once from separate transactions get disjoint slots."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    shared = SharedSlots(db)
+    firsts = await asyncio.gather(*(shared.reserve(1000.0, 5, 0.01, 0.0) for _ in range(20)))
+    starts = sorted(firsts)
+    assert starts[0] == pytest.approx(1000.0)
+    for before, after in itertools.pairwise(starts):
+        assert after - before == pytest.approx(0.05)
+
+
+def test_sqlite_workers_of_one_database_share_one_bank() -> None:
+    """Two workers in one process on one SQLite database reserve from the same bank."""
+    db = Database("sqlite+aiosqlite:///:memory:")
+    first, second = slot_source(db), slot_source(db)
+    assert getattr(first, "bank", None) is getattr(second, "bank", None) is not None
+
+
+async def claim(db: Database, holder: str, at: timedelta, lease: float = 30.0) -> list[int]:
+    """Claim due rows for `holder` at T0 + `at`; the claimed rows' chats."""
+    now = T0 + at
+    async with db.unit_of_work() as session:
+        rows = await DeliveryRepo(session).claim(
+            now, holder, now + timedelta(seconds=lease), 10, group_pace=timedelta(seconds=62)
+        )
+    return sorted(r.chat_id for r in rows)
+
+
+async def test_a_chat_claimed_by_one_process_is_left_to_it(db: Database) -> None:
+    """A's claim paces chat 1: B may not claim chat 1's next row until A's lease has run
+    out; A itself may; once A stops, B may one pace interval later."""
+    await seed_fanout(db, [1, 2])
+    await FanOut(db, clock=FakeClock()).run_until_idle()
+    async with db.unit_of_work() as session:
+        repo = DeliveryRepo(session)
+        first = (await repo.for_chat(1))[0]
+        await repo.retry_many([first.id], T0, None, count=False)
+        second = (await repo.for_chat(2))[0]
+        await repo.retry_many([second.id], T0 + timedelta(seconds=5), None, count=False)
+    assert await claim(db, "A", timedelta(0)) == [1]
+    async with db.unit_of_work() as session:  # chat 1 owes a second row, due at once
+        (row,) = await DeliveryRepo(session).for_chat(1)
+        await DeliveryRepo(session).mark_sent(row.id, 1, T0)
+        await session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.chat_id == 2)
+            .values(chat_id=1, article_id=None, next_attempt_at=T0)
+        )
+    assert await claim(db, "B", timedelta(seconds=10)) == []  # A paces chat 1
+    assert await claim(db, "A", timedelta(seconds=11), lease=5) == [1]  # A may
+    async with db.unit_of_work() as session:
+        await DeliveryRepo(session).release("A")
+        await DeliveryRepo(session).release_paces(
+            "A", T0 + timedelta(seconds=12), T0 + timedelta(seconds=80)
+        )
+    assert await claim(db, "B", timedelta(seconds=11.5)) == []  # within the pace interval
+    assert await claim(db, "B", timedelta(seconds=12.5)) == [1]
+
+
+async def test_a_group_stays_with_its_process_a_group_window_past_the_lease(
+    db: Database,
+) -> None:
+    """A group's 20-per-minute window outlives the claim: B waits a group window longer."""
+    await seed_fanout(db, [-100])
+    await FanOut(db, clock=FakeClock()).run_until_idle()
+    async with db.unit_of_work() as session:
+        await ChatRepo(session).update(-100, type=ChatType.GROUP)
+        repo = DeliveryRepo(session)
+        (row,) = await repo.for_chat(-100)
+        await repo.retry_many([row.id], T0, None, count=False)
+    assert await claim(db, "A", timedelta(0), lease=10) == [-100]
+    async with db.unit_of_work() as session:
+        await DeliveryRepo(session).release("A")
+    assert await claim(db, "B", timedelta(seconds=20)) == []
+    assert await claim(db, "B", timedelta(seconds=73)) == [-100]
+
+
+class Recorder:
+    """A sender recording (who, chat, when) for several workers."""
+
+    def __init__(self, name: str, log: list[tuple[str, int, float]], clock: FakeClock) -> None:
+        """Record into `log` under `name`."""
+        self.name, self.log, self.clock = name, log, clock
+
+    async def send(
+        self, chat_id: int, text: str, buttons: object, disable_preview: bool, *, html: bool = True
+    ) -> int:
+        """Record the send."""
+        await asyncio.sleep(0)
+        self.log.append((self.name, chat_id, self.clock().timestamp()))
+        return len(self.log)
+
+
+async def plain(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Rendered:
+    """A fixed message."""
+    return Rendered("news", plain="news")
+
+
+async def test_two_workers_with_work_send_the_budget_together(db: Database) -> None:
+    """Two workers on one database, both with rows: together they send at the budget (not
+    each at it, not each at half of it idle or not), each getting a part."""
+    chats = list(range(1, 121))
+    await seed_fanout(db, chats)
+    await FanOut(db, clock=FakeClock()).run_until_idle()
+    clock = FakeClock()
+    log: list[tuple[str, int, float]] = []
+    tuning = WorkerTuning(batch=30, batch_seconds=1.0, max_in_flight=8)
+
+    def worker(name: str) -> DeliveryWorker:
+        """A worker with a 30 msg/s budget on the shared fake clock."""
+        return DeliveryWorker(
+            db,
+            Recorder(name, log, clock),
+            plain,
+            holder=name,
+            clock=clock,
+            sleep=clock.sleep,
+            max_per_second=BUDGET,
+            tuning=tuning,
+        )
+
+    a, b = worker("A"), worker("B")
+    await asyncio.gather(a.run_until_idle(), b.run_until_idle())
+    assert sorted(chat for _, chat, _ in log) == chats  # each once
+    times = sorted(t for _, _, t in log)
+    assert (len(times) - 1) / (times[-1] - times[0]) <= BUDGET * 1.01
+    assert most_in_window(times) <= POLICY.ceiling
+    assert {name for name, _, _ in log} == {"A", "B"}
+    async with db.unit_of_work() as session:
+        states = await DeliveryRepo(session).counts_by_state()
+    assert states[str(DeliveryState.SENT)] == len(chats)
+
+
+def test_a_worker_reserves_nothing_without_work() -> None:
+    """An idle worker's budget holds no slots and its share is the whole budget on paper."""
+    budget = SendBudget(slot_source(Database("sqlite+aiosqlite:///:memory:")), POLICY, lambda: 0)
+    assert len(budget.slots) == 0 and budget.share == BUDGET
