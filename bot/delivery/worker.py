@@ -174,10 +174,11 @@ class DeliveryWorker:
             self.claims.measure(first.claimed, first.limit, result.messages, elapsed)
             if result.messages:
                 log.info(
-                    "delivery pass: %d messages in %.2f s (%.1f msg/s)",
+                    "delivery pass: %d messages in %.2f s (%.1f msg/s; send slots dropped so far: %d)",
                     result.messages,
                     elapsed,
                     result.messages / max(elapsed, 1e-9),
+                    self.budget.slots.dropped,
                 )
             return result
         finally:
