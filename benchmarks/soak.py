@@ -289,13 +289,17 @@ def main() -> None:
                 started = time.monotonic()
                 ends = started + args.minutes * 60
                 rss_start: int | None = None
+                series: list[int] = []  # RSS each minute (MiB), to tell a slope from a warm-up
                 p99 = worst = 0.0
                 while time.monotonic() < ends:
                     time.sleep(2.0)
                     if bot.poll() is not None:
                         raise SystemExit(f"the bot died (exit {bot.returncode}); log: {log}")
-                    if rss_start is None and time.monotonic() - started >= args.warmup:
+                    elapsed = time.monotonic() - started
+                    if rss_start is None and elapsed >= args.warmup:
                         rss_start = rss_kib(bot.pid)
+                    if elapsed >= 60 * (len(series) + 1):
+                        series.append(rss_kib(bot.pid) // 1024)
                     for quantile, value in _LAG.findall(scrape(ops_port)):
                         if quantile == "0.99":
                             p99 = max(p99, float(value))
@@ -318,7 +322,7 @@ def main() -> None:
     growth = 100.0 * (rss_end - (rss_start or rss_end)) / max(rss_start or rss_end, 1)
     print(f"soak: {args.minutes:g} min, {args.chats} chats, {args.feeds} feeds (+1 malformed)")
     print(f"RSS after {args.warmup:g} s warm-up {rss_start} KiB, at the end {rss_end} KiB")
-    print(f"RSS growth {growth:+.1f} %")
+    print(f"RSS growth {growth:+.1f} %; by minute (MiB): {series}")
     print(f"loop lag: worst p99 {p99 * 1000:.1f} ms, max {worst * 1000:.1f} ms")
     print(f"items published {publisher.count}, articles stored {articles}")
     print(f"pushes sent {sent_during} during the run, {stats['sent']} after draining")
