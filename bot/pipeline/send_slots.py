@@ -33,6 +33,9 @@ SHARE_SMOOTHING = 0.5
 DUE_WITHIN = 1e-6
 MIN_WAIT = 0.001
 IDLE_WINDOW = 1.0  # the window Telegram counts sends in (seconds)
+# The part of the ceiling's room over the budget a late slot may use (the rest absorbs
+# sends delayed between their slot and Telegram, which no process sees).
+LATENESS_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,10 @@ class SlotPolicy:
 
     @property
     def grace(self) -> float:
-        """How late a slot may still be used: the lateness that keeps every 1 s window
-        within the ceiling (budget x (1 + grace) <= ceiling); at least a millisecond."""
-        return max(0.001, self.ceiling / self.per_second - 1.0)
+        """How late a slot may still be used: half the lateness that keeps every 1 s window
+        within the ceiling (budget x (1 + lateness) <= ceiling), the other half being left
+        for sends delayed on their way; at least a millisecond."""
+        return max(0.001, (self.ceiling / self.per_second - 1.0) * LATENESS_SHARE)
 
     @property
     def tolerance(self) -> float:
