@@ -32,7 +32,7 @@ from tests.delivery_helpers import FakeClock, compose, make_article, make_chat, 
 from tests.fakebotapi import FakeBotAPI, FaultKind
 
 TOKEN = "123456:FAULTS"
-RUN_SECONDS = 1.2  # well under the first backoff (2 s): one attempt per failing message
+RUN_SECONDS = 1.2  # watched after the first attempt, well under the first backoff (2 s)
 TICK = 0.05  # the loop's idle wait: a spinning loop would make dozens of calls meanwhile
 
 
@@ -84,22 +84,35 @@ def make_worker(
 
 async def run_loop(
     worker: DeliveryWorker,
-    seconds: float = RUN_SECONDS,
+    seconds: float = 20.0,
     until: Callable[[], Awaitable[bool]] | None = None,
+    after: float = 0.0,
 ) -> None:
-    """Run the process's delivery loop for `seconds` of wall time (or, with `until`, until
-    it holds, at most `seconds`), then stop it."""
+    """Run the process's delivery loop until `until` holds (at most `seconds` of wall time;
+    without `until`, all of them), then `after` seconds more, then stop it."""
     stopping = asyncio.Event()
     engines = cast(Engines, SimpleNamespace(worker=worker, wake=asyncio.Event()))
     task = asyncio.create_task(delivery_loop(engines, TICK, stopping))
-    ends = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < ends:
+    clock = asyncio.get_running_loop().time
+    ends = clock() + seconds
+    while clock() < ends:
         await asyncio.sleep(0.05)
         if until is not None and await until():
             break
+    await asyncio.sleep(after)
     stopping.set()
     await worker.stop()
     await asyncio.wait_for(task, 5)
+
+
+def called(api: FakeBotAPI, *chat_ids: int) -> Callable[[], Awaitable[bool]]:
+    """A condition: the fake has answered a sendMessage for one of these chats."""
+
+    async def check() -> bool:
+        """Whether any call reached the fake."""
+        return any(send_calls(api, c) for c in chat_ids)
+
+    return check
 
 
 async def rows(db: Database, chat_id: int) -> list[Delivery]:
@@ -127,8 +140,10 @@ async def test_unmapped_telegram_errors_back_off_with_an_attempt(
     """An unreadable answer, a 409 or a 401: one attempt counted, a backoff, no spinning."""
     await owed(db, 9, "harbour")
     api.add_fault(kind, method="sendMessage", chat_id=9, times=None)
-    await run_loop(make_worker(db, bot))
-    assert send_calls(api, 9) == 1, f"{send_calls(api, 9)} calls in {RUN_SECONDS} s: a tight loop"
+    await run_loop(make_worker(db, bot), until=called(api, 9), after=RUN_SECONDS)
+    assert send_calls(api, 9) == 1, (
+        f"{send_calls(api, 9)} calls within {RUN_SECONDS} s of the first: a tight loop"
+    )
     (row,) = await rows(db, 9)
     assert row.state == DeliveryState.PENDING and row.attempts == 1
     assert (row.last_error or "").startswith(reason), row.last_error
@@ -139,7 +154,9 @@ async def test_a_rejected_token_pauses_every_chat(db: Database, api: FakeBotAPI,
     await owed(db, 9, "harbour")
     await owed(db, 10, "bridge")
     api.add_fault("unauthorized", method="sendMessage", times=None)
-    await run_loop(make_worker(db, bot, max_in_flight=1))
+    await run_loop(
+        make_worker(db, bot, max_in_flight=1), until=called(api, 9, 10), after=RUN_SECONDS
+    )
     calls = send_calls(api, 9) + send_calls(api, 10)
     assert calls == 1, f"{calls} sends were tried during the pause"
     states = [r.state for c in (9, 10) for r in await rows(db, c)]
@@ -191,7 +208,12 @@ async def test_a_migrated_group_is_readdressed(db: Database, api: FakeBotAPI, bo
     old, new = -5, -1005
     story = await owed(db, old, "harbour", type=ChatType.GROUP, language="ar")
     api.add_fault("migrated", method="sendMessage", chat_id=old, times=None, migrate_to=new)
-    await run_loop(make_worker(db, bot))
+
+    async def marked() -> bool:
+        """Whether the push to the new id is recorded as sent."""
+        return [r.state for r in await rows(db, new)] == [DeliveryState.SENT]
+
+    await run_loop(make_worker(db, bot), until=marked, after=RUN_SECONDS)
     assert send_calls(api, old) == 1, f"{send_calls(api, old)} sends to the old id"
     assert [m.chat_id for m in api.sent] == [new]
     async with db.unit_of_work() as s:
@@ -210,8 +232,10 @@ async def test_a_migration_to_its_own_id_is_a_counted_attempt(
     """A migration that names the chat's own id cannot move it: an attempt, not a spin."""
     await owed(db, -7, "harbour", type=ChatType.GROUP)
     api.add_fault("migrated", method="sendMessage", chat_id=-7, times=None, migrate_to=-7)
-    await run_loop(make_worker(db, bot))
-    assert send_calls(api, -7) == 1, f"{send_calls(api, -7)} sends in {RUN_SECONDS} s"
+    await run_loop(make_worker(db, bot), until=called(api, -7), after=RUN_SECONDS)
+    assert send_calls(api, -7) == 1, (
+        f"{send_calls(api, -7)} sends within {RUN_SECONDS} s of the first"
+    )
     (row,) = await rows(db, -7)
     assert row.state == DeliveryState.PENDING and row.attempts == 1
     assert (row.last_error or "").startswith("unexpected: told to move"), row.last_error
