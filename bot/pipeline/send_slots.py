@@ -141,8 +141,9 @@ class SlotQueue:
 
         Reserves when no slot is held, or when the held ones cover less than the lookahead
         and fewer than the demand, so the next batch is there before the last slot passes.
-        The batch is at most the current cap: halved after slots went stale, else doubled
-        (up to one horizon) each time a batch is planned.
+        The batch is at most the current cap: halved after slots went stale (never under
+        one lookahead's worth, so batches still follow each other without a gap), else
+        doubled (up to one horizon) each time a batch is planned.
         """
         self._prune(now)
         wanted = max(1, demand) - len(self._slots)
@@ -155,7 +156,8 @@ class SlotQueue:
     def planned(self) -> None:
         """A reservation is being made: adjust the cap for the next one."""
         most = self.policy.batch(1 << 30)
-        self.cap = max(1, self.cap // 2) if self._stale else min(most, self.cap * 2)
+        least = min(most, math.ceil(self.policy.per_second * self.policy.lookahead))
+        self.cap = max(least, self.cap // 2) if self._stale else min(most, self.cap * 2)
         self._stale = False
 
     def wait(self, now: float) -> float | None:
