@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -111,6 +112,9 @@ def bot_env(api_base_url: str, db_url: str, **extra: str) -> dict[str, str]:
             # No multilingual encoder worker (1.5 s CPU and 180 MB per bot process): linking is
             # tested through the linker with fake encoders, the real model in test_embeddings.
             "AKHBAR_ENCODER": "off",
+            # Index folders go to a temporary folder, not data/ in the checkout (each database
+            # gets its own subfolder there, named by an id stored in that database).
+            "AKHBAR_SEARCH_INDEX_DIR": str(Path(tempfile.gettempdir()) / "akhbar-e2e-index"),
             "PYTHONUNBUFFERED": "1",
         }
     )
