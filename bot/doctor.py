@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -402,6 +404,43 @@ async def check_search(db: Database) -> Check:
 
 
 @functools.cache
+def _writable_folder(folder: Path) -> bool:
+    """Whether `folder`, or the nearest path above it that exists, is a folder we can write to."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+async def check_search_engine(db: Database, settings: Settings) -> Check:
+    """Which engine will answer searches: the Tantivy index (read-only peek) or the database."""
+    from bot.search_index import SearchIndex
+
+    index = SearchIndex(db, settings.search_index_dir)
+    name, fix = "search engine", "the database answers searches meanwhile (slower at scale)"
+    if index.directory is None:
+        return Check(name, True, "index off (AKHBAR_SEARCH_INDEX_DIR=off): the database answers")
+    if importlib.util.find_spec("tantivy") is None:
+        return Check(name, False, "tantivy is not installed", f"run `make venv`; {fix}", False)
+    if not _writable_folder(index.directory):
+        return Check(
+            name,
+            False,
+            f"cannot write to {index.directory}",
+            f"set AKHBAR_SEARCH_INDEX_DIR; {fix}",
+            False,
+        )
+    try:
+        state = await index.peek()
+    finally:
+        await index.close()
+    if state.mode == "failed":
+        return Check(name, False, state.reason, fix, required=False)
+    if not state.ready and state.mode == "off":
+        return Check(name, True, f"{state.reason}: `akhbar run` builds it")
+    return Check(name, True, state.describe().removeprefix("search: "))
+
+
 def _load_result(name: str) -> tuple[str, int, str]:
     """Load the encoder once per process: (its name, dimensions, "") or ("", 0, why not)."""
     from bot.embeddings import load_encoder
@@ -468,6 +507,7 @@ async def diagnose(
             async with _fetcher(settings) as fetcher:
                 checks += await check_sources(database, fetcher)
             checks.append(await check_search(database))
+            checks.append(await check_search_engine(database, settings))
     finally:
         if owned and database is not None:
             await database.dispose()

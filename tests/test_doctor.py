@@ -335,3 +335,28 @@ async def test_encoder_check_loads_the_configured_encoder() -> None:
     assert not off.ok and "AKHBAR_ENCODER=off" in render(off)[0]
     assert exit_code([loaded, missing, off]) == 0
 
+
+
+async def test_search_engine_line_follows_the_index(db: Database, tmp_path: Path) -> None:
+    """Off, not built yet, built and caught up, or in a folder that cannot be written."""
+    from bot.doctor import check_search_engine
+    from bot.search_index import SearchIndex
+
+    def with_dir(value: str) -> Settings:
+        return Settings(database_url=db.url, search_index_dir=value)
+
+    off = await check_search_engine(db, with_dir("off"))
+    assert off.ok and "AKHBAR_SEARCH_INDEX_DIR=off" in off.detail
+    folder = tmp_path / "index"
+    unbuilt = await check_search_engine(db, with_dir(str(folder)))
+    assert unbuilt.ok and "`akhbar run` builds it" in unbuilt.detail
+    index = SearchIndex(db, folder)
+    assert await index.open()
+    await index.catch_up()
+    await index.close()
+    built = await check_search_engine(db, with_dir(str(folder)))
+    assert built.ok and built.detail.startswith("tantivy index (reader"), built.detail
+    blocked = tmp_path / "a-file"  # a file where the folder should be: no index can go there
+    blocked.write_text("")
+    refused = await check_search_engine(db, with_dir(str(blocked / "index")))
+    assert not refused.ok and not refused.required and "cannot write" in refused.detail
