@@ -319,7 +319,7 @@ async def test_two_workers_with_work_send_the_budget_together(db: Database) -> N
     await FanOut(db, clock=FakeClock()).run_until_idle()
     clock = FakeClock()
     log: list[tuple[str, int, float]] = []
-    tuning = WorkerTuning(batch=30, batch_seconds=1.0, max_in_flight=8)
+    tuning = WorkerTuning(batch=30, batch_seconds=1.0, max_in_flight=8, refill_seconds=0.1)
 
     def worker(name: str) -> DeliveryWorker:
         """A worker with a 30 msg/s budget on the shared fake clock."""
@@ -341,8 +341,14 @@ async def test_two_workers_with_work_send_the_budget_together(db: Database) -> N
             await w.run_once()
             await clock.sleep(0.1)
 
+    async def joining(w: DeliveryWorker) -> None:
+        """B starts once A holds rows (A's claim committed), so both have work."""
+        while a.claims.holding == 0:
+            await asyncio.sleep(0.001)
+        await keep_sending(w)
+
     a, b = worker("A"), worker("B")
-    await asyncio.wait_for(asyncio.gather(keep_sending(a), keep_sending(b)), 30)
+    await asyncio.wait_for(asyncio.gather(keep_sending(a), joining(b)), 30)
     assert sorted(chat for _, chat, _ in log) == chats  # each once
     times = sorted(t for _, _, t in log)
     assert (len(times) - 1) / (times[-1] - times[0]) <= BUDGET * 1.01
