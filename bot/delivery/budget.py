@@ -18,6 +18,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from bot.pipeline.send_slots import IDLE_WINDOW, SlotBank, SlotPolicy, SlotQueue
@@ -107,7 +108,8 @@ class SendBudget:
     ) -> None:
         """Reserve from `source` under `policy`, for `demand()` messages waiting."""
         self.source = source
-        self.policy = policy
+        # This process's own bank: a late slot cannot crowd another process's slots.
+        self.policy = replace(policy, keep_late=True) if isinstance(source, LocalSlots) else policy
         self.demand = demand
         self.slots = SlotQueue(policy)
         self.round_trip = 0.0  # seconds a reservation took lately (moving average)

@@ -47,6 +47,9 @@ class SlotPolicy:
     horizon: float = 0.2  # seconds of slots one reservation takes at most
     lookahead: float = 0.1  # reserve the next batch when held slots cover less than this
     burst: float = 0.1  # the fraction of a second's slots an idle bank may grant at once
+    # Late slots are used, not dropped: for a bank only this process draws from (SQLite),
+    # where the rate limiter's window (sends in flight counted) already guards Telegram's.
+    keep_late: bool = False
 
     @property
     def spacing(self) -> float:
@@ -58,6 +61,8 @@ class SlotPolicy:
         """How late a slot may still be used: half the lateness that keeps every 1 s window
         within the ceiling (budget x (1 + lateness) <= ceiling), the other half being left
         for sends delayed on their way; at least a millisecond."""
+        if self.keep_late:
+            return math.inf
         return max(0.001, (self.ceiling / self.per_second - 1.0) * LATENESS_SHARE)
 
     @property
