@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import cast
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bot.app import Engines, delivery_loop, failure_backoff
 from bot.delivery import DeliveryWorker, FanOut, WorkerTuning
@@ -143,6 +143,12 @@ async def test_killed_connections_mid_run_lose_nothing_and_repeat_nothing(
         max_per_second=1000.0,
         tuning=WorkerTuning(lease_seconds=2.0, max_in_flight=8, batch=40),
     )
+    invalidated: list[BaseException | None] = []
+    event.listen(
+        db.engine.sync_engine.pool,
+        "invalidate",
+        lambda _conn, _record, error: invalidated.append(error),
+    )
     stopping = asyncio.Event()
     engines = cast(Engines, SimpleNamespace(worker=worker, wake=asyncio.Event()))
     caplog.set_level(logging.INFO)
@@ -167,4 +173,8 @@ async def test_killed_connections_mid_run_lose_nothing_and_repeat_nothing(
     assert set(sender.sent) == set(chats), f"never sent: {set(chats) - set(sender.sent)}"
     assert await states(db) == Counter({str(DeliveryState.SENT): CHATS})
     failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert failures, f"the outage was not logged (kills: {killed})"
+    # A kill that lands on a statement in flight fails that pass (logged, backed off); one
+    # that lands on idle pooled connections is caught by the pool's pre-ping, which throws
+    # the dead connection away and opens a fresh one without any error. Either way the kill
+    # was seen: a logged failure or an invalidated pooled connection.
+    assert failures or invalidated, f"the kills went unnoticed (kills: {killed})"
