@@ -363,16 +363,20 @@ class PollingErrorLog:
         self._last: tuple[str, float] | None = None
 
     def __call__(self, error: TelegramError) -> None:
-        """Log the error's line unless it is the same as the last one, logged recently."""
+        """Log the error's line unless the same kind of trouble was logged recently.
+
+        Network failures are one kind whatever their reason: one outage often shows
+        "connection reset" and then "connection refused", and that is still one outage."""
         line = polling_error_line(error, self.host)
+        kind = "network" if isinstance(error, NetworkError) else line
         now = self.monotonic()
         if (
             self._last is not None
-            and self._last[0] == line
+            and self._last[0] == kind
             and now - self._last[1] < self.repeat_after
         ):
             return
-        self._last = (line, now)
+        self._last = (kind, now)
         log.warning("%s", line)
 
 

@@ -134,6 +134,7 @@ def test_polling_errors_are_logged_once_without_traceback(caplog: pytest.LogCapt
         now[0] += 10
     errors(NetworkError("aiohttp.ClientConnectorError: x"))
     errors(NetworkError("aiohttp.ClientConnectorError: x"))
+    errors(NetworkError("Connection reset by peer"))  # another reason, the same outage
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines
     assert "Conflict" in lines[0] and "another program is receiving updates" in lines[0]
