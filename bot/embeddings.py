@@ -18,13 +18,13 @@ import importlib
 import logging
 import multiprocessing
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from bot.worker_process import end_with_parent
 
 if TYPE_CHECKING:
     from bot.pipeline.encoder import Encoder, Vectors
@@ -114,21 +114,11 @@ def load_encoder(name: str = DEFAULT_ENCODER) -> tuple[Encoder | None, str]:
 _worker_state: tuple[Encoder | None, str] = (None, "embedding worker not initialised")
 
 
-def _exit_with_parent(parent: int, every: float = 1.0) -> None:
-    """Leave when the parent process is gone (killed outright, it cannot stop the pool)."""
-    while os.getppid() == parent:
-        time.sleep(every)
-    os._exit(0)
-
-
 def _init_worker(name: str) -> None:
     """Load the encoder in the worker process (a failure is kept as the reason); the worker
     ends itself when the bot process dies, so a killed bot leaves no worker behind."""
     global _worker_state
-    watchdog = threading.Thread(
-        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
-    )
-    watchdog.start()
+    end_with_parent(os.getppid())
     _worker_state = load_encoder(name)
 
 

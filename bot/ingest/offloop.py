@@ -27,10 +27,11 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, Final, TypeVar
 
+from bot.worker_process import end_with_parent
+
 HEAVY_CHARS: Final = 100_000  # input size from which the work goes to a worker process
 PROCESSES: Final = 1
 WORKER_NICENESS: Final = 10  # on a busy machine the event loop's process gets the CPU first
-PARENT_CHECK_S: Final = 1.0  # how often a worker checks that its parent still runs
 # The steps a worker runs, imported when it starts rather than with its first input.
 PRELOAD: Final = ("bot.pipeline.candidates", "bot.pipeline.normalise")
 
@@ -40,18 +41,11 @@ _pools: dict[int, ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def _watch_parent(parent: int) -> None:
-    """End this worker once its parent is gone (a SIGKILL ends no workers)."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_S)
-    os._exit(0)
-
-
 def _start_worker(parent: int) -> None:
     """Worker start-up: lower priority than the loop, the steps imported, ends with its
     parent; Ctrl-C stops the parent, which ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    end_with_parent(parent)
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     for module in PRELOAD:
