@@ -74,6 +74,21 @@ class QuietMode(enum.StrEnum):
     DIGEST = "digest"  # fold into the next digest instead
 
 
+class MuteKind(enum.StrEnum):
+    """What a mute hides: articles matching a word query, or one source's articles."""
+
+    WORD = "word"
+    SOURCE = "source"
+
+
+class PreviewMode(enum.StrEnum):
+    """Where a push shows its article's link preview (the chat's setting)."""
+
+    BELOW = "below"
+    ABOVE = "above"
+    OFF = "off"
+
+
 class DeliveryKind(enum.StrEnum):
     """What an outbox row carries."""
 
@@ -112,6 +127,8 @@ class Source:
     error_count: int = 0
     last_error: str | None = None
     created_at: datetime | None = None
+    name_auto: bool = False  # the name is the host until the feed's own title is known
+    last_success_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +151,7 @@ class Article:
     duplicate_of: int | None = None  # the original this syndicated copy repeats
     image_caption: str | None = None
     source_name: str | None = None  # filled by queries that join sources
+    image_url: str | None = None  # the lead image, when the feed or page gives one
     summary: tuple[str, ...] = ()  # extractive summary sentences, if computed
 
 
@@ -153,6 +171,7 @@ class ArticleDraft:
     content_hash: str | None = None
     fingerprint: int | None = None
     image_caption: str | None = None
+    image_url: str | None = None
     summary: Sequence[str] = ()
     search_text: str = ""
     duplicate_of: int | None = None
@@ -196,6 +215,10 @@ class Chat:
     last_digest_on: date | None = None  # local date of the last digest sent
     created_at: datetime | None = None
     news_langs: str | None = None  # "ar", "en" or "both"; None: the default (see bot.pipeline.newslangs)
+    is_forum: bool = False  # a supergroup organised in forum topics
+    digest_thread_id: int | None = None  # the forum topic digests go to (None: general)
+    preview: PreviewMode = PreviewMode.BELOW  # the article's link preview on pushes
+    managed_by: int | None = None  # a connected channel: the admin who connected it
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +233,21 @@ class Follow:
     terms: tuple[str, ...] = ()  # matching-form terms of the query (all must match)
     mode: DeliveryMode = DeliveryMode.INSTANT
     muted: bool = False
+    created_at: datetime | None = None
+    thread_id: int | None = None  # the forum topic the follow was made in
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """A chat's mute: articles matching all of `terms`, or from `source_id`, are not shown."""
+
+    id: int
+    chat_id: int
+    kind: MuteKind
+    query: str | None = None  # the words as the user typed them
+    terms: tuple[str, ...] = ()  # matching-form terms (all must match, as for keyword follows)
+    source_id: int | None = None
+    source_name: str | None = None  # filled by queries that join sources
     created_at: datetime | None = None
 
 
@@ -234,6 +272,7 @@ class Delivery:
     last_error: str | None = None
     created_at: datetime | None = None
     sent_at: datetime | None = None
+    thread_id: int | None = None  # forum topic to send into (None: the chat itself)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +288,7 @@ class NewDelivery:
     state: DeliveryState = DeliveryState.PENDING
     next_attempt_at: datetime | None = None
     note: str | None = None  # stored in last_error (why a row was enqueued as skipped)
+    thread_id: int | None = None  # forum topic to send into
 
 
 @dataclass(frozen=True, slots=True)

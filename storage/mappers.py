@@ -33,6 +33,8 @@ def to_source(row: m.SourceRow) -> d.Source:
         error_count=row.error_count,
         last_error=row.last_error,
         created_at=row.created_at,
+        name_auto=row.name_auto,
+        last_success_at=row.last_success_at,
     )
 
 
@@ -55,6 +57,7 @@ def to_article(row: m.ArticleRow, source_name: str | None = None) -> d.Article:
         duplicate_of=row.duplicate_of,
         image_caption=row.image_caption,
         source_name=source_name,
+        image_url=row.image_url,
         summary=tuple(s for s in (row.summary or "").split("\n") if s),
     )
 
@@ -78,6 +81,7 @@ def article_columns(draft: d.ArticleDraft) -> dict[str, Any]:
         "fingerprint": draft.fingerprint,
         "duplicate_of": draft.duplicate_of,
         "image_caption": storable_optional(draft.image_caption),
+        "image_url": storable_optional(draft.image_url),
         "summary": "\n".join(storable_text(s).replace("\n", " ") for s in draft.summary),
         "search_text": storable_text(draft.search_text),
         "fanned_out": draft.fanned_out,
@@ -116,6 +120,10 @@ def to_chat(row: m.ChatRow) -> d.Chat:
         last_digest_on=row.last_digest_on,
         created_at=row.created_at,
         news_langs=row.news_langs,
+        is_forum=row.is_forum,
+        digest_thread_id=row.digest_thread_id,
+        preview=d.PreviewMode(row.preview or d.PreviewMode.BELOW),
+        managed_by=row.managed_by,
     )
 
 
@@ -131,6 +139,7 @@ def to_follow(row: m.FollowRow) -> d.Follow:
         mode=d.DeliveryMode(row.mode),
         muted=row.muted,
         created_at=row.created_at,
+        thread_id=row.thread_id,
     )
 
 
@@ -154,6 +163,21 @@ def to_delivery(row: m.DeliveryRow) -> d.Delivery:
         last_error=row.last_error,
         created_at=row.created_at,
         sent_at=row.sent_at,
+        thread_id=row.thread_id,
+    )
+
+
+def to_mute(row: m.MuteRow, source_name: str | None = None) -> d.Mute:
+    """Map a mute row (optionally with its source's name)."""
+    return d.Mute(
+        id=row.id,
+        chat_id=row.chat_id,
+        kind=d.MuteKind(row.kind),
+        query=row.query,
+        terms=tuple((row.terms or "").split()),
+        source_id=row.source_id,
+        source_name=source_name,
+        created_at=row.created_at,
     )
 
 

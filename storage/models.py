@@ -23,6 +23,7 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -90,6 +91,9 @@ class SourceRow(Base):
     claim_until: Mapped[datetime | None]
     meta: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # True while `name` is a stand-in (the host): the feed's own title replaces it (revision 0007).
+    name_auto: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    last_success_at: Mapped[datetime | None]  # the last fetch that worked (revision 0007)
 
 
 class StoryRow(Base):
@@ -144,6 +148,7 @@ class ArticleRow(Base):
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     meta: Mapped[dict[str, Any] | None]
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # int8 vector (revision 0005)
+    image_url: Mapped[str | None] = mapped_column(Text)  # the lead image (revision 0007)
 
 
 class ChatRow(Base):
@@ -170,6 +175,11 @@ class ChatRow(Base):
     # The process that alone may send to the chat until `paced_until` (revision 0006).
     paced_by: Mapped[str | None] = mapped_column(String(100))
     paced_until: Mapped[datetime | None]
+    # Revision 0007: forum groups, link previews, channels.
+    is_forum: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    digest_thread_id: Mapped[int | None] = mapped_column(BigInteger)  # forum topic for digests
+    preview: Mapped[str | None] = mapped_column(String(8))  # below / above / off (None: below)
+    managed_by: Mapped[int | None] = mapped_column(BigInteger, index=True)  # a channel's admin
 
 
 class FollowRow(Base):
@@ -191,6 +201,25 @@ class FollowRow(Base):
     terms: Mapped[str | None] = mapped_column(String(1000))  # space-separated matching terms
     mode: Mapped[str] = mapped_column(String(16), default="instant")
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)  # forum topic (revision 0007)
+
+
+class MuteRow(Base):
+    """A chat's mute of a word query or of a source (revision 0007)."""
+
+    __tablename__ = "mutes"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "terms"),
+        UniqueConstraint("chat_id", "source_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # word / source
+    query: Mapped[str | None] = mapped_column(String(500))  # as the user typed it
+    terms: Mapped[str | None] = mapped_column(String(1000))  # space-separated matching terms
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -222,6 +251,7 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)  # forum topic (revision 0007)
 
 
 class StoryLinkRow(Base):

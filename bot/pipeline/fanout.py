@@ -71,6 +71,7 @@ def fanout_row(article: Article, follow: Follow, original: Original | None) -> N
         follow_id=follow.id,
         state=state,
         note=note,
+        thread_id=follow.thread_id,
     )
 
 

@@ -121,7 +121,11 @@ class FollowRepo:
         self.session = session
 
     async def follow_story(
-        self, chat_id: int, story_id: int, mode: DeliveryMode = DeliveryMode.INSTANT
+        self,
+        chat_id: int,
+        story_id: int,
+        mode: DeliveryMode = DeliveryMode.INSTANT,
+        thread_id: int | None = None,
     ) -> tuple[Follow, bool]:
         """Follow a story (idempotent); the bool says it was new."""
         row = await self.session.scalar(
@@ -135,6 +139,7 @@ class FollowRepo:
             story_id=story_id,
             mode=str(mode),
             muted=False,
+            thread_id=thread_id,
         )
         self.session.add(row)
         await self.session.flush()
@@ -146,6 +151,7 @@ class FollowRepo:
         query: str,
         terms: Iterable[str],
         mode: DeliveryMode = DeliveryMode.INSTANT,
+        thread_id: int | None = None,
     ) -> tuple[Follow, bool]:
         """Follow a keyword query by its matching terms (idempotent); the bool says it was new."""
         key = " ".join(sorted(set(terms)))
@@ -161,6 +167,7 @@ class FollowRepo:
             terms=key,
             mode=str(mode),
             muted=False,
+            thread_id=thread_id,
         )
         self.session.add(row)
         await self.session.flush()

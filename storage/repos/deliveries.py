@@ -508,4 +508,5 @@ def outbox_values(row: NewDelivery, now: datetime) -> dict[str, Any]:
         "next_attempt_at": row.next_attempt_at or now,
         "last_error": row.note,
         "created_at": now,
+        "thread_id": row.thread_id,
     }
