@@ -126,7 +126,9 @@ def status_command(
         for source in sources:
             if source.paused or source.error_count:
                 state = "paused" if source.paused else f"{source.error_count} failures"
-                lines.append(f"  source {source.id} {source.name}: {state}: {source.last_error or ''}")
+                lines.append(
+                    f"  source {source.id} {source.name}: {state}: {source.last_error or ''}"
+                )
         lines += [f"notice: {notice.text}" for notice in notices]
         return lines
 
@@ -222,9 +224,7 @@ def summarize_command(
 
 @app.command("search")
 def search_cli(
-    query: Annotated[
-        str, typer.Argument(help="Words to search for (Arabic or English).")
-    ] = "",
+    query: Annotated[str, typer.Argument(help="Words to search for (Arabic or English).")] = "",
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per hit.")] = False,
     since: Annotated[

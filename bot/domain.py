@@ -19,6 +19,7 @@ def utc_now() -> datetime:
     """The real clock: the current aware UTC time."""
     return datetime.now(UTC)
 
+
 SUPPORTED_LANGUAGES = ("en", "ar")
 
 
@@ -214,7 +215,9 @@ class Chat:
     blocked: bool = False  # Telegram said 403
     last_digest_on: date | None = None  # local date of the last digest sent
     created_at: datetime | None = None
-    news_langs: str | None = None  # "ar", "en" or "both"; None: the default (see bot.pipeline.newslangs)
+    news_langs: str | None = (
+        None  # "ar", "en" or "both"; None: the default (see bot.pipeline.newslangs)
+    )
     is_forum: bool = False  # a supergroup organised in forum topics
     digest_thread_id: int | None = None  # the forum topic digests go to (None: general)
     preview: PreviewMode = PreviewMode.BELOW  # the article's link preview on pushes
