@@ -26,6 +26,8 @@ from bot.follows import FollowMatcher
 from bot.ingest import IngestService
 from bot.linker import LinkerTuning, LinkingService
 from bot.metrics import INGEST_SECONDS, observe_api
+from bot.operator_notices import INTERVAL_S as NOTICE_SECONDS
+from bot.operator_notices import notices_for
 from bot.ops_http import Operations
 from bot.redact import install_log_redaction, register_secrets
 from bot.search import SearchService
@@ -51,6 +53,7 @@ log = logging.getLogger("akhbar")
 
 UPDATES_LEASE = "updates"
 MAINTENANCE_SECONDS = 3600.0
+CHANNEL_CHECK_SECONDS = 60.0  # how soon a channel that refused sends is re-checked
 
 
 def setup_logging(level: str) -> None:
@@ -425,6 +428,29 @@ def _schedule_jobs(application: Application, services: Services, engines: Engine
     queue.run_repeating(
         on_maintenance, interval=MAINTENANCE_SECONDS, first=60.0, name="maintenance"
     )
+    notices = notices_for(
+        application.bot, services.db, services.settings, services.clock, services.instance
+    )
+
+    async def on_notices(_: ContextTypes.DEFAULT_TYPE) -> None:
+        """Send unseen operator notices to the operators (coalesced, kept on failure)."""
+        try:
+            await notices.run_once()
+        except Exception:
+            log.exception("operator notices failed")
+
+    queue.run_repeating(on_notices, interval=NOTICE_SECONDS, first=20.0, name="notices")
+
+    async def on_channels(_: ContextTypes.DEFAULT_TYPE) -> None:
+        """Connected channels that refused a send (403): re-check, disconnect, tell admins."""
+        from handlers.channels import sweep_lost_channels
+
+        try:
+            await sweep_lost_channels(application.bot, services)
+        except Exception:
+            log.exception("channel check failed")
+
+    queue.run_repeating(on_channels, interval=CHANNEL_CHECK_SECONDS, first=30.0, name="channels")
 
 
 async def _reach_bot_api(

@@ -64,6 +64,28 @@ def _bot_user() -> JSON:
     }
 
 
+_CHANNEL_RIGHTS: Final[JSON] = {
+    "can_be_edited": False,
+    "is_anonymous": False,
+    "can_manage_chat": True,
+    "can_delete_messages": True,
+    "can_manage_video_chats": True,
+    "can_restrict_members": True,
+    "can_promote_members": False,
+    "can_change_info": True,
+    "can_invite_users": True,
+    "can_post_stories": False,
+    "can_edit_stories": False,
+    "can_delete_stories": False,
+    "can_edit_messages": True,
+}
+
+
+def _document(file_id: str, name: str, size: int) -> JSON:
+    """A Document object."""
+    return {"file_id": file_id, "file_unique_id": file_id, "file_name": name, "file_size": size}
+
+
 @dataclass(frozen=True, slots=True)
 class ApiCall:
     """One Bot API call the bot made, with its parameters and our answer."""
@@ -73,12 +95,36 @@ class ApiCall:
     result: Any
 
 
+class ApiRefusal(Exception):
+    """An error answer of the local Bot API (e.g. 400 "chat not found")."""
+
+    def __init__(self, code: int, description: str) -> None:
+        """Answer with this HTTP code and description."""
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
 @dataclass
 class LocalBotApi(BaseRequest):
-    """An in-process Bot API: answers getMe, sendMessage, edits, callbacks, menus, members."""
+    """An in-process Bot API: answers getMe, sendMessage, edits, callbacks, menus, members.
+
+    `directory` answers getChat by id or "@username" (an unknown "@name" is 400 "chat not
+    found"); `members` answers getChatMember for (chat id, user id) before `admins` does;
+    `refuse` makes sendMessage to a chat fail (e.g. 403 "bot is not a member"); chats in
+    `forums` are forum supergroups, and sendMessage into a topic of `closed_topics` answers
+    400 "message thread not found" (`close_topic`).
+    """
 
     admins: dict[int, set[int]] = field(default_factory=dict)
     chat_types: dict[int, str] = field(default_factory=dict)
+    directory: dict[str, JSON] = field(default_factory=dict)
+    members: dict[tuple[int, int], JSON] = field(default_factory=dict)
+    refuse: dict[int, tuple[int, str]] = field(default_factory=dict)  # chat → sendMessage error
+    forums: set[int] = field(default_factory=set)
+    closed_topics: set[tuple[int, int]] = field(default_factory=set)
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id → content (getFile)
+    documents: list[tuple[int, str, bytes]] = field(default_factory=list)  # sendDocument
     listener: Listener | None = None
     calls: list[ApiCall] = field(default_factory=list)
     messages: dict[tuple[int, int], JSON] = field(default_factory=dict)
@@ -108,7 +154,17 @@ class LocalBotApi(BaseRequest):
         """Answer one call as the Bot API would."""
         api_method = url.rsplit("/", 1)[-1]
         params: JSON = dict(request_data.parameters) if request_data is not None else {}
-        result = self.answer(api_method, params)
+        if "/file/bot" in url:  # a file download (after getFile)
+            found = self.files.get(url.rsplit("/", 1)[-1])
+            return (200, found) if found is not None else (404, b"Not Found")
+        if api_method == "sendDocument" and request_data is not None:
+            params["document"] = self._upload(int(params["chat_id"]), request_data)
+        try:
+            result = self.answer(api_method, params)
+        except ApiRefusal as refusal:
+            self.calls.append(ApiCall(api_method, params, None))
+            body = {"ok": False, "error_code": refusal.code, "description": refusal.description}
+            return refusal.code, json.dumps(body).encode()
         self.calls.append(ApiCall(api_method, params, result))
         if self.listener is not None:
             self.listener(api_method, params, result)
@@ -122,19 +178,33 @@ class LocalBotApi(BaseRequest):
             chat["first_name"] = "Reader"
         else:
             chat["title"] = f"Chat {chat_id}"
+        if chat_id in self.forums:
+            chat["is_forum"] = True
         return chat
+
+    def close_topic(self, chat_id: int, thread_id: int) -> None:
+        """Close (or delete) a forum topic: sends into it fail from now on."""
+        self.forums.add(chat_id)
+        self.closed_topics.add((chat_id, thread_id))
 
     def answer(self, api_method: str, params: JSON) -> Any:
         """The result object of one method."""
         if api_method == "getMe":
             return _bot_user()
         if api_method == "sendMessage":
+            if int(params["chat_id"]) in self.refuse:
+                raise ApiRefusal(*self.refuse[int(params["chat_id"])])
+            thread = params.get("message_thread_id")
+            if thread is not None and (int(params["chat_id"]), int(thread)) in self.closed_topics:
+                raise ApiRefusal(400, "Bad Request: message thread not found")
             return self._store(int(params["chat_id"]), next(self._ids), params)
         if api_method == "editMessageText":
             key = (int(params["chat_id"]), int(params["message_id"]))
             return self._store(key[0], key[1], params)
         if api_method == "getChatMember":
             chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+            if (chat_id, user_id) in self.members:
+                return self.members[(chat_id, user_id)]
             status = "creator" if user_id in self.admins.get(chat_id, set()) else "member"
             user = {"id": user_id, "is_bot": False, "first_name": "User"}
             member: JSON = {"status": status, "user": user}
@@ -142,10 +212,69 @@ class LocalBotApi(BaseRequest):
                 member["is_anonymous"] = False
             return member
         if api_method == "getChat":
-            return self.chat(int(params["chat_id"]))
+            wanted = str(params["chat_id"])
+            if wanted.startswith("@") and wanted not in self.directory:
+                raise ApiRefusal(400, "Bad Request: chat not found")
+            found = self.directory.get(wanted) or self.chat(int(wanted))
+            return {**found, "accent_color_id": 0, "max_reaction_count": 11}  # ChatFullInfo
+        if api_method == "getFile":
+            file_id = str(params["file_id"])
+            if file_id not in self.files:
+                raise ApiRefusal(400, "Bad Request: invalid file_id")
+            found = _document(file_id, file_id, len(self.files[file_id]))
+            return {**found, "file_path": f"documents/{file_id}"}
+        if api_method == "sendDocument":
+            message = self._store(int(params["chat_id"]), next(self._ids), params)
+            return {**message, "document": params["document"], "caption": params.get("caption")}
         if api_method in ("getMyCommands", "getUpdates"):
             return []
         return True
+
+    def add_file(self, content: bytes, file_name: str) -> JSON:
+        """Make a file downloadable (getFile, then the file URL); its Document JSON."""
+        file_id = f"file{len(self.files) + 1}"
+        self.files[file_id] = content
+        return _document(file_id, file_name, len(content))
+
+    def _upload(self, chat_id: int, request_data: RequestData) -> JSON:
+        """Keep a sendDocument upload; the Document JSON that describes it."""
+        name, content = "document", b""
+        for field_tuple in request_data.multipart_data.values():
+            name, raw = str(field_tuple[0]), field_tuple[1]
+            content = raw if isinstance(raw, bytes) else bytes(raw.read())
+        self.documents.append((chat_id, name, content))
+        return _document(f"sent{len(self.documents)}", name, len(content))
+
+    def add_channel(
+        self,
+        chat_id: int,
+        username: str | None,
+        title: str,
+        *,
+        admins: Iterable[int] = (),
+        bot_status: str = "administrator",
+        can_post: bool = True,
+    ) -> None:
+        """Make a channel known to getChat (by id and @username) and getChatMember: the bot
+        with `bot_status` (and the right to post), `admins` as administrators."""
+        chat: JSON = {"id": chat_id, "type": "channel", "title": title}
+        if username:
+            chat["username"] = username
+            self.directory["@" + username] = chat
+        self.directory[str(chat_id)] = chat
+        self.chat_types[chat_id] = "channel"
+        bot: JSON = {"status": bot_status, "user": _bot_user()}
+        if bot_status == "administrator":
+            bot.update(_CHANNEL_RIGHTS, can_post_messages=can_post)
+        self.members[(chat_id, BOT_ID)] = bot
+        for user_id in admins:
+            user = {"id": user_id, "is_bot": False, "first_name": "Admin"}
+            self.members[(chat_id, user_id)] = {"status": "administrator", "user": user}
+            self.members[(chat_id, user_id)].update(_CHANNEL_RIGHTS, can_post_messages=True)
+
+    def inline_answers(self) -> list[ApiCall]:
+        """answerInlineQuery calls, oldest first."""
+        return [c for c in self.calls if c.method == "answerInlineQuery"]
 
     def _store(self, chat_id: int, message_id: int, params: JSON) -> JSON:
         """Remember a sent or edited message and return it as a Message object."""
@@ -156,6 +285,9 @@ class LocalBotApi(BaseRequest):
             "from": _bot_user(),
             "text": str(params.get("text", "")),
         }
+        if params.get("message_thread_id") is not None:
+            message["message_thread_id"] = int(params["message_thread_id"])
+            message["is_topic_message"] = True
         markup = params.get("reply_markup")
         if isinstance(markup, str):
             markup = json.loads(markup)
@@ -196,19 +328,27 @@ class UpdateFactory:
         language_code: str | None = "en",
         sender_chat_id: int | None = None,
         channel: bool = False,
+        forum: bool = False,
+        thread_id: int | None = None,
     ) -> JSON:
-        """A message (or channel post) update as JSON; a leading /command gets its entity."""
+        """A message (or channel post) update as JSON; a leading /command gets its entity; in
+        a `forum`, `thread_id` is the topic the message was sent in."""
         chat: JSON = {"id": chat_id, "type": chat_type}
         if chat_type == "private":
             chat["first_name"] = "Reader"
         else:
             chat["title"] = f"Chat {chat_id}"
+        if forum:
+            chat["is_forum"] = True
         message: JSON = {
             "message_id": next(self._message_ids),
             "date": int(_time.time()),
             "chat": chat,
             "text": text,
         }
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
         if user_id is not None:
             user: JSON = {"id": user_id, "is_bot": False, "first_name": "Reader"}
             if language_code:
@@ -222,6 +362,17 @@ class UpdateFactory:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         key = "channel_post" if channel else "message"
         return {"update_id": next(self._update_ids), key: message}
+
+    def inline_query(
+        self, query: str, *, user_id: int, language_code: str | None = "en", offset: str = ""
+    ) -> JSON:
+        """An inline query (`@bot query`) as JSON."""
+        user: JSON = {"id": user_id, "is_bot": False, "first_name": "Reader"}
+        if language_code:
+            user["language_code"] = language_code
+        update_id = next(self._update_ids)
+        inline = {"id": str(update_id), "from": user, "query": query, "offset": offset}
+        return {"update_id": update_id, "inline_query": inline}
 
     def callback(
         self,

@@ -15,9 +15,11 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.chats import MAX_QUERY_CHARS, ChatError, FollowResult
 from bot.domain import DIGEST_WINDOW, Chat, Follow, FollowKind
+from bot.mutes import MuteService
 from bot.pipeline.urls import canonical_url
 from bot.presentation.callbacks import ID
 from bot.presentation.i18n import t, to_local
+from bot.presentation.mutes import with_mutes
 from bot.presentation.render import (
     Rendered,
     news_langs_text,
@@ -28,7 +30,6 @@ from bot.presentation.render import (
     render_notice,
     render_search,
     render_settings,
-    render_sources,
     render_start,
     render_stats,
 )
@@ -37,6 +38,16 @@ from bot.sources import SourceError
 from handlers.context import AnyContext, flood_guard, services
 from handlers.flood import Verdict
 from handlers.markup import to_markup
+from handlers.topics import (
+    PREVIEW_NAMES,
+    TOPIC_NAMES,
+    note_forum,
+    place_follow,
+    preview_setting,
+    remember_topic,
+    reply_topic,
+    topic_setting,
+)
 
 log = logging.getLogger("akhbar.handlers")
 
@@ -74,6 +85,7 @@ async def send(context: AnyContext, chat_id: int, rendered: Rendered) -> Message
         parse_mode=ParseMode.HTML,
         reply_markup=to_markup(rendered),
         link_preview_options=LinkPreviewOptions(is_disabled=rendered.disable_preview),
+        message_thread_id=reply_topic(chat_id),
     )
     return message
 
@@ -96,9 +108,11 @@ async def current_chat(update: Update, context: AnyContext) -> Chat | None:
         return None
     user = update.effective_user
     title = tg_chat.title or tg_chat.username or None
-    return await services(context).chats.ensure_chat(
+    remember_topic(update)
+    chat = await services(context).chats.ensure_chat(
         tg_chat.id, str(tg_chat.type), title, user.language_code if user else None
     )
+    return await note_forum(services(context), chat, update)
 
 
 async def may_change(update: Update, context: AnyContext) -> bool:
@@ -207,7 +221,7 @@ async def cmd_help(update: Update, context: AnyContext) -> None:
     if chat is None:
         return
     admin = is_operator(update, services(context))
-    await send(context, chat.id, render_help(chat.language, admin))
+    await send(context, chat.id, render_help(chat.language, admin, context.bot.username or ""))
 
 
 @guarded
@@ -243,6 +257,7 @@ async def cmd_follow(update: Update, context: AnyContext) -> None:
     if not await require_change(update, context, chat):
         return
     result = await services(context).chats.follow_keyword(chat.id, text)
+    await place_follow(services(context), chat, result, update)
     await followed(context, chat, result)
 
 
@@ -289,9 +304,10 @@ async def cmd_unfollow(update: Update, context: AnyContext) -> None:
 
 
 async def mysubs_view(svc: Services, chat: Chat) -> Rendered:
-    """The chat's follows with their buttons."""
+    """The chat's follows and mutes with their buttons."""
     follows, labels = await svc.chats.follows_with_labels(chat.id)
-    return render_mysubs(chat.language, follows, labels)
+    mutes = await MuteService(svc.db).mutes(chat.id)
+    return with_mutes(chat.language, render_mysubs(chat.language, follows, labels), mutes)
 
 
 @guarded
@@ -421,6 +437,8 @@ async def change_setting(svc: Services, chat: Chat, name: str, value: str) -> Re
         changed = await chats.set_news_langs(chat.id, value)
         shown = news_langs_text(changed.language, changed.news_langs)
         return render_notice(changed.language, "settings.news_set", value=shown)
+    if name in PREVIEW_NAMES and value:
+        return await preview_setting(svc, chat, value)
     if name in ("lang", "language", "اللغة") and value.lower() in ("en", "ar"):
         changed = await chats.set_language(chat.id, value.lower())
         return render_notice(changed.language, "language.switched")
@@ -440,7 +458,10 @@ async def cmd_settings(update: Update, context: AnyContext) -> None:
     if not await require_change(update, context, chat):
         return
     name, _, value = args.partition(" ")
-    rendered = await change_setting(services(context), chat, name.lower(), value.strip())
+    if name.lower() in TOPIC_NAMES:
+        rendered = await topic_setting(services(context), chat, value, update)
+    else:
+        rendered = await change_setting(services(context), chat, name.lower(), value.strip())
     await send(context, chat.id, rendered)
 
 
@@ -477,16 +498,6 @@ async def operator_chat(update: Update, context: AnyContext) -> Chat | None:
         await notice(context, chat, "admin.not_allowed")
         return None
     return chat
-
-
-@guarded
-async def cmd_sources(update: Update, context: AnyContext) -> None:
-    """The source list (operators)."""
-    chat = await operator_chat(update, context)
-    if chat is None:
-        return
-    sources = await services(context).sources.list()
-    await send_parts(context, chat.id, render_sources(chat.language, sources))
 
 
 @guarded

@@ -1,7 +1,8 @@
 """Chat membership and migration updates: `my_chat_member` and the migrate service messages.
 
 The bot removed from a group, or blocked in a private chat, stops every send to that chat
-(it is marked blocked, as after a 403); added back, it is unblocked. A group that became a
+(it is marked blocked, as after a 403); added back, it is unblocked. A connected channel
+where the bot can no longer post is disconnected, and the admin who connected it is told. A group that became a
 supergroup moves, with its follows, settings and owed messages, to the new id.
 """
 
@@ -10,10 +11,11 @@ from __future__ import annotations
 from typing import Final
 
 from telegram import ChatMember, Update
-from telegram.constants import ChatMemberStatus
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ChatMemberHandler, MessageHandler, filters
 
 from bot.membership import MembershipService
+from handlers.channels import channel_lost
 from handlers.context import AnyApplication, AnyContext, services
 
 MEMBERSHIP_KEY: Final = "akhbar.membership"
@@ -43,12 +45,28 @@ def is_present(member: ChatMember) -> bool:
     )
 
 
+def can_post(chat_type: str, member: ChatMember) -> bool:
+    """Whether this membership lets the bot post: in a channel only an administrator with
+    the right to post messages can; elsewhere any present member."""
+    if chat_type != ChatType.CHANNEL:
+        return is_present(member)
+    return member.status == ChatMemberStatus.ADMINISTRATOR and bool(
+        getattr(member, "can_post_messages", False)
+    )
+
+
 async def on_my_chat_member(update: Update, context: AnyContext) -> None:
-    """The bot's own membership changed: stop or resume sends to the chat."""
+    """The bot's own membership changed: stop or resume sends to the chat; a connected
+    channel the bot can no longer post in is disconnected and its admin told."""
     change = update.my_chat_member
     if change is None:
         return
-    await membership(context).set_member(change.chat.id, is_present(change.new_chat_member))
+    present = can_post(change.chat.type, change.new_chat_member)
+    await membership(context).set_member(change.chat.id, present)
+    if not present and change.chat.type == ChatType.CHANNEL:
+        channel = await services(context).chats.get(change.chat.id)
+        if channel is not None:
+            await channel_lost(context.bot, services(context), channel)
 
 
 def migration(update: Update) -> tuple[int, int] | None:

@@ -8,14 +8,25 @@ from typing import Final
 
 from telegram import Bot, BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, TypeHandler, filters
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    InlineQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
 
 from bot.presentation.i18n import admin_command_menu, command_menu
 from handlers import commands as c
+from handlers import operators
 from handlers.buttons import on_button
+from handlers.channels import CHANNEL_BUTTONS, cmd_channel, on_channel_button
 from handlers.context import AnyApplication
 from handlers.errors import on_error
+from handlers.inline import inline_gate, on_inline_query
 from handlers.membership import register_membership
+from handlers.mutes import cmd_mute, cmd_unmute
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +47,30 @@ COMMANDS: Final[dict[str, c.Handler]] = {
     "settings": c.cmd_settings,
     "language": c.cmd_language,
     "stop": c.cmd_stop,
-    "sources": c.cmd_sources,
+    "sources": operators.cmd_sources,
+    "export": operators.cmd_export,
+    "import": operators.cmd_import,
     "addsource": c.cmd_addsource,
     "removesource": c.cmd_removesource,
     "stats": c.cmd_stats,
+    "mute": cmd_mute,
+    "unmute": cmd_unmute,
 }
 
 
 def register(application: AnyApplication) -> None:
     """Add the flood gate, every command, the button handler, the fallback and the error handler."""
     application.add_handler(TypeHandler(Update, c.flood_gate), group=-1)
+    application.add_handler(InlineQueryHandler(inline_gate), group=-2)
+    application.add_handler(InlineQueryHandler(on_inline_query))
     for name, callback in COMMANDS.items():
         application.add_handler(CommandHandler(name, callback, filters=COMMAND_UPDATES))
+    application.add_handler(CommandHandler("channel", cmd_channel, filters=COMMAND_UPDATES))
+    application.add_handler(CallbackQueryHandler(on_channel_button, pattern=CHANNEL_BUTTONS))
     application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(
+        MessageHandler(filters.Document.ALL & COMMAND_UPDATES, operators.on_import_document)
+    )
     application.add_handler(MessageHandler(filters.COMMAND & COMMAND_UPDATES, c.cmd_unknown))
     register_membership(application)  # my_chat_member and migrate messages (group 1)
     application.add_error_handler(on_error)

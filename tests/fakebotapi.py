@@ -141,6 +141,7 @@ class SentMessage:
     disable_web_page_preview: bool | None
     at: float
     params: JSONDict = field(repr=False)
+    message_thread_id: int | None = None  # the forum topic it was sent into
 
 
 @dataclass
@@ -379,12 +380,16 @@ class FakeBotAPI:
         self.edits: list[SentMessage] = []
         self.calls: list[tuple[str, JSONDict]] = []
         self.callback_answers: list[JSONDict] = []
+        self.inline_answers: list[JSONDict] = []
         self.deleted: list[tuple[int | str, int]] = []
         self.faults: list[Fault] = []
         self.count_429 = 0
         self.webhook_url = ""
         self.commands: dict[str, list[JSONDict]] = {}
         self._admins: dict[int | str, list[int]] = {}
+        self.closed_topics: set[tuple[int | str, int]] = set()  # (chat, forum topic)
+        self.files: dict[str, bytes] = {}  # file_id → content: getFile and the download URL
+        self.documents: list[tuple[int | str, str, bytes]] = []  # sendDocument uploads
         self._chats: dict[int | str, JSONDict] = {}
         self._messages: dict[tuple[int | str, int], JSONDict] = {}
         self._next_message_id: dict[int | str, int] = {}
@@ -412,6 +417,9 @@ class FakeBotAPI:
             "getChatMember": self._get_chat_member,
             "getChatAdministrators": self._get_chat_administrators,
             "getChat": self._get_chat,
+            "answerInlineQuery": self._answer_inline,
+            "sendDocument": self._send_document,
+            "getFile": self._get_file,
             "deleteMessage": self._delete_message,
             "close": self._true,
             "logOut": self._true,
@@ -434,6 +442,7 @@ class FakeBotAPI:
         self._stopping = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
+        app.router.add_route("GET", "/file/bot{token}/documents/{file_id}", self._handle_file)
         _add_control_routes(app, self)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
@@ -516,6 +525,29 @@ class FakeBotAPI:
         """Set a chat's administrators; the first one is the creator."""
         self._admins[chat_id] = list(user_ids)
 
+    def add_channel(self, chat_id: int, username: str, admins: list[int]) -> None:
+        """A channel known by id and "@username"; `admins` (include BOT_ID for the bot) are
+        its administrators with the right to post, the first one its creator."""
+        chat = {"id": chat_id, "type": "channel", "title": f"Channel {username}"}
+        chat["username"] = username
+        self._chats[chat_id] = self._chats["@" + username] = chat
+        self._admins[chat_id] = self._admins["@" + username] = list(admins)
+
+    def push_inline_query(self, user_id: int, query: str, language_code: str = "en") -> JSONDict:
+        """Queue an inline query (`@bot query`) from a user."""
+        inline = {
+            "id": str(self._next_callback_id),
+            "from": _user(user_id, "Tester", None, language_code),
+            "query": query,
+            "offset": "",
+        }
+        self._next_callback_id += 1
+        return self.push_update({"inline_query": inline})
+
+    def close_topic(self, chat_id: int | str, thread_id: int) -> None:
+        """Close a forum topic: sendMessage into it answers 400 "message thread not found"."""
+        self.closed_topics.add((chat_id, int(thread_id)))
+
     # ------------------------------------------------------------------ updates
 
     def push_update(self, update: JSONDict) -> JSONDict:
@@ -536,9 +568,14 @@ class FakeBotAPI:
         chat_type: str = "private",
         username: str | None = None,
         first_name: str = "Tester",
+        is_forum: bool = False,
+        thread_id: int | None = None,
     ) -> JSONDict:
-        """Queue a text message from a user (with a bot_command entity for '/...')."""
+        """Queue a text message from a user (with a bot_command entity for '/...'); in a
+        forum (`is_forum`), `thread_id` is the topic it was sent in."""
         chat = self._remember_chat(chat_id, chat_type)
+        if is_forum:
+            chat["is_forum"] = True
         message: JSONDict = {
             "message_id": self._new_message_id(chat_id),
             "from": _user(
@@ -548,6 +585,8 @@ class FakeBotAPI:
             "date": int(time.time()),
             "text": text,
         }
+        if thread_id is not None:
+            message.update(message_thread_id=int(thread_id), is_topic_message=True)
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             message["entities"] = [
@@ -792,6 +831,7 @@ class FakeBotAPI:
             disable_web_page_preview=params.get("disable_web_page_preview"),
             at=time.monotonic(),
             params=params,
+            message_thread_id=params.get("message_thread_id"),
         )
 
     def _check_text(self, params: JSONDict) -> str:
@@ -812,6 +852,9 @@ class FakeBotAPI:
         if chat_id in (None, ""):
             raise ApiError(400, "Bad Request: chat_id is empty")
         text = self._check_text(params)
+        thread = params.get("message_thread_id")
+        if thread is not None and (chat_id, thread) in self.closed_topics:
+            raise ApiError(400, "Bad Request: message thread not found")
         message_id = self._new_message_id(chat_id)
         message: JSONDict = {
             "message_id": message_id,
@@ -820,10 +863,58 @@ class FakeBotAPI:
             "date": int(time.time()),
             "text": text,
         }
+        if thread is not None:
+            message.update(message_thread_id=thread, is_topic_message=True)
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
         self._messages[(chat_id, message_id)] = message
         self.sent.append(self._record("sendMessage", params, message_id))
+        return message
+
+    def add_file(self, content: bytes, file_name: str) -> JSONDict:
+        """Make a file downloadable (getFile, then /file/bot<token>/…); its Document JSON."""
+        file_id = f"file{len(self.files) + 1}"
+        self.files[file_id] = content
+        return {"file_id": file_id, "file_unique_id": file_id, "file_name": file_name}
+
+    async def _handle_file(self, request: web.Request) -> web.Response:
+        """A file download by the path getFile gave."""
+        found = self.files.get(request.match_info["file_id"])
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found, content_type="application/octet-stream")
+
+    async def _get_file(self, params: JSONDict) -> JSONDict:
+        """getFile: the path to download a file added with add_file."""
+        file_id = str(params.get("file_id") or "")
+        if file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        size = len(self.files[file_id])
+        path = f"documents/{file_id}"
+        return {"file_id": file_id, "file_unique_id": file_id, "file_size": size, "file_path": path}
+
+    async def _send_document(self, params: JSONDict) -> JSONDict:
+        """sendDocument: keep the upload, record it (caption as text), answer a Message."""
+        chat_id = params.get("chat_id")
+        upload = params.get("document")
+        if chat_id in (None, "") or not isinstance(upload, bytes):
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        self.documents.append((chat_id, "document", upload))
+        message_id = self._new_message_id(chat_id)
+        document = {"file_id": f"sent{len(self.documents)}", "file_unique_id": "u"}
+        message: JSONDict = {
+            "message_id": message_id,
+            "from": self._bot_user(),
+            "chat": self._chat(chat_id),
+            "date": int(time.time()),
+            "document": {**document, "file_size": len(upload)},
+            "caption": params.get("caption"),
+        }
+        self._messages[(chat_id, message_id)] = message
+        shown = {k: v for k, v in params.items() if k != "document"}
+        self.sent.append(
+            self._record("sendDocument", {**shown, "text": shown.get("caption")}, message_id)
+        )
         return message
 
     def _target(self, params: JSONDict, verb: str) -> JSONDict:
@@ -923,7 +1014,10 @@ class FakeBotAPI:
         if admins and admins[0] == user_id:
             return {"status": "creator", "user": user, "is_anonymous": False}
         if user_id in admins:
-            return {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
+            member = {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
+            if self._chats.get(chat_id, {}).get("type") == "channel":
+                member.update(can_post_messages=True, can_edit_messages=True)
+            return member
         return {"status": "member", "user": user}
 
     async def _get_chat_member(self, params: JSONDict) -> JSONDict:
@@ -934,6 +1028,15 @@ class FakeBotAPI:
         """getChatAdministrators."""
         chat_id = params.get("chat_id", "")
         return [self._member(chat_id, uid) for uid in self._admins.get(chat_id, [])]
+
+    async def _answer_inline(self, params: JSONDict) -> bool:
+        """answerInlineQuery: record the answer (results and button decoded)."""
+        answer = dict(params)
+        for key in ("results", "button"):
+            if isinstance(answer.get(key), str):
+                answer[key] = json.loads(answer[key])
+        self.inline_answers.append(answer)
+        return True
 
     async def _get_chat(self, params: JSONDict) -> JSONDict:
         """getChat (ChatFullInfo)."""
@@ -1015,6 +1118,19 @@ def _add_control_routes(app: web.Application, api: FakeBotAPI) -> None:
         """POST {kind, method, chat_id, times, retry_after, description}."""
         return web.json_response(asdict(api.add_fault(**await body(request))))
 
+    async def add_channel(request: web.Request) -> web.Response:
+        """POST {chat_id, username, admins} → a channel getChat and getChatMember know."""
+        api.add_channel(**await body(request))
+        return web.json_response(True)
+
+    async def push_inline_query(request: web.Request) -> web.Response:
+        """POST {user_id, query, language_code} → the queued update."""
+        return web.json_response(api.push_inline_query(**await body(request)))
+
+    async def inline_answers(request: web.Request) -> web.Response:
+        """GET → every answerInlineQuery so far."""
+        return web.json_response(api.inline_answers)
+
     async def clear_faults(request: web.Request) -> web.Response:
         """POST → remove all faults."""
         api.clear_faults()
@@ -1023,6 +1139,11 @@ def _add_control_routes(app: web.Application, api: FakeBotAPI) -> None:
     async def set_admins(request: web.Request) -> web.Response:
         """POST {chat_id, user_ids}."""
         api.set_admins(**await body(request))
+        return web.json_response(True)
+
+    async def close_topic(request: web.Request) -> web.Response:
+        """POST {chat_id, thread_id}."""
+        api.close_topic(**await body(request))
         return web.json_response(True)
 
     async def set_limits(request: web.Request) -> web.Response:
@@ -1076,7 +1197,11 @@ def _add_control_routes(app: web.Application, api: FakeBotAPI) -> None:
         web.post("/_control/push_update", push_update),
         web.post("/_control/fault", add_fault),
         web.post("/_control/clear_faults", clear_faults),
+        web.post("/_control/channel", add_channel),
+        web.post("/_control/push_inline_query", push_inline_query),
+        web.get("/_control/inline_answers", inline_answers),
         web.post("/_control/admins", set_admins),
+        web.post("/_control/close_topic", close_topic),
         web.post("/_control/limits", set_limits),
         web.post("/_control/reset", reset),
         web.get("/_control/sent", sent),
@@ -1121,6 +1246,21 @@ class ControlClient:
                 raise TimeoutError(err.read().decode()) from err
             raise
 
+    def add_channel(self, chat_id: int, username: str, admins: list[int]) -> None:
+        """A channel known to getChat and getChatMember (see FakeBotAPI.add_channel)."""
+        self._call("POST", "channel", {"chat_id": chat_id, "username": username, "admins": admins})
+
+    def push_inline_query(self, user_id: int, query: str, language_code: str = "en") -> JSONDict:
+        """Queue an inline query from a user."""
+        payload = {"user_id": user_id, "query": query, "language_code": language_code}
+        result: JSONDict = self._call("POST", "push_inline_query", payload)
+        return result
+
+    def inline_answers(self) -> list[JSONDict]:
+        """Every answerInlineQuery the bot made."""
+        found: list[JSONDict] = self._call("GET", "inline_answers")
+        return found
+
     def push_message(self, chat_id: int, text: str, **kwargs: Any) -> JSONDict:
         """Queue a user message (same keywords as FakeBotAPI.push_message)."""
         result: JSONDict = self._call(
@@ -1151,6 +1291,10 @@ class ControlClient:
     def set_admins(self, chat_id: int | str, user_ids: list[int]) -> None:
         """Set a chat's administrators."""
         self._call("POST", "admins", {"chat_id": chat_id, "user_ids": user_ids})
+
+    def close_topic(self, chat_id: int | str, thread_id: int) -> None:
+        """Close a forum topic."""
+        self._call("POST", "close_topic", {"chat_id": chat_id, "thread_id": thread_id})
 
     def set_limits(self, config: LimitConfig | None) -> None:
         """Enable the enforcer with a config, or disable it with None."""

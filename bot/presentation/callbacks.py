@@ -43,6 +43,7 @@ class IntRange:
 ID: Final = IntRange(0, MAX_ID)
 PAGE: Final = IntRange(0, MAX_PAGE)
 TOKEN: Final = str
+CHANNEL: Final = IntRange(1, 10**16)  # a channel id without its minus sign (-100…)
 ArgKind = IntRange | type[str]
 
 #: action code → argument kinds, in order.
@@ -61,6 +62,13 @@ ACTIONS: Final[dict[str, tuple[ArgKind, ...]]] = {
     "lg": (TOKEN,),  # set language <"en"|"ar">
     "st": (TOKEN,),  # settings toggle <"ed" empty digest | "qm" quiet mode | "qo" quiet off>
     "dg": (),  # send my digest now
+    "xs": (ID,),  # mute source <source_id> (a push's Mute source button)
+    "xu": (ID,),  # unmute source <source_id> (Undo after Mute source)
+    "xr": (ID, TOKEN),  # remove mute <mute_id>, redraw <"u" the /unmute list | "m" /mysubs>
+    "cd": (CHANNEL,),  # toggle a connected channel's digest mode <-channel_id>
+    "cx": (CHANNEL,),  # disconnect a channel <-channel_id>
+    "sv": (PAGE,),  # operators: /sources page <page>
+    "sx": (ID, PAGE),  # operators: pause/resume source <source_id>, redraw <page>
 }
 
 

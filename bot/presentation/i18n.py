@@ -52,8 +52,11 @@ USER_COMMANDS: Final = (
     "settings",
     "language",
     "stop",
+    "mute",
+    "unmute",
+    "channel",
 )
-ADMIN_COMMANDS: Final = ("sources", "addsource", "removesource", "stats")
+ADMIN_COMMANDS: Final = ("sources", "addsource", "removesource", "stats", "export", "import")
 
 _PLURAL_SUFFIX: Final = ".plural"
 

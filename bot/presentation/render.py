@@ -50,6 +50,7 @@ from bot.presentation.i18n import (
 from bot.presentation.message import Button as Button
 from bot.presentation.message import Keyboard as Keyboard
 from bot.presentation.message import Rendered as Rendered
+from bot.presentation.previews import settings_lines, settings_usage
 
 MAX_MESSAGE: Final = 4096
 HEADLINE_MAX: Final = 300
@@ -232,6 +233,22 @@ def _story_row(lang: str, story: Story, more: bool = True) -> tuple[Button, ...]
     return tuple(row)
 
 
+def mute_source_button(lang: str, source_id: int, name: str | None = None) -> Button:
+    """Mute this source (named when a message holds several sources' articles)."""
+    if name:
+        label = t(lang, "btn.mute_source_named", name=clean(name, 30))
+        return Button(label, encode("xs", source_id))
+    return Button(t(lang, "btn.mute_source"), encode("xs", source_id))
+
+
+def _source_row(lang: str, articles: Sequence[tuple[Article, str | None]]) -> tuple[Button, ...]:
+    """Mute source: one button, or one per source (at most 3) when the articles' sources differ."""
+    names = {a.source_id: n or a.source_name for a, n in articles if a.source_id is not None}
+    if len(names) == 1:
+        return (mute_source_button(lang, next(iter(names))),)
+    return tuple(mute_source_button(lang, i, n or f"#{i}") for i, n in list(names.items())[:3])
+
+
 def _rows(*rows: tuple[Button, ...]) -> Keyboard:
     """Keyboard without empty rows."""
     return tuple(row for row in rows if row)
@@ -379,8 +396,8 @@ def render_language_choice(lang: str) -> Rendered:
     return Rendered(mark(lang) + t(lang, "language.choose"), (language_row(),))
 
 
-def render_help(lang: str, is_admin: bool = False) -> Rendered:
-    """Every command with its description (operator commands for admins)."""
+def render_help(lang: str, is_admin: bool = False, bot_username: str = "") -> Rendered:
+    """Every command with its description (operator commands for admins), and inline use."""
     m = mark(lang)
     lines = [m + t(lang, "help.header")]
     lines += [f"{m}/{name} — {t(lang, f'cmd.{name}')}" for name in USER_COMMANDS]
@@ -390,6 +407,8 @@ def render_help(lang: str, is_admin: bool = False) -> Rendered:
         admin += [f"{m}/{name} — {t(lang, f'cmd.{name}')}" for name in ADMIN_COMMANDS]
         blocks.append("\n".join(admin))
     blocks.append(m + t(lang, "help.examples"))
+    if bot_username:
+        blocks.append(m + t(lang, "help.inline", bot=esc(bot_username, 64)))
     return Rendered("\n\n".join(blocks))
 
 
@@ -424,7 +443,8 @@ def render_push(
         lines = [m + t(lang, "push.related")]
         lines += [_item_line(lang, None, a, src) for a, src in related[:RELATED_MAX]]
         blocks.append("\n".join(lines))
-    buttons = (_story_row(lang, story),) if story is not None else ()
+    story_row = _story_row(lang, story) if story is not None else ()
+    buttons = _rows(story_row, _source_row(lang, [(article, source_name)]))
     return Rendered(_fit("\n\n".join(blocks)), buttons)
 
 
@@ -447,7 +467,8 @@ def render_burst(
         if first:
             lines.append(_content_mark(article.lang) + first)
         blocks.append("\n".join(lines))
-    return Rendered(_fit("\n\n".join(blocks)), (_story_row(lang, story),))
+    sources = _source_row(lang, [(a, name) for a, name, _ in items])
+    return Rendered(_fit("\n\n".join(blocks)), _rows(_story_row(lang, story), sources))
 
 
 def render_digest(
@@ -806,9 +827,11 @@ def render_settings(lang: str, chat: Chat) -> Rendered:
     lines.append(m + t(lang, "settings.empty_on" if chat.empty_digest else "settings.empty_off"))
     news = news_langs_text(lang, chat.news_langs)
     lines.append(m + t(lang, "settings.news_langs", value=news))
+    lines.extend(m + line for line in settings_lines(lang, chat))
     if chat.paused:
         lines.append(m + t(lang, "settings.paused"))
     text = "\n".join(lines) + "\n\n" + m + t(lang, "settings.usage")
+    text += "\n" + m + settings_usage(lang, chat)
     empty_key = "btn.empty_digest_on" if chat.empty_digest else "btn.empty_digest_off"
     keyboard = _rows(
         language_row(),

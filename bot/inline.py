@@ -1,0 +1,60 @@
+"""Inline mode's reads: search results (one article per story) or the latest headlines,
+for one reader, a page at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from bot.domain import Article, Chat, Clock
+from bot.search import SearchService
+from bot.views import reads_article
+from storage.db import Database
+from storage.repos.articles import ArticleRepo
+from storage.repos.links import LinkRepo
+
+PAGE_SIZE: Final = 10
+MAX_PAGES: Final = 5  # deeper pages are answered empty
+SCAN_FACTOR: Final = 3  # latest articles read per one shown (some are in other languages)
+
+
+@dataclass(frozen=True, slots=True)
+class InlinePage:
+    """Articles for one inline answer and whether a next page exists."""
+
+    articles: tuple[Article, ...]
+    has_more: bool
+
+
+class InlineSearch:
+    """Finds the articles an inline query shows."""
+
+    def __init__(self, db: Database, search: SearchService, clock: Clock) -> None:
+        """Read through `db` and `search`; `clock` dates the ranking."""
+        self.db = db
+        self.search = search
+        self.clock = clock
+
+    async def find(self, query: str, reader: Chat, page: int = 0) -> InlinePage:
+        """Search results for `query` (the best article of each story), or the latest
+        articles the reader reads when the query is empty."""
+        if not 0 <= page < MAX_PAGES:
+            return InlinePage((), False)
+        if not query:
+            return await self.latest(reader, page)
+        found = await self.search.search(query, page, PAGE_SIZE, now=self.clock(), chat=reader)
+        articles = tuple(items[0] for _story, items in found.groups if items)
+        return InlinePage(articles, found.has_more and page + 1 < MAX_PAGES)
+
+    async def latest(self, reader: Chat, page: int) -> InlinePage:
+        """The newest articles in the reader's news languages."""
+        wanted = (page + 1) * PAGE_SIZE + 1
+        async with self.db.unit_of_work() as session:
+            articles = await ArticleRepo(session).latest(wanted * SCAN_FACTOR, 0)
+            partners = await LinkRepo(session).partners(
+                a.story_id for a in articles if a.story_id is not None
+            )
+        readable = [a for a in articles if reads_article(reader, a, partners)]
+        shown = readable[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        more = len(readable) > (page + 1) * PAGE_SIZE and page + 1 < MAX_PAGES
+        return InlinePage(tuple(shown), more)
