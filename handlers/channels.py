@@ -141,7 +141,7 @@ async def cmd_channel(update: Update, context: AnyContext) -> None:
     args = command_args(update.effective_message)
     head, _, rest = args.partition(" ")
     verb = VERBS.get(head.lower()) if head else "list"
-    if verb == "list" and not rest.strip():
+    if verb == "list":
         await show_channels(context, chat, user_id)
         return
     if verb is None:
@@ -162,7 +162,7 @@ async def cmd_channel(update: Update, context: AnyContext) -> None:
         await unfollow(context, chat, channel, tail.strip())
     elif verb == "digest":
         await digest(context, chat, channel, tail.strip())
-    else:
+    elif verb == "remove":
         await channels(context).disconnect(channel.id, REMOVED_REASON)
         await notice(context, chat, "channel.removed", title=channel_title(channel))
 

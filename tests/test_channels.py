@@ -67,6 +67,9 @@ async def test_connect_in_english(bot: Harness) -> None:
     text = joined(listed)
     assert "Your channels" in text and "Akhbar News" in text and str(CHANNEL) in text
     assert bot.find_button(listed, "cd:") and bot.find_button(listed, "cx:")
+    assert "Your channels" in joined(await bot.command(f"/channel list @{NAME}"))
+    still = await bot.services.chats.get(CHANNEL)
+    assert still is not None and still.managed_by == USER_ID
     assert "Connect a channel" in joined(await bot.command("/help"))
     assert "@akhbar_demo_bot" in joined(await bot.command("/help"))
 

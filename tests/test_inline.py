@@ -119,3 +119,20 @@ async def test_inline_flood_gate(bot: Harness) -> None:
     payload = bot.updates.inline_query("floods", user_id=USER, language_code="en")
     assert [c.method for c in await bot.process(payload)] == []
     await ask(bot, "floods", user=USER + 7)
+
+
+async def test_mutes_hide_results(bot: Harness) -> None:
+    """A reader's muted words hide matching articles from search results and the latest."""
+    from bot.pipeline.text import query_terms
+    from storage.repos.mutes import MuteRepo
+
+    await bot.command("/start", chat_id=USER, user_id=USER)
+    before = results(await ask(bot, "floods"))
+    assert any("flood" in r["title"].lower() for r in before)
+    async with bot.services.db.unit_of_work() as session:
+        await MuteRepo(session).add_words(USER, "floods", query_terms("floods"))
+    after = results(await ask(bot, "floods"))
+    assert not any("flood" in r["title"].lower() for r in after)
+    latest = results(await ask(bot, ""))
+    assert latest and not any("flood" in r["title"].lower() for r in latest)
+    assert any("flood" in r["title"].lower() for r in results(await ask(bot, "", user=USER + 3)))
