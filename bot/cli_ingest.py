@@ -134,7 +134,7 @@ async def _with_sources(settings: Settings, action: str, *args: Any) -> Any:
 
 
 def register(app: typer.Typer, source_app: typer.Typer) -> None:
-    """Add `source add|list|remove|import`, `ingest` and `extract` to the CLI."""
+    """Add `source add|list|remove|import|export`, `ingest` and `extract` to the CLI."""
 
     @source_app.command("add")
     def source_add(
@@ -177,17 +177,47 @@ def register(app: typer.Typer, source_app: typer.Typer) -> None:
 
     @source_app.command("import")
     def source_import(
-        file: Annotated[Path, typer.Argument(metavar="FILE", help="TOML or OPML file.")],
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="OPML or TOML file.")],
     ) -> None:
-        """Import sources from a TOML list or an OPML file."""
-        added, skipped, errors = asyncio.run(
-            _with_sources(_migrated(settings_or_exit()), "import_file", file)
+        """Import sources from an OPML file or a TOML `[[source]]` list (chosen by content)."""
+        report = asyncio.run(_with_sources(_migrated(settings_or_exit()), "import_file", file))
+        for source in report.added:
+            typer.echo(f"added {source.id}: {source.url}")
+        for url in report.present:
+            typer.echo(f"already present: {url}")
+        for what, why in report.rejected:
+            typer.echo(f"rejected: {what}: {why}", err=True)
+        if report.truncated:
+            typer.echo("the file lists more sources than one import reads; the rest was skipped")
+        typer.echo(
+            f"added {len(report.added)}, already present {len(report.present)}, "
+            f"rejected {len(report.rejected)}"
         )
-        for error in errors:
-            typer.echo(f"error: {error}", err=True)
-        typer.echo(f"added {added}, skipped {skipped}, errors {len(errors)}")
-        if errors and not added:
+        if report.failed:
             raise typer.Exit(1)
+
+    @source_app.command("export")
+    def source_export(
+        output: Annotated[
+            Path | None,
+            typer.Option("--output", "-o", help="Write the OPML here (default: standard output)."),
+        ] = None,
+    ) -> None:
+        """Write every source as an OPML 2.0 file (to standard output by default)."""
+        from datetime import UTC, datetime
+
+        data: bytes = asyncio.run(
+            _with_sources(_migrated(settings_or_exit()), "export_opml", datetime.now(UTC))
+        )
+        if output is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            return
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            raise fail(f"cannot write {output}: {exc}") from None
+        typer.echo(f"wrote {output}", err=True)
 
     @app.command("ingest")
     def ingest_command(

@@ -1,18 +1,25 @@
-"""Source management: add (validated, canonical, public addresses only), list, remove, import."""
+"""Source management: add (validated, canonical, public addresses only), list, remove,
+pause, and OPML/TOML import and export."""
 
 from __future__ import annotations
 
 import builtins
-import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
-
-from lxml import etree
 
 from bot.domain import Source
 from bot.fetch import Fetcher, FetchError
+from bot.pipeline.opml import (
+    MAX_FILE_BYTES,
+    ExportItem,
+    SourceEntry,
+    SourceFileError,
+    read_source_file,
+    write_opml,
+)
+from bot.pipeline.source_names import clean_source_name
 from bot.pipeline.urls import canonical_url
 from bot.settings import Settings
 from storage.db import Database
@@ -24,18 +31,28 @@ MAX_URL_CHARS = 2000  # sources.url is VARCHAR(2000)
 MAX_SOURCE_ID = 2**31 - 1  # sources.id is INTEGER (int4 on PostgreSQL)
 
 
+SourceSpec = SourceEntry  # one source as listed in an import file
+
+__all__ = ["ImportReport", "SourceError", "SourceFileError", "SourceService", "SourceSpec"]
+
+
 class SourceError(ValueError):
     """A source cannot be added; the message is one line for the operator."""
 
 
 @dataclass(frozen=True, slots=True)
-class SourceSpec:
-    """One source as listed in an import file."""
+class ImportReport:
+    """What an import did: sources added, already present, and rejected with reasons."""
 
-    url: str
-    name: str | None = None
-    interval: int | None = None
-    lang: str | None = None
+    added: tuple[Source, ...] = ()
+    present: tuple[str, ...] = ()  # URLs already listed
+    rejected: tuple[tuple[str, str], ...] = ()  # (URL or entry, why)
+    truncated: bool = False  # the file listed more than it may; the rest was not read
+
+    @property
+    def failed(self) -> bool:
+        """Nothing usable: no source added or already present."""
+        return not self.added and not self.present
 
 
 def _check_url(url: str) -> str:
@@ -74,55 +91,6 @@ def _check_lang(lang: str | None) -> str | None:
     return value
 
 
-def _toml_specs(data: bytes) -> list[SourceSpec]:
-    """Sources of a TOML file: `[[source]] url=…, name=…, interval=…, lang=…`."""
-    doc: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
-    entries = doc.get("source", doc.get("sources", []))
-    if not isinstance(entries, list):
-        raise SourceError("expected [[source]] tables")
-    specs = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        interval = entry.get("interval")
-        specs.append(
-            SourceSpec(
-                url=str(entry.get("url", "")),
-                name=str(entry["name"]) if entry.get("name") else None,
-                interval=int(interval) if interval is not None else None,
-                lang=str(entry["lang"]) if entry.get("lang") else None,
-            )
-        )
-    return specs
-
-
-def _opml_specs(data: bytes) -> list[SourceSpec]:
-    """Sources of an OPML file: every outline with an xmlUrl (or htmlUrl)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
-    root = etree.fromstring(data, parser=parser)
-    if root is None:
-        raise SourceError("not an OPML document")
-    specs = []
-    for outline in root.iter("outline"):
-        url = outline.get("xmlUrl") or outline.get("htmlUrl")
-        if not url:
-            continue
-        name = outline.get("title") or outline.get("text")
-        specs.append(SourceSpec(url=url, name=name, lang=outline.get("language")))
-    return specs
-
-
-def read_specs(path: Path) -> list[SourceSpec]:
-    """Parse a TOML or OPML sources file (by extension, else by content)."""
-    data = path.read_bytes()
-    suffix = path.suffix.lower()
-    if suffix == ".toml":
-        return _toml_specs(data)
-    if suffix in (".opml", ".xml") or data.lstrip()[:1] == b"<":
-        return _opml_specs(data)
-    return _toml_specs(data)
-
-
 class SourceService:
     """Add, list, remove and import news sources."""
 
@@ -152,16 +120,24 @@ class SourceService:
         interval: int | None = None,
         lang: str | None = None,
     ) -> Source:
-        """Validate and store a new source; its kind is detected on the first poll."""
+        """Validate and store a new source; its kind is detected on the first poll.
+
+        Without a name, the host stands in until the first successful fetch names the
+        source after the feed's own title (or the page's site name)."""
         canonical = _check_url(url)
         seconds = _check_interval(interval, self.settings.poll_seconds)
         hint = _check_lang(lang)
         await self._check_target(canonical)
-        label = (name or "").strip() or (urlsplit(canonical).hostname or canonical)
+        chosen = clean_source_name(name)
+        label = chosen or urlsplit(canonical).hostname or canonical
         async with self.db.unit_of_work() as session:
             try:
                 return await SourceRepo(session).add(
-                    canonical, label[:200], lang=hint, poll_seconds=seconds
+                    canonical,
+                    label[:200],
+                    lang=hint,
+                    poll_seconds=seconds,
+                    name_auto=chosen is None,
                 )
             except SourceExists:
                 raise SourceError(f"source already exists: {canonical}") from None
@@ -178,21 +154,46 @@ class SourceService:
         async with self.db.unit_of_work() as session:
             return await SourceRepo(session).remove(source_id)
 
-    async def import_file(self, path: Path | str) -> tuple[int, int, builtins.list[str]]:
-        """Add every source of a TOML or OPML file: (added, skipped as known, errors)."""
-        try:
-            specs = read_specs(Path(path))
-        except (OSError, ValueError, etree.XMLSyntaxError) as exc:
-            return 0, 0, [f"{path}: {exc}"]
-        added = skipped = 0
-        errors: builtins.list[str] = []
-        for spec in specs:
+    async def set_paused(self, source_id: int, paused: bool) -> Source | None:
+        """Pause or resume a source; the source after the change (None when unknown)."""
+        if not 0 < source_id <= MAX_SOURCE_ID:
+            return None
+        async with self.db.unit_of_work() as session:
+            repo = SourceRepo(session)
+            if not await repo.set_paused(source_id, paused):
+                return None
+            return await repo.get(source_id)
+
+    async def export_opml(self, now: datetime) -> bytes:
+        """Every real source (not one-shot inputs) as an OPML 2.0 document."""
+        items = [
+            ExportItem(url=s.url, name=s.name, lang=s.lang, kind=str(s.kind))
+            for s in await self.list()
+            if s.url.startswith(("http://", "https://"))
+        ]
+        return write_opml(items, "Akhbar sources", now)
+
+    async def import_bytes(self, data: bytes) -> ImportReport:
+        """Add every source an OPML or TOML file lists (SourceFileError when unreadable)."""
+        listed = read_source_file(data)
+        added: builtins.list[Source] = []
+        present: builtins.list[str] = []
+        rejected = builtins.list(listed.rejected)
+        for entry in listed.entries:
             try:
-                await self.add(spec.url, spec.name, spec.interval, spec.lang)
-                added += 1
+                added.append(await self.add(entry.url, entry.name, entry.interval, entry.lang))
             except SourceError as exc:
                 if str(exc).startswith("source already exists"):
-                    skipped += 1
+                    present.append(entry.url)
                 else:
-                    errors.append(f"{spec.url}: {exc}")
-        return added, skipped, errors
+                    rejected.append((entry.url[:200], str(exc)))
+        return ImportReport(tuple(added), tuple(present), tuple(rejected), listed.truncated)
+
+    async def import_file(self, path: Path | str) -> ImportReport:
+        """Add every source of a TOML or OPML file (unreadable: one rejection saying why)."""
+        try:
+            with Path(path).open("rb") as fh:
+                data = fh.read(MAX_FILE_BYTES + 1)
+            return await self.import_bytes(data)
+        except (OSError, SourceFileError) as exc:
+            return ImportReport(rejected=((str(path), str(exc)),))

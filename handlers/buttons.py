@@ -26,11 +26,16 @@ from handlers.commands import (
     send_story,
 )
 from handlers.context import AnyContext, services
+from handlers.mutes import mute_source_pressed, unmute_pressed, unmute_source_pressed
+from handlers.operators import sources_page, toggle_source
+from handlers.topics import place_follow
 
 log = logging.getLogger("akhbar.handlers")
 
 #: Actions that change the chat (group admins only); the rest only read.
-CHANGING: Final = frozenset({"fs", "ms", "us", "rm", "md", "mu", "fq", "lg", "st"})
+CHANGING: Final = frozenset(
+    {"fs", "ms", "us", "rm", "md", "mu", "fq", "lg", "st", "xs", "xu", "xr"}
+)
 TOAST_MAX: Final = 190
 
 Action = Callable[[Update, AnyContext, Chat, CallbackData], Awaitable[str | None]]
@@ -39,6 +44,7 @@ Action = Callable[[Update, AnyContext, Chat, CallbackData], Awaitable[str | None
 async def _follow_story(update: Update, context: AnyContext, chat: Chat, data: CallbackData) -> str:
     """Follow a story from /topics or a push."""
     result = await services(context).chats.follow_story(chat.id, data.int_arg(0))
+    await place_follow(services(context), chat, result, update)
     return t(chat.language, "toast.followed" if result.created else "toast.already")
 
 
@@ -110,6 +116,7 @@ async def _follow_query(update: Update, context: AnyContext, chat: Chat, data: C
     if query is None:
         return t(chat.language, "toast.stale")
     result = await svc.chats.follow_keyword(chat.id, query)
+    await place_follow(svc, chat, result, update)
     if result.created:
         await svc.follows.refresh()
         return t(chat.language, "toast.followed")
@@ -177,6 +184,11 @@ ACTIONS: Final[dict[str, Action]] = {
     "lg": _language,
     "st": _setting,
     "dg": _digest,
+    "sv": sources_page,
+    "sx": toggle_source,
+    "xs": mute_source_pressed,
+    "xu": unmute_source_pressed,
+    "xr": unmute_pressed,
 }
 
 

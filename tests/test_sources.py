@@ -79,8 +79,9 @@ async def test_import_toml_and_opml(db: Database, fetcher: Fetcher, tmp_path: Pa
         encoding="utf-8",
     )
     svc = service(db, fetcher)
-    added, skipped, errors = await svc.import_file(toml)
-    assert (added, skipped, len(errors)) == (2, 0, 1)
+    report = await svc.import_file(toml)
+    assert (len(report.added), len(report.present), len(report.rejected)) == (2, 0, 1)
+    assert report.rejected[0][0] == "gopher://bad.example/"
     opml = tmp_path / "feeds.opml"
     opml.write_text(
         '<?xml version="1.0"?><opml version="2.0"><body>'
@@ -89,9 +90,14 @@ async def test_import_toml_and_opml(db: Database, fetcher: Fetcher, tmp_path: Pa
         'htmlUrl="http://three.example/"/></outline></body></opml>',
         encoding="utf-8",
     )
-    assert await svc.import_file(opml) == (1, 1, [])
+    report = await svc.import_file(opml)
+    assert [s.url for s in report.added] == ["http://three.example/rss"]
+    assert report.present == ("http://two.example/feed",) and not report.rejected
     by_url = {s.url: s for s in await svc.list()}
     assert by_url["http://one.example/rss"].poll_seconds == 900
     assert by_url["http://three.example/rss"].name == "ثلاثة"
+    assert by_url["http://three.example/rss"].name_auto is False  # named by the file
+    assert by_url["http://two.example/feed"].name == "two.example"  # no name in the TOML
+    assert by_url["http://two.example/feed"].name_auto is True
     missing = await svc.import_file(tmp_path / "missing.toml")
-    assert missing[0] == 0 and missing[2]
+    assert missing.failed and missing.rejected

@@ -14,6 +14,7 @@ and one failing item never stops its feed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -31,6 +32,7 @@ from bot.pipeline.candidates import Candidate, parse_body, parse_page, record_ca
 from bot.pipeline.clean import parse_timestamp
 from bot.pipeline.normalise import Normalised, NormalisedBatch, normalise_many
 from bot.pipeline.polling import next_poll
+from bot.pipeline.source_names import discover_name
 from bot.pipeline.urls import canonical_url
 from bot.settings import Settings
 from bot.source_claims import keep_claims, poll_holder
@@ -40,8 +42,11 @@ from storage.repos.articles import ArticleRepo
 from storage.repos.sources import SourceRepo
 
 BATCH_SIZE = 200
+WARN_AFTER_FAILURES = 5  # consecutive failures that send the operators a notice (before a pause)
 POLL_CONCURRENCY = 8
 CLAIM_LIMIT = 64
+
+log = logging.getLogger(__name__)
 
 SourcedCandidate = tuple[Candidate, Source | None]
 
@@ -133,8 +138,24 @@ class IngestService:
             await self._record(source, result=result)
             return IngestReport()
         report, kind = await self._ingest_result(source, result)
-        await self._record(source, result=result, kind=kind)
+        title = await self._discover_name(source, result) if source.name_auto else None
+        await self._record(source, result=result, kind=kind, title=title)
         return report
+
+    async def _discover_name(self, source: Source, result: FetchResult) -> str | None:
+        """The feed's own title or the page's site name (off the loop); None on any failure."""
+        try:
+            return await self.offloop.run(
+                len(result.body),
+                discover_name,
+                result.body,
+                result.final_url,
+                dict(result.headers),
+                self.clock(),
+            )
+        except Exception:
+            log.info("could not read a name for source %s", source.id, exc_info=True)
+            return None
 
     async def _record(
         self,
@@ -143,8 +164,10 @@ class IngestService:
         error: str | None = None,
         result: FetchResult | None = None,
         kind: SourceKind | None = None,
+        title: str | None = None,
     ) -> None:
-        """Store a poll's outcome and its next poll time (backoff on failure)."""
+        """Store a poll's outcome and its next poll time (backoff on failure); a success
+        with `title` names a source that was added without a name."""
         now = self.clock()
         errors = source.error_count + 1 if error is not None else 0
         when = next_poll(
@@ -167,6 +190,8 @@ class IngestService:
                 kind=kind,
                 pause_after=self.settings.pause_after_failures,
                 holder=poll_holder(),
+                title=title,
+                warn_after=WARN_AFTER_FAILURES,
             )
 
     # ------------------------------------------------------------------ bodies
@@ -245,6 +270,7 @@ class IngestService:
                     text=page.text,
                     lede=out[i].text,
                     image_caption=out[i].image_caption or page.image_caption,
+                    image_url=out[i].image_url or page.image_url,
                     lang=out[i].lang or page.lang,
                 )
         return out

@@ -32,6 +32,27 @@ class NoticeRepo:
         )
         return [to_notice(r) for r in rows]
 
+    async def unseen(self, limit: int) -> list[OperatorNotice]:
+        """The oldest notices not yet sent to the operators, at most `limit`."""
+        rows = await self.session.scalars(
+            select(NoticeRow).where(NoticeRow.seen.is_(False)).order_by(NoticeRow.id).limit(limit)
+        )
+        return [to_notice(r) for r in rows]
+
+    async def count_unseen(self) -> int:
+        """How many notices wait to be sent."""
+        n = await self.session.scalar(
+            select(func.count()).select_from(NoticeRow).where(NoticeRow.seen.is_(False))
+        )
+        return int(n or 0)
+
+    async def mark_seen(self, ids: list[int]) -> None:
+        """Mark these notices as sent."""
+        if ids:
+            await self.session.execute(
+                update(NoticeRow).where(NoticeRow.id.in_(ids)).values(seen=True)
+            )
+
 
 class LeaseRepo:
     """Named leases: one holder at a time until expiry (e.g. the update receiver)."""

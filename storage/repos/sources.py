@@ -38,8 +38,12 @@ class SourceRepo:
         lang: str | None = None,
         poll_seconds: int = 300,
         fetch_full_pages: int = 0,
+        name_auto: bool = False,
     ) -> Source:
-        """Store a new source, raising SourceExists for a known URL (ValueError if it is too long)."""
+        """Store a new source, raising SourceExists for a known URL (ValueError if it is too long).
+
+        `name_auto`: the name is a stand-in (the host) that the feed's own title replaces.
+        """
         url, name = storable_text(url), clip_text(name, NAME_CHARS)
         if len(url) > URL_CHARS:
             raise ValueError(f"source URL longer than {URL_CHARS} characters")
@@ -55,6 +59,7 @@ class SourceRepo:
             enabled=True,
             paused=False,
             error_count=0,
+            name_auto=name_auto,
         )
         self.session.add(row)
         await self.session.flush()
@@ -127,11 +132,16 @@ class SourceRepo:
         kind: SourceKind | None = None,
         pause_after: int = 20,
         holder: str | None = None,
+        title: str | None = None,
+        warn_after: int | None = None,
     ) -> Source | None:
         """Store one poll's outcome, release the claim, and pause after `pause_after` failures.
 
         With `holder`, only while that holder still has the claim: a process whose lease
         lapsed mid-poll (another has claimed the source since) records nothing and gets None.
+        A success records `last_success_at`; its `title` (the feed's own, already cleaned)
+        replaces a stand-in name (`name_auto`), never one an operator chose. `warn_after`
+        consecutive failures leave one operator notice before the pause.
         """
         row = await self.session.get(SourceRow, source_id)
         if row is None or (holder is not None and row.claimed_by != holder):
@@ -145,6 +155,10 @@ class SourceRepo:
         if error is None:
             row.error_count = 0
             row.last_error = None
+            row.last_success_at = now
+            if title and row.name_auto:
+                row.name = clip_text(title, NAME_CHARS)
+                row.name_auto = False
             if etag is not None:
                 row.etag = storable_optional(etag)
             if last_modified is not None:
@@ -152,6 +166,14 @@ class SourceRepo:
         else:
             row.error_count += 1
             row.last_error = clip_text(error, ERROR_CHARS)
+            if warn_after is not None and row.error_count == warn_after < pause_after:
+                self.session.add(
+                    NoticeRow(
+                        source_id=row.id,
+                        text=f"source {row.id} ({row.name}) failed {row.error_count} times "
+                        f"in a row; last error: {row.last_error[:300]}",
+                    )
+                )
             if row.error_count >= pause_after and not row.paused:
                 row.paused = True
                 self.session.add(
