@@ -26,8 +26,7 @@ from bot.follows import FollowMatcher
 from bot.ingest import IngestService
 from bot.linker import LinkerTuning, LinkingService
 from bot.metrics import INGEST_SECONDS, observe_api
-from bot.operator_notices import INTERVAL_S as NOTICE_SECONDS
-from bot.operator_notices import notices_for
+from bot.operator_notices import notice_interval, notices_for
 from bot.ops_http import Operations
 from bot.redact import install_log_redaction, register_secrets
 from bot.search import SearchService
@@ -53,7 +52,7 @@ log = logging.getLogger("akhbar")
 
 UPDATES_LEASE = "updates"
 MAINTENANCE_SECONDS = 3600.0
-CHANNEL_CHECK_SECONDS = 60.0  # how soon a channel that refused sends is re-checked
+CHANNEL_CHECK_TICKS = 10  # ticks between re-checks of channels that refused a send (403)
 
 
 def setup_logging(level: str) -> None:
@@ -145,6 +144,7 @@ def build_application(
         ApplicationBuilder()
         .token(settings.telegram_bot_token or "")
         .base_url(settings.telegram_api_url)
+        .base_file_url(file_url_for(settings.telegram_api_url))
     )
     if fast_transport:
         reachability = BotApiReachability(settings.telegram_api_url)
@@ -163,6 +163,13 @@ def build_application(
     install_services(application, services)
     register(application)
     return application
+
+
+def file_url_for(api_url: str) -> str:
+    """The file download base beside a Bot API base: ".../bot" → ".../file/bot"."""
+    if api_url.endswith("/bot"):
+        return api_url[: -len("/bot")] + "/file/bot"
+    return "https://api.telegram.org/file/bot"
 
 
 async def _refresh_follows(services: Services) -> None:
@@ -439,7 +446,8 @@ def _schedule_jobs(application: Application, services: Services, engines: Engine
         except Exception:
             log.exception("operator notices failed")
 
-    queue.run_repeating(on_notices, interval=NOTICE_SECONDS, first=20.0, name="notices")
+    every = notice_interval(tick)
+    queue.run_repeating(on_notices, interval=every, first=every, name="notices")
 
     async def on_channels(_: ContextTypes.DEFAULT_TYPE) -> None:
         """Connected channels that refused a send (403): re-check, disconnect, tell admins."""
@@ -450,7 +458,8 @@ def _schedule_jobs(application: Application, services: Services, engines: Engine
         except Exception:
             log.exception("channel check failed")
 
-    queue.run_repeating(on_channels, interval=CHANNEL_CHECK_SECONDS, first=30.0, name="channels")
+    every = CHANNEL_CHECK_TICKS * tick
+    queue.run_repeating(on_channels, interval=every, first=every, name="channels")
 
 
 async def _reach_bot_api(

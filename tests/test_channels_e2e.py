@@ -1,6 +1,7 @@
 """`akhbar run` against the fake Bot API: a channel connected with real getChat and
-getChatMember calls receives pushes through the outbox; an inline query that arrives by
-long polling is answered with search results."""
+getChatMember calls receives pushes through the outbox, and once the bot lost its rights
+(a 403 on the next push) its admin is told once; an inline query that arrives by long
+polling is answered with search results."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.fakebotapi import BOT_ID, ControlClient, spawn
 pytestmark = pytest.mark.slow
 CHANNEL = -1009990001
 ADMIN = 5  # a channel admin who is not an operator
+GONE = "Forbidden: bot is not a member of the channel chat"
 NOW = datetime.now(UTC)
 QUAKE_A = {
     "title": "Earthquake shakes Tabriz, buildings evacuated",
@@ -23,6 +25,12 @@ QUAKE_A = {
     "description": "A strong earthquake shook Tabriz on Monday. Residents left buildings and "
     "gathered in parks. Rescue teams checked damaged homes across Tabriz.",
     "published": NOW - timedelta(hours=1),
+}
+QUAKE_C = {
+    "title": "Tabriz earthquake: engineers inspect bridges and schools",
+    "link": "https://north.example/tabriz-bridges",
+    "description": "Engineers inspected bridges and schools in Tabriz after the earthquake. "
+    "Most buildings were safe, officials in Tabriz said.",
 }
 QUAKE_B = {
     "title": "Tabriz earthquake: aftershocks keep residents outdoors",
@@ -63,10 +71,20 @@ def test_channel_pushes_and_inline_answers(tmp_path: Path) -> None:
             pushes = wait_until(lambda: control.sent(CHANNEL), 40, "a push to the channel", 0.3)
             assert "Tabriz" in pushes[0]["text"]
 
+            control.set_admins(CHANNEL, [ADMIN])  # the bot lost its admin rights there
+            control.add_fault("blocked", method="sendMessage", chat_id=CHANNEL, description=GONE)
+            told_before = len(control.sent(ADMIN))
+            feeds.put("/north.xml", rss("North", [QUAKE_A, QUAKE_B, QUAKE_C]))
+            told = wait_until(
+                lambda: control.sent(ADMIN)[told_before:], 60, "the admin to be told", 0.3
+            )
+            assert "can no longer post" in told[0]["text"]
+
             control.push_inline_query(11, "Tabriz")
             answers = wait_until(control.inline_answers, 20, "an inline answer")
             results = answers[0]["results"]
             assert results and "Tabriz" in results[0]["title"]
             assert results[0]["input_message_content"]["parse_mode"] == "HTML"
+            assert len(control.sent(ADMIN)) == told_before + 1  # told once
             assert proc.poll() is None, log.read_text()[-3000:]
     feeds.close()
