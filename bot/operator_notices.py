@@ -30,7 +30,13 @@ log = logging.getLogger(__name__)
 LEASE_NAME: Final = "operator-notices"
 LEASE_TTL: Final = timedelta(seconds=120)
 PER_RUN: Final = 20  # notices per run; more wait for the next run (the message says so)
-INTERVAL_S: Final = 60.0  # how often the job runs
+INTERVAL_S: Final = 60.0  # the longest wait between runs
+
+
+def notice_interval(tick_s: float) -> float:
+    """How often the notice job runs: five scheduler ticks, between 1 and 60 seconds."""
+    return min(INTERVAL_S, max(1.0, 5 * tick_s))
+
 
 #: Sends one Telegram-HTML message to a chat; raises on failure.
 SendHtml = Callable[[int, str], Awaitable[object]]

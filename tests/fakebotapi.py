@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -595,6 +596,33 @@ class FakeBotAPI:
         self._messages[(chat_id, message["message_id"])] = message
         return self.push_update({"message": message})
 
+    def push_document(
+        self,
+        chat_id: int,
+        content_b64: str,
+        file_name: str,
+        *,
+        caption: str | None = None,
+        user_id: int | None = None,
+        language_code: str | None = "en",
+    ) -> JSONDict:
+        """Queue a private message carrying a document (downloadable through getFile), with
+        an optional caption (a bot_command entity for '/...')."""
+        message: JSONDict = {
+            "message_id": self._new_message_id(chat_id),
+            "from": _user(user_id or chat_id, "Tester", None, language_code),
+            "chat": self._remember_chat(chat_id, "private"),
+            "date": int(time.time()),
+            "document": self.add_file(base64.b64decode(content_b64), file_name),
+        }
+        if caption:
+            message["caption"] = caption
+            if caption.startswith("/"):
+                length = _utf16_len(caption.split(maxsplit=1)[0])
+                entity = {"type": "bot_command", "offset": 0, "length": length}
+                message["caption_entities"] = [entity]
+        return self.push_update({"message": message})
+
     def push_callback(
         self,
         chat_id: int,
@@ -1131,6 +1159,19 @@ def _add_control_routes(app: web.Application, api: FakeBotAPI) -> None:
         """GET → every answerInlineQuery so far."""
         return web.json_response(api.inline_answers)
 
+    async def push_document(request: web.Request) -> web.Response:
+        """POST {chat_id, content_b64, file_name, caption, user_id} → the queued update."""
+        return web.json_response(api.push_document(**await body(request)))
+
+    async def documents(request: web.Request) -> web.Response:
+        """GET → every sendDocument upload as {chat_id, file_name, content_b64}."""
+        return web.json_response(
+            [
+                {"chat_id": c, "file_name": n, "content_b64": base64.b64encode(b).decode()}
+                for c, n, b in api.documents
+            ]
+        )
+
     async def clear_faults(request: web.Request) -> web.Response:
         """POST → remove all faults."""
         api.clear_faults()
@@ -1193,6 +1234,8 @@ def _add_control_routes(app: web.Application, api: FakeBotAPI) -> None:
 
     routes = [
         web.post("/_control/push_message", push_message),
+        web.post("/_control/push_document", push_document),
+        web.get("/_control/documents", documents),
         web.post("/_control/push_callback", push_callback),
         web.post("/_control/push_update", push_update),
         web.post("/_control/fault", add_fault),
@@ -1267,6 +1310,24 @@ class ControlClient:
             "POST", "push_message", {"chat_id": chat_id, "text": text, **kwargs}
         )
         return result
+
+    def push_document(
+        self, chat_id: int, content: bytes, file_name: str, **kwargs: Any
+    ) -> JSONDict:
+        """Queue a message carrying a document (same keywords as FakeBotAPI.push_document)."""
+        payload = {
+            "chat_id": chat_id,
+            "content_b64": base64.b64encode(content).decode(),
+            "file_name": file_name,
+            **kwargs,
+        }
+        result: JSONDict = self._call("POST", "push_document", payload)
+        return result
+
+    def documents(self) -> list[tuple[int, bytes]]:
+        """Every document the bot sent: (chat id, content)."""
+        found = self._call("GET", "documents")
+        return [(int(d["chat_id"]), base64.b64decode(d["content_b64"])) for d in found]
 
     def push_callback(self, chat_id: int, message_id: int, data: str, **kwargs: Any) -> JSONDict:
         """Queue a callback query (same keywords as FakeBotAPI.push_callback)."""
