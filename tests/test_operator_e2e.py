@@ -71,7 +71,8 @@ def test_names_notices_export_and_import(
         "the paused-source notice",
         0.3,
     )
-    assert "paused after 2 consecutive failures" in notice["text"], log.read_text()[-2000:]
+    assert "was paused after 2 failures in a row" in notice["text"], log.read_text()[-2000:]
+    assert "HTTP 404" in notice["text"] or "404" in notice["text"]
     listing = reply(control, "/sources")["text"]
     assert MINA in listing and "⏸" in listing
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot.domain import OperatorNotice
 from bot.operator_notices import OperatorNotices
+from bot.pipeline.notices import SourceNotice, failing_notice, paused_notice, read_notice
 from bot.presentation.render import MAX_MESSAGE
+from bot.presentation.sources import notice_line, render_notices
 from bot.settings import Settings
 from storage.db import Database
 from storage.repos.chats import ChatRepo
@@ -115,3 +118,22 @@ async def test_no_operators_no_work(db: Database) -> None:
     settings = Settings(admin_ids=frozenset())
     run = await OperatorNotices(db, settings, outbox, lambda: NOW, "p1").run_once()
     assert run.sent == 0 and outbox.sent == []
+
+
+def test_source_notices_are_worded_in_each_language() -> None:
+    """Paused and failing notices read back into the operator's language, names isolated and
+    escaped; lines in other formats are shown as they are."""
+    paused = paused_notice(4, "Bad <b>Name</b> (x)", 20, "HTTP 503: <html>")
+    failing = failing_notice(5, "وكالة الميناء", 5, "ValueError: no article found on the page")
+    assert read_notice(paused) == SourceNotice(
+        "paused", 4, "Bad <b>Name</b> (x)", 20, "HTTP 503: <html>"
+    )
+    assert read_notice("3 deliveries parked") is None
+    en = notice_line("en", paused)
+    assert "Source #4" in en and "Bad &lt;b&gt;Name&lt;/b&gt; (x)" in en
+    assert "paused after 20 failures in a row" in en and "HTTP 503: &lt;html&gt;" in en
+    ar = notice_line("ar", failing)
+    assert "يتعثّر جلب المصدر #5" in ar and "وكالة الميناء" in ar and "5" in ar
+    assert notice_line("ar", "3 deliveries <parked>") == "3 deliveries &lt;parked&gt;"
+    parts = render_notices("ar", [OperatorNotice(1, paused, 4, NOW - timedelta(hours=2))], NOW)
+    assert "أُوقف المصدر #4" in parts[0] and "منذ ساعتين" in parts[0]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from bot.domain import OperatorNotice, Source
+from bot.pipeline.notices import read_notice
 from bot.presentation.callbacks import encode
 from bot.presentation.i18n import format_age, t, tn
 from bot.presentation.message import Button, Rendered
@@ -127,6 +128,21 @@ def render_source_page(
     return Rendered(text, tuple(rows))
 
 
+def notice_line(lang: str, text: str) -> str:
+    """One notice in the operator's language (a line in an unknown format as it is)."""
+    facts = read_notice(text)
+    if facts is None:
+        return esc(text, NOTICE_SHOWN)
+    return t(
+        lang,
+        f"notices.{facts.kind}",
+        id=facts.source_id,
+        name=isolate(facts.name, SOURCE_MAX),
+        n=facts.failures,
+        error=esc(facts.error, ERROR_SHOWN),
+    )
+
+
 def render_notices(
     lang: str, notices: Sequence[OperatorNotice], now: _dt.datetime, waiting: int = 0
 ) -> list[str]:
@@ -140,7 +156,7 @@ def render_notices(
         if when is not None:
             aware = when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
             age = f" <i>({format_age(lang, now - aware)})</i>"
-        blocks.append(f"{m}• {esc(notice.text, NOTICE_SHOWN)}{age}")
+        blocks.append(f"{m}• {notice_line(lang, notice.text)}{age}")
     if waiting:
         blocks.append(m + tn(lang, "notices.more", waiting))
     return split_html("\n".join(blocks), MAX_MESSAGE)

@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Source, SourceKind
+from bot.pipeline.notices import failing_notice, paused_notice
 from bot.pipeline.storable import clip_text, storable_optional, storable_text
 from storage.mappers import to_source
 from storage.models import NoticeRow, SourceRow
@@ -167,22 +168,12 @@ class SourceRepo:
             row.error_count += 1
             row.last_error = clip_text(error, ERROR_CHARS)
             if warn_after is not None and row.error_count == warn_after < pause_after:
-                self.session.add(
-                    NoticeRow(
-                        source_id=row.id,
-                        text=f"source {row.id} ({row.name}) failed {row.error_count} times "
-                        f"in a row; last error: {row.last_error[:300]}",
-                    )
-                )
+                text = failing_notice(row.id, row.name, row.error_count, row.last_error)
+                self.session.add(NoticeRow(source_id=row.id, text=text))
             if row.error_count >= pause_after and not row.paused:
                 row.paused = True
-                self.session.add(
-                    NoticeRow(
-                        source_id=row.id,
-                        text=f"source {row.id} ({row.name}) paused after {row.error_count} "
-                        f"consecutive failures; last error: {row.last_error[:300]}",
-                    )
-                )
+                text = paused_notice(row.id, row.name, row.error_count, row.last_error)
+                self.session.add(NoticeRow(source_id=row.id, text=text))
         await self.session.flush()
         return to_source(row)
 
