@@ -499,6 +499,9 @@ class DemoSession:
                 self._print(choices)
         elif method == "answerCallbackQuery" and params.get("text"):
             self._print(f"💬 {params['text']}")
+        elif method == "sendDocument" and isinstance(params.get("document"), dict):
+            name, size = params["document"].get("file_name"), params["document"].get("file_size")
+            self._print(f"\n📎 {name} ({size} bytes) {params.get('caption') or ''}")
 
     # -- life cycle
 

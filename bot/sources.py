@@ -164,12 +164,15 @@ class SourceService:
                 return None
             return await repo.get(source_id)
 
+    async def polled(self) -> builtins.list[Source]:
+        """The sources that are polled over HTTP (not one-shot inputs such as `jsonl:` files)."""
+        return [s for s in await self.list() if s.url.startswith(("http://", "https://"))]
+
     async def export_opml(self, now: datetime) -> bytes:
-        """Every real source (not one-shot inputs) as an OPML 2.0 document."""
+        """Every polled source as an OPML 2.0 document."""
         items = [
             ExportItem(url=s.url, name=s.name, lang=s.lang, kind=str(s.kind))
-            for s in await self.list()
-            if s.url.startswith(("http://", "https://"))
+            for s in await self.polled()
         ]
         return write_opml(items, "Akhbar sources", now)
 

@@ -40,12 +40,13 @@ IMPORT_COMMAND: Final = re.compile(r"^/import(?:@\w+)?(?:\s|$)", re.IGNORECASE)
 
 async def sources_view(svc: Services, lang: str, page: int) -> Rendered:
     """One page of the source list as the operator sees it."""
-    return render_source_page(lang, await svc.sources.list(), page, svc.clock())
+    return render_source_page(lang, await svc.sources.polled(), page, svc.clock())
 
 
 @guarded
 async def cmd_sources(update: Update, context: AnyContext) -> None:
-    """Each source's name, kind, language, last success, last error and state (operators)."""
+    """Each polled source's name, kind, language, last success, last error and state
+    (operators; one-shot inputs are not listed)."""
     chat = await operator_chat(update, context)
     if chat is None:
         return
@@ -80,7 +81,7 @@ async def toggle_source(
     if not is_operator(update, svc):
         return t(chat.language, "toast.not_allowed")
     source_id, page = data.int_arg(0), data.int_arg(1)
-    current = next((s for s in await svc.sources.list() if s.id == source_id), None)
+    current = next((s for s in await svc.sources.polled() if s.id == source_id), None)
     if current is None:
         return t(chat.language, "toast.stale")
     changed = await svc.sources.set_paused(source_id, not current.paused)
@@ -103,7 +104,7 @@ async def cmd_export(update: Update, context: AnyContext) -> None:
     if chat is None:
         return
     svc = services(context)
-    sources = [s for s in await svc.sources.list() if s.url.startswith(("http://", "https://"))]
+    sources = await svc.sources.polled()
     if not sources:
         await notice(context, chat, "export.empty")
         return

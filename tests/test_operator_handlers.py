@@ -240,3 +240,14 @@ async def test_download_failure_is_reported(bot: Harness) -> None:
     }
     assert "Could not download the file" in joined(await bot.process(payload))  # getFile: 400
     assert await bot.services.sources.list() == []
+
+
+async def test_one_shot_inputs_are_not_listed(bot: Harness) -> None:
+    """Sources made for one-shot ingestion (`jsonl:…`) are neither listed, resumed nor exported."""
+    await bot.add_articles([{"id": "1", "title": "Port reopens", "text": "x" * 80, "source": "S"}])
+    synthetic = (await bot.services.sources.list())[0]
+    assert synthetic.url == "jsonl:S" and synthetic.paused
+    assert "No sources yet" in joined(await bot.command("/sources", **ADMIN))
+    calls = await bot.press(encode("sx", synthetic.id, 0), chat_id=ADMIN_ID, user_id=ADMIN_ID)
+    assert "expired" in joined(calls) and (await bot.services.sources.list())[0].paused
+    assert "No sources to export" in joined(await bot.command("/export", **ADMIN))
