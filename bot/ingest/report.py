@@ -16,6 +16,15 @@ class IngestReport:
     new_article_ids: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     syndicated: int = 0
+    pages_tried: int = 0  # article pages fetched for a section page or a feed's full text
+    pages_failed: int = 0  # of those, the ones whose article could not be read
+
+    @property
+    def pages_all_failed(self) -> bool | None:
+        """Whether every article page tried failed (None when none was tried)."""
+        if self.pages_tried == 0:
+            return None
+        return self.pages_failed >= self.pages_tried
 
     def merge(self, other: IngestReport) -> IngestReport:
         """Add another report's counts to this one and return self."""
@@ -24,6 +33,8 @@ class IngestReport:
         self.duplicate += other.duplicate
         self.failed += other.failed
         self.syndicated += other.syndicated
+        self.pages_tried += other.pages_tried
+        self.pages_failed += other.pages_failed
         self.new_article_ids.extend(other.new_article_ids)
         self.errors.extend(other.errors)
         return self

@@ -139,7 +139,9 @@ class IngestService:
             return IngestReport()
         report, kind = await self._ingest_result(source, result)
         title = await self._discover_name(source, result) if source.name_auto else None
-        await self._record(source, result=result, kind=kind, title=title)
+        await self._record(
+            source, result=result, kind=kind, title=title, pages_failed=report.pages_all_failed
+        )
         return report
 
     async def _discover_name(self, source: Source, result: FetchResult) -> str | None:
@@ -165,9 +167,11 @@ class IngestService:
         result: FetchResult | None = None,
         kind: SourceKind | None = None,
         title: str | None = None,
+        pages_failed: bool | None = None,
     ) -> None:
         """Store a poll's outcome and its next poll time (backoff on failure); a success
-        with `title` names a source that was added without a name."""
+        with `title` names a source that was added without a name; `pages_failed` says
+        whether every article page this poll tried failed (None: none tried)."""
         now = self.clock()
         errors = source.error_count + 1 if error is not None else 0
         when = next_poll(
@@ -192,6 +196,7 @@ class IngestService:
                 holder=poll_holder(),
                 title=title,
                 warn_after=WARN_AFTER_FAILURES,
+                pages_failed=pages_failed,
             )
 
     # ------------------------------------------------------------------ bodies
@@ -216,7 +221,9 @@ class IngestService:
             return report.merge(await self._ingest_links(source, parsed.links, now)), parsed.kind
         candidates = list(parsed.candidates)
         if parsed.kind is SourceKind.FEED and source is not None and source.fetch_full_pages > 0:
-            candidates = await self._fill_pages(source, candidates, source.fetch_full_pages, now)
+            candidates = await self._fill_pages(
+                source, candidates, source.fetch_full_pages, now, report
+            )
         return report.merge(await self._store([(c, source) for c in candidates], now)), parsed.kind
 
     async def _unknown(self, source: Source | None, urls: Sequence[str]) -> list[str]:
@@ -242,26 +249,35 @@ class IngestService:
     ) -> IngestReport:
         """Fetch and store the article pages a section page links to (known ones skipped)."""
         wanted = await self._unknown(source, [canonical_url(u) for u in links])
-        report = IngestReport(duplicate=len(links) - len(wanted))
+        report = IngestReport(duplicate=len(links) - len(wanted), pages_tried=len(wanted))
         pages = await asyncio.gather(*(self._fetch_page(u, now) for u in wanted))
         candidates: list[SourcedCandidate] = []
         for url, page in zip(wanted, pages, strict=True):
             if page is None:
                 report.fail(f"{url}: could not extract the linked article")
+                report.pages_failed += 1
                 continue
             candidates.append((replace(page, url=url), source))
         return report.merge(await self._store(candidates, now))
 
     async def _fill_pages(
-        self, source: Source, candidates: list[Candidate], budget: int, now: datetime
+        self,
+        source: Source,
+        candidates: list[Candidate],
+        budget: int,
+        now: datetime,
+        report: IngestReport,
     ) -> list[Candidate]:
-        """Replace up to `budget` new summary-only items' text with their full page."""
+        """Replace up to `budget` new summary-only items' text with their full page (pages
+        tried and failed are counted in `report`)."""
         short = [c.url for c in candidates if c.summary_only]
         if not short:
             return candidates
         wanted = set((await self._unknown(source, short))[:budget])
         targets = [i for i, c in enumerate(candidates) if c.url in wanted]
         pages = await asyncio.gather(*(self._fetch_page(candidates[i].url, now) for i in targets))
+        report.pages_tried += len(targets)
+        report.pages_failed += sum(page is None for page in pages)
         out = list(candidates)
         for i, page in zip(targets, pages, strict=True):
             if page is not None and len(page.text) > len(out[i].text):

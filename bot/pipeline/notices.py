@@ -13,8 +13,12 @@ from typing import Final, Literal
 
 ERROR_CHARS: Final = 300  # of the last error kept in a notice
 
-NoticeKind = Literal["paused", "failing"]
+NoticeKind = Literal["paused", "failing", "extraction"]
 
+_PAGES: Final = re.compile(
+    r"source (?P<id>\d+) \((?P<name>.*)\): no article page could be read in (?P<n>\d+) polls in a row",
+    re.DOTALL,
+)
 _LINE: Final = re.compile(
     r"source (?P<id>\d+) \((?P<name>.*)\) "
     r"(?:(?P<paused>paused after) (?P<p>\d+) consecutive failures"
@@ -51,8 +55,19 @@ def failing_notice(source_id: int, name: str, failures: int, error: str) -> str:
     )
 
 
+def extraction_notice(source_id: int, name: str, polls: int) -> str:
+    """The notice of a source whose article pages (section links or full texts) all failed
+    in `polls` polls in a row."""
+    return f"source {source_id} ({name}): no article page could be read in {polls} polls in a row"
+
+
 def read_notice(text: str) -> SourceNotice | None:
     """The facts of a source notice line; None for any other notice."""
+    pages = _PAGES.fullmatch(text)
+    if pages is not None:
+        return SourceNotice(
+            "extraction", int(pages.group("id")), pages.group("name"), int(pages.group("n")), ""
+        )
     found = _LINE.fullmatch(text)
     if found is None:
         return None

@@ -9,7 +9,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Source, SourceKind
-from bot.pipeline.notices import failing_notice, paused_notice
+from bot.pipeline.notices import extraction_notice, failing_notice, paused_notice
 from bot.pipeline.storable import clip_text, storable_optional, storable_text
 from storage.mappers import to_source
 from storage.models import NoticeRow, SourceRow
@@ -17,6 +17,7 @@ from storage.models import NoticeRow, SourceRow
 NAME_CHARS = 200  # sources.name is VARCHAR(200)
 URL_CHARS = 2000  # sources.url is VARCHAR(2000)
 ERROR_CHARS = 2000
+PAGE_STREAK = "page_failures"  # sources.meta key: polls in a row whose article pages all failed
 
 
 class SourceExists(Exception):
@@ -135,6 +136,7 @@ class SourceRepo:
         holder: str | None = None,
         title: str | None = None,
         warn_after: int | None = None,
+        pages_failed: bool | None = None,
     ) -> Source | None:
         """Store one poll's outcome, release the claim, and pause after `pause_after` failures.
 
@@ -142,7 +144,8 @@ class SourceRepo:
         lapsed mid-poll (another has claimed the source since) records nothing and gets None.
         A success records `last_success_at`; its `title` (the feed's own, already cleaned)
         replaces a stand-in name (`name_auto`), never one an operator chose. `warn_after`
-        consecutive failures leave one operator notice before the pause.
+        consecutive failures leave one operator notice before the pause, and so do
+        `warn_after` consecutive polls whose article pages all failed (`pages_failed`).
         """
         row = await self.session.get(SourceRow, source_id)
         if row is None or (holder is not None and row.claimed_by != holder):
@@ -160,6 +163,8 @@ class SourceRepo:
             if title and row.name_auto:
                 row.name = clip_text(title, NAME_CHARS)
                 row.name_auto = False
+            if pages_failed is not None:
+                self._count_page_failures(row, pages_failed, warn_after)
             if etag is not None:
                 row.etag = storable_optional(etag)
             if last_modified is not None:
@@ -176,6 +181,15 @@ class SourceRepo:
                 self.session.add(NoticeRow(source_id=row.id, text=text))
         await self.session.flush()
         return to_source(row)
+
+    def _count_page_failures(self, row: SourceRow, failed: bool, warn_after: int | None) -> None:
+        """Track polls in a row whose article pages all failed (in `meta`); notice at
+        `warn_after`."""
+        streak = int((row.meta or {}).get(PAGE_STREAK, 0)) + 1 if failed else 0
+        row.meta = {**(row.meta or {}), PAGE_STREAK: streak}
+        if warn_after is not None and streak == warn_after:
+            text = extraction_notice(row.id, row.name, streak)
+            self.session.add(NoticeRow(source_id=row.id, text=text))
 
     async def renew_claims(
         self, source_ids: Sequence[int], holder: str, lease_until: datetime
