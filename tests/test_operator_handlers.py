@@ -251,3 +251,12 @@ async def test_one_shot_inputs_are_not_listed(bot: Harness) -> None:
     calls = await bot.press(encode("sx", synthetic.id, 0), chat_id=ADMIN_ID, user_id=ADMIN_ID)
     assert "expired" in joined(calls) and (await bot.services.sources.list())[0].paused
     assert "No sources to export" in joined(await bot.command("/export", **ADMIN))
+
+
+def test_file_downloads_go_beside_the_bot_api() -> None:
+    """getFile downloads use the file base next to TELEGRAM_API_URL (a local Bot API server)."""
+    from bot.app import file_url_for
+
+    assert file_url_for("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"
+    assert file_url_for("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+    assert file_url_for("https://proxy.example/tg/") == "https://api.telegram.org/file/bot"
