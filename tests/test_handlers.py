@@ -190,9 +190,10 @@ async def test_admin_commands(bot: Harness) -> None:
     ):
         assert "operators only" in joined(await bot.command(command))
     admin = {"chat_id": ADMIN_ID, "user_id": ADMIN_ID}
-    assert "Sources" in joined(await bot.command("/sources", **admin))
+    assert "No sources yet" in joined(await bot.command("/sources", **admin))  # one-shot only
     added = joined(await bot.command("/addsource http://127.0.0.1/feed.xml", **admin))
     assert "Added source" in added
+    assert "Sources" in joined(await bot.command("/sources", **admin))
     assert "already listed" in joined(
         await bot.command("/addsource http://127.0.0.1/feed.xml", **admin)
     )
