@@ -594,4 +594,5 @@ async def add_source(svc: Services, lang: str, url: str) -> Rendered:
         if known is not None:
             return render_notice(lang, "addsource.exists", id=known.id)
         return render_notice(lang, "addsource.invalid_url")
-    return render_notice(lang, "addsource.ok", id=source.id, name=source.name)
+    key = "addsource.ok_auto" if source.name_auto else "addsource.ok"
+    return render_notice(lang, key, id=source.id, name=source.name)

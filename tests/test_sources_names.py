@@ -198,7 +198,8 @@ async def test_push_shows_the_feed_title_not_the_host(db: Database, feeds: FeedS
     async with make_harness(db) as bot, Fetcher(allow_private=True) as fetcher:
         bot.services.ingest.fetcher = fetcher
         url = feeds.put("/ar.xml", rss(MINA, []))
-        await bot.command(f"/addsource {url}", chat_id=ADMIN_ID, user_id=ADMIN_ID)
+        added = await bot.command(f"/addsource {url}", chat_id=ADMIN_ID, user_id=ADMIN_ID)
+        assert "called 127.0.0.1 until its first fetch" in added[0].params["text"]
         await bot.command("/follow port workers strike", lang="ar")
         feeds.put("/ar.xml", rss(MINA, [ITEM]))
         await bot.services.ingest.poll_due("worker")
