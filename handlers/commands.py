@@ -502,15 +502,16 @@ async def operator_chat(update: Update, context: AnyContext) -> Chat | None:
 
 @guarded
 async def cmd_addsource(update: Update, context: AnyContext) -> None:
-    """Add a source by URL (operators)."""
+    """Add a source by URL, optionally with its name: /addsource URL [name] (operators)."""
     chat = await operator_chat(update, context)
     if chat is None:
         return
-    url = command_args(update.effective_message)
+    url, _, name = command_args(update.effective_message).partition(" ")
     if not url:
         await notice(context, chat, "addsource.usage")
         return
-    await send(context, chat.id, await add_source(services(context), chat.language, url))
+    rendered = await add_source(services(context), chat.language, url, name or None)
+    await send(context, chat.id, rendered)
 
 
 @guarded
@@ -581,10 +582,11 @@ async def edit_or_send(context: AnyContext, message: Message | None, rendered: R
         await send(context, message.chat_id, rendered)
 
 
-async def add_source(svc: Services, lang: str, url: str) -> Rendered:
-    """Add a source and describe the outcome (added, already listed, or a bad URL)."""
+async def add_source(svc: Services, lang: str, url: str, name: str | None = None) -> Rendered:
+    """Add a source and describe the outcome (added, already listed, or a bad URL); without
+    a name, the feed's own title names it at the first fetch."""
     try:
-        source = await svc.sources.add(url)
+        source = await svc.sources.add(url, name=name)
     except SourceError:
         try:
             canonical = canonical_url(url)

@@ -207,3 +207,18 @@ async def test_push_shows_the_feed_title_not_the_host(db: Database, feeds: FeedS
         pushes = [c for c in bot.api.sent(USER_ID) if "Port workers" in c.params["text"]]
     assert pushes, [c.params["text"] for c in bot.api.sent(USER_ID)]
     assert MINA in pushes[0].params["text"] and "127.0.0.1" not in pushes[0].params["text"]
+
+
+async def test_addsource_with_a_name_keeps_it(db: Database, feeds: FeedServer) -> None:
+    """/addsource URL name: the operator's name survives the first fetch."""
+    async with make_harness(db) as bot, Fetcher(allow_private=True) as fetcher:
+        bot.services.ingest.fetcher = fetcher
+        url = feeds.put("/named.xml", rss(MINA, [ITEM]))
+        calls = await bot.command(
+            f"/addsource {url} Port  Desk", chat_id=ADMIN_ID, user_id=ADMIN_ID
+        )
+        assert "Added source" in calls[0].params["text"] and "Port Desk" in calls[0].params["text"]
+        await bot.services.ingest.poll_due("worker")
+        (source,) = await bot.services.sources.list()
+    assert (source.name, source.name_auto) == ("Port Desk", False)
+    assert source.last_success_at is not None
