@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from bot.pipeline.clean import clean_text, html_to_text, parse_timestamp
+from bot.pipeline.clean import clean_text, flat_text, html_to_text, parse_timestamp
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -65,3 +65,23 @@ def test_timestamp_aware_input() -> None:
     value = datetime(2024, 5, 1, 14, 0, tzinfo=tz)
     assert parse_timestamp(value, NOW) == datetime(2024, 5, 1, 11, 0, tzinfo=UTC)
     assert parse_timestamp(value, NOW).tzinfo == UTC
+
+
+def test_html_to_text_keeps_text_nested_deeper_than_the_parser() -> None:
+    """libxml2 drops what nests 255+ levels deep; the flat fallback keeps every word."""
+    for depth in (10, 255, 300, 20_000):
+        markup = (
+            "<p>intro</p><script>bad()</script>"
+            + "<div>" * depth
+            + "hello <b>world</b>"
+            + "</div>" * depth
+            + "<p>outro</p><STYLE x>a{}</style >end"
+        )
+        assert html_to_text(markup).split() == ["intro", "hello", "world", "outro", "end"]
+
+
+def test_flat_text_drops_scripts_and_survives_unclosed_markup() -> None:
+    """Unclosed scripts drop the rest; a sea of "<" is text, not a tag."""
+    assert flat_text("a<script>x()</script>b<style>c") == "a b"
+    assert flat_text("x " + "<" * 50_000) == "x " + "<" * 50_000
+    assert flat_text("<script" * 50_000) == ""

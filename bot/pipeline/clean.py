@@ -28,6 +28,10 @@ _BLOCK_TAGS = frozenset(
 )
 _DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "embed", "svg")
 _FUTURE_SLACK = timedelta(minutes=10)
+# libxml2's HTML parser stops building the tree at this depth and drops what is nested below.
+_PARSER_MAX_DEPTH = 255
+_DROPPED_OPEN = re.compile(r"<(script|style|noscript|template|svg)\b", re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^<>]*>")  # never scans past the next "<": linear time
 
 
 def clean_text(s: str | None) -> str:
@@ -76,6 +80,40 @@ def _walk_text(node: etree._Element, out: list[str]) -> None:
         out.append(node.tail)
 
 
+def tree_depth(root: etree._Element) -> int:
+    """The depth of an element tree (the root alone is 1), without recursion."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def without_dropped_blocks(markup: str) -> str:
+    """Markup minus script/style/... elements and their content, in one linear scan (an
+    unclosed one drops the rest)."""
+    kept: list[str] = []
+    lowered = markup.lower()
+    position = 0
+    while (found := _DROPPED_OPEN.search(markup, position)) is not None:
+        kept.append(markup[position : found.start()])
+        close = lowered.find(f"</{found.group(1).lower()}", found.end())
+        if close < 0:
+            return " ".join(kept)
+        end = lowered.find(">", close)
+        position = len(markup) if end < 0 else end + 1
+        kept.append(" ")
+    kept.append(markup[position:])
+    return "".join(kept)
+
+
+def flat_text(markup: str) -> str:
+    """Text of markup with every tag removed (scripts and styles dropped): the fallback when
+    the markup cannot be parsed as a tree, or nests deeper than the parser keeps."""
+    return clean_text(_ANY_TAG.sub(" ", without_dropped_blocks(markup)))
+
+
 def html_to_text(markup: str | None) -> str:
     """Turn an HTML fragment or document into clean display text."""
     if not markup:
@@ -88,9 +126,11 @@ def html_to_text(markup: str | None) -> str:
         try:
             root = lxml.html.document_fromstring(markup)
         except (etree.ParserError, ValueError):
-            return clean_text(re.sub(r"<[^>]*>", " ", markup))
+            return flat_text(markup)
     if root is None:
         return ""
+    if tree_depth(root) >= _PARSER_MAX_DEPTH:  # the parser dropped what was nested deeper
+        return flat_text(markup)
     out: list[str] = []
     _walk_text(root, out)
     return normalise_text("".join(out))
