@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from bot.domain import Article, Chat, Delivery, Story
 from bot.pipeline.xlink import Coverage
 from bot.presentation.digest import article_time, source_name
 from bot.presentation.message import Rendered
+from bot.presentation.previews import push_preview
 from bot.presentation.render import render_burst, render_push
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
@@ -81,7 +83,7 @@ class PushComposer:
         self, chat: Chat, deliveries: Sequence[Delivery], articles: Sequence[Article]
     ) -> Rendered:
         """One push (with related headlines and "also:" copies) or a burst for one story's
-        rows."""
+        rows, with the first article's link preview as the chat chose."""
         items = list(articles)
         if not items:
             async with self.db.unit_of_work() as session:
@@ -100,9 +102,10 @@ class PushComposer:
         article = originals[0]
         story, related, covered = await self._story_and_related(article, story_id, ids)
         lang, tz = chat.language, chat.timezone
+        link = push_preview(chat.preview, article)
         if len(originals) > 1 and story is not None:
             burst = [(a, source_name(a), list(a.summary)) for a in originals]
-            return render_burst(lang, tz, story, burst)
+            return replace(render_burst(lang, tz, story, burst), link=link)
         also = [
             name for name in copies.get(article.id, []) if name and name != source_name(article)
         ]
@@ -117,4 +120,4 @@ class PushComposer:
             story,
             covered,
         )
-        return rendered
+        return replace(rendered, link=link)

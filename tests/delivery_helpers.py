@@ -47,6 +47,8 @@ class Sent:
     html: bool
     message_id: int
     at: datetime
+    thread_id: int | None = None
+    preview: object = None
 
 
 @dataclass
@@ -60,7 +62,14 @@ class FakeSender:
     calls: int = 0
 
     async def send(
-        self, chat_id: int, text: str, buttons: Keyboard, disable_preview: bool, *, html: bool = True
+        self,
+        chat_id: int,
+        text: str,
+        buttons: Keyboard,
+        preview: object,
+        *,
+        html: bool = True,
+        thread_id: int | None = None,
     ) -> int:
         """Raise a queued fault for this chat, or record the message."""
         self.calls += 1
@@ -71,7 +80,7 @@ class FakeSender:
         if queue:
             raise queue.pop(0)
         message_id = len(self.sent) + 1000
-        self.sent.append(Sent(chat_id, text, html, message_id, self.clock()))
+        self.sent.append(Sent(chat_id, text, html, message_id, self.clock(), thread_id, preview))
         return message_id
 
     def to(self, chat_id: int) -> list[Sent]:

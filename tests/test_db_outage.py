@@ -54,6 +54,7 @@ class SlowSender:
         disable_preview: bool,
         *,
         html: bool = True,
+        thread_id: int | None = None,
     ) -> int:
         """Wait a little, then record the message."""
         await asyncio.sleep(0.004)

@@ -47,6 +47,7 @@ class Recorder:
         disable_preview: bool,
         *,
         html: bool = True,
+        thread_id: int | None = None,
     ) -> int:
         """Record the send and return a message id."""
         self.log.append((self.name, chat_id))
@@ -144,6 +145,7 @@ class SlowSender:
         disable_preview: bool,
         *,
         html: bool = True,
+        thread_id: int | None = None,
     ) -> int:
         """Wait 10 ms as if on the network, counting concurrency."""
         self.in_flight += 1

@@ -298,7 +298,14 @@ class Recorder:
         self.name, self.log, self.clock = name, log, clock
 
     async def send(
-        self, chat_id: int, text: str, buttons: object, disable_preview: bool, *, html: bool = True
+        self,
+        chat_id: int,
+        text: str,
+        buttons: object,
+        disable_preview: bool,
+        *,
+        html: bool = True,
+        thread_id: int | None = None,
     ) -> int:
         """Record the send."""
         await asyncio.sleep(0)

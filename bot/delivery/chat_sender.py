@@ -6,11 +6,18 @@ reason ``quiet-digest`` (the digest then covers them). A message that fails is g
 outcome the pure `decide_outcome` picks (a plain-text retry after a 400, a retry, a park
 or a block), written by `OutcomeWriter`. A multi-part digest interrupted between parts
 resumes after the parts already sent when this process sends it again.
+
+Forum topics: an article message goes into its rows' topic (`Delivery.thread_id`, copied
+from the follow), a digest into the chat's digest topic. When Telegram answers that the
+topic is closed or deleted, the message is sent again at once without the topic (into
+the general topic: nothing is lost), the chat's follows and digest setting forget the
+topic, and the group gets one notice about it after the message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,11 +40,13 @@ from bot.pipeline.outcomes import (
     RetryPolicy,
     SendError,
     SendUnexpected,
+    TopicFallback,
     decide_outcome,
     ends_chat,
 )
 from bot.pipeline.schedule import in_quiet_hours, quiet_ends_at
-from bot.presentation.message import Rendered
+from bot.presentation.message import NO_PREVIEW, LinkPreview, Rendered
+from bot.presentation.render import render_notice
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,7 @@ class WorkerResult:
     released: int = 0
     plain_fallbacks: int = 0
     readdressed: int = 0
+    topic_fallbacks: int = 0
 
     @property
     def progressed(self) -> bool:
@@ -81,6 +91,13 @@ def unexpected(exc: Exception) -> SendError:
 
 class ChatDone(Exception):
     """Stop working on one chat (blocked, or its rows were rescheduled)."""
+
+
+class Again(enum.Enum):
+    """How a failed part is sent once more."""
+
+    PLAIN = "plain"  # as plain text (Telegram rejected the HTML)
+    GENERAL = "general"  # into the general topic (the forum topic is closed or gone)
 
 
 class ChatSender:
@@ -110,6 +127,8 @@ class ChatSender:
         self.clock = clock
         self.stopping = stopping
         self.progress: dict[int, int] = {}  # digest row id -> parts sent, oldest first
+        self.gone_topics: set[tuple[int, int]] = set()  # (chat, topic) found closed or gone
+        self.topic_notices: set[int] = set()  # chats owed the closed-topic notice
 
     async def deliver(self, job: Job, result: WorkerResult) -> None:
         """Apply chat state and quiet hours, fold bursts, and send each message in order;
@@ -166,11 +185,15 @@ class ChatSender:
             result.skipped += 1
             return
         done = self.progress.get(primary.id, 0) if is_digest else 0
+        thread = chat.digest_thread_id if is_digest else message.thread_id
         first_id: int | None = None
         for number, part in enumerate(parts):
             if number < done:
                 continue
-            sent_id = await self._send_part(chat, message, part, rest, deadline, result)
+            preview = part.preview if number == 0 else NO_PREVIEW  # the first part only
+            sent_id = await self._send_part(
+                chat, message, part, rest, deadline, result, (thread, preview)
+            )
             if sent_id is None:
                 return
             first_id = sent_id if first_id is None else first_id
@@ -184,6 +207,12 @@ class ChatSender:
         result.messages += 1
         result.sent += 1
         result.folded += len(folded)
+        if chat.id in self.topic_notices:
+            await self._topic_notice(chat, deadline)
+
+    def _topic(self, chat_id: int, thread: int | None) -> int | None:
+        """The topic to send into: `thread`, unless it was found closed or gone."""
+        return None if thread is None or (chat_id, thread) in self.gone_topics else thread
 
     async def _send_part(
         self,
@@ -193,18 +222,26 @@ class ChatSender:
         rest: list[Delivery],
         deadline: datetime,
         result: WorkerResult,
+        where: tuple[int | None, LinkPreview],
     ) -> int | None:
-        """Send one part, once more as plain text if Telegram rejects the HTML; None when the
-        message did not go (its outcome is recorded; `ChatDone` when the chat is over)."""
+        """Send one part into its topic with its preview (`where`), once more as plain text
+        if Telegram rejects the HTML and into the general topic if the topic is closed;
+        None when the message did not go (its outcome is recorded; `ChatDone` when the
+        chat is over)."""
+        thread, preview = where
         plain = False
         while True:
+            topic = self._topic(chat.id, thread)
             try:
                 text = part.plain_text if plain else part.text
-                return await self._paced_send(chat, part, text, rest, deadline, result, plain)
+                return await self._paced_send(
+                    chat, part, text, rest, deadline, result, plain, (topic, preview)
+                )
             except SendError as exc:
-                if not await self._failed(chat, message, rest, exc, plain, result):
+                again = await self._failed(chat, message, rest, exc, plain, result, topic)
+                if again is None:
                     return None
-                plain = True
+                plain = plain or again is Again.PLAIN
 
     async def _compose(self, chat: Chat, message: Message) -> list[Rendered]:
         """The parts of a message: a digest's (none when empty) or one push."""
@@ -222,19 +259,26 @@ class ChatSender:
         error: SendError,
         plain: bool,
         result: WorkerResult,
-    ) -> bool:
-        """Record the outcome of a failed message; True when it is to be sent again as plain
-        text, `ChatDone` when the chat's later rows were covered too."""
+        topic: int | None = None,
+    ) -> Again | None:
+        """Record the outcome of a failed message; how it is to be sent again (None: not
+        now), `ChatDone` when the chat's later rows were covered too."""
         now = self.clock()
         attempts = message.rows[0].attempts
-        outcome = decide_outcome(error, attempts, now, plain=plain, policy=self.retry)
+        outcome = decide_outcome(
+            error, attempts, now, plain=plain, thread_id=topic, policy=self.retry
+        )
         if isinstance(outcome, Readdress) and outcome.chat_id == chat.id:  # nowhere to move
             failure = SendUnexpected(f"told to move chat {chat.id} to itself")
             outcome = decide_outcome(failure, attempts, now, policy=self.retry)
         if isinstance(outcome, PlainFallback):
             log.warning("chat %s: bad HTML (%s); sending plain text once", chat.id, error)
             result.plain_fallbacks += 1
-            return True
+            return Again.PLAIN
+        if isinstance(outcome, TopicFallback):
+            await self._topic_gone(chat, outcome)
+            result.topic_fallbacks += 1
+            return Again.GENERAL
         covered = await self.outcomes.apply(outcome, chat.id, message.ids, [r.id for r in rest])
         self._count(outcome, covered, result)
         if not isinstance(outcome, Retry):  # parked, blocked or moved: never resumed here
@@ -242,7 +286,38 @@ class ChatSender:
                 self.progress.pop(row.id, None)
         if ends_chat(outcome):
             raise ChatDone from error
-        return False
+        return None
+
+    async def _topic_gone(self, chat: Chat, outcome: TopicFallback) -> None:
+        """Send into the general topic from now on; the chat's follows and digest forget the
+        topic, and the group is owed one notice when anything still pointed at it."""
+        log.warning(
+            "chat %s: topic %s (%s); sending to the general topic",
+            chat.id,
+            outcome.thread_id,
+            outcome.reason,
+        )
+        if len(self.gone_topics) >= PROGRESS_MAX:
+            self.gone_topics.clear()
+        self.gone_topics.add((chat.id, outcome.thread_id))
+        forgotten = await self.outcomes.forget_topic(chat.id, outcome.thread_id)
+        if forgotten.changed:
+            self.topic_notices.add(chat.id)
+
+    async def _topic_notice(self, chat: Chat, deadline: datetime) -> None:
+        """Tell the group (its admins) once, in the general topic, that a topic was closed or
+        deleted and where its news goes now; a failure is logged, never retried."""
+        self.topic_notices.discard(chat.id)
+        notice = render_notice(chat.language, "topic.gone")
+        if await self.pacer.begin(chat.id, chat.type != ChatType.PRIVATE, deadline) is not None:
+            log.info("chat %s: no room for the closed-topic notice before the deadline", chat.id)
+            return
+        try:
+            await self.sender.send(chat.id, notice.text, (), NO_PREVIEW)
+        except Exception as exc:  # a notice is best effort: the news itself went out
+            log.warning("chat %s: the closed-topic notice failed (%r)", chat.id, exc)
+        finally:
+            self.pacer.settle()
 
     def _progressed(self, row_id: int, parts: int) -> None:
         """Remember a digest's sent parts; the oldest are forgotten past `PROGRESS_MAX`."""
@@ -272,9 +347,11 @@ class ChatSender:
         deadline: datetime,
         result: WorkerResult,
         plain: bool,
+        where: tuple[int | None, LinkPreview],
     ) -> int:
-        """Wait for room and the pace, send `text` with the part's buttons, and settle the
-        send whatever the answer; raises the sender's errors, `ChatDone` when too late."""
+        """Wait for room and the pace, send `text` with the part's buttons into topic and
+        with preview `where`, and settle the send whatever the answer; raises the sender's
+        errors, `ChatDone` when too late."""
         await self.marks.wait_for_room()
         retry_at = await self.pacer.begin(chat.id, chat.type != ChatType.PRIVATE, deadline)
         if retry_at is not None:
@@ -282,8 +359,9 @@ class ChatSender:
             result.retried += len(rest)
             raise ChatDone
         try:
+            topic, preview = where
             return await self.sender.send(
-                chat.id, text, part.buttons, part.disable_preview, html=not plain
+                chat.id, text, part.buttons, preview, html=not plain, thread_id=topic
             )
         except SendError:
             raise

@@ -1,8 +1,8 @@
 """What a chat's claimed rows become: messages (a story's burst folded into one), composed.
 
-`group_messages` is pure: a chat's article rows of one story become one message (the
-first row is the one recorded as sent, the others are folded into it); digests stay
-alone. `FirstCompose` lets the first chat of a batch compose a set of articles alone, so
+`group_messages` is pure: a chat's article rows of one story for one forum topic become
+one message (the first row is the one recorded as sent, the others are folded into it);
+digests stay alone. `FirstCompose` lets the first chat of a batch compose a set of articles alone, so
 the composer's per-article caches are filled once before the other chats ask.
 """
 
@@ -33,24 +33,31 @@ class Message:
         """All row ids."""
         return [r.id for r in self.rows]
 
+    @property
+    def thread_id(self) -> int | None:
+        """The forum topic an article message goes to (its rows share it)."""
+        return self.rows[0].thread_id
+
 
 def group_messages(rows: Sequence[Delivery], articles: dict[int, Article]) -> list[Message]:
-    """Fold a chat's article rows by story into one message each; digests stay alone."""
+    """Fold a chat's article rows by story and topic into one message each; digests stay
+    alone."""
     messages: list[Message] = []
-    by_story: dict[int, Message] = {}
+    by_story: dict[tuple[int, int | None], Message] = {}
     for row in sorted(rows, key=lambda r: r.id):
         if row.kind == DeliveryKind.DIGEST:
             messages.append(Message([row]))
             continue
         article = articles.get(row.article_id) if row.article_id is not None else None
-        if row.story_id is not None and row.story_id in by_story:
-            target = by_story[row.story_id]
+        key = (row.story_id, row.thread_id) if row.story_id is not None else None
+        if key is not None and key in by_story:
+            target = by_story[key]
             target.rows.append(row)
         else:
             target = Message([row])
             messages.append(target)
-            if row.story_id is not None:
-                by_story[row.story_id] = target
+            if key is not None:
+                by_story[key] = target
         if article is not None:
             target.articles.append(article)
     return messages

@@ -13,11 +13,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from bot.delivery.pacing import Pacer
-from bot.pipeline.outcomes import Block, Outcome, Park, PlainFallback, Readdress, Retry, Scope
+from bot.pipeline.outcomes import (
+    Block,
+    Outcome,
+    Park,
+    PlainFallback,
+    Readdress,
+    Retry,
+    Scope,
+    TopicFallback,
+)
 from storage.db import Database
 from storage.repos.chat_moves import ChatMoveRepo
 from storage.repos.chats import ChatRepo
 from storage.repos.deliveries import DeliveryRepo
+from storage.repos.topics import ForgottenTopic, TopicRepo
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +92,25 @@ class OutcomeWriter:
         if isinstance(outcome, Readdress):
             await self.readdress(chat_id, outcome, rest)
             return len(rest)
-        if isinstance(outcome, PlainFallback):
-            raise ValueError("a plain-text fallback is a send, not a write")
+        if isinstance(outcome, PlainFallback | TopicFallback):
+            raise ValueError("a fallback is a send, not a write")
         raise TypeError(f"unknown outcome {outcome!r}")
+
+    async def forget_topic(self, chat_id: int, thread_id: int) -> ForgottenTopic:
+        """A closed or deleted forum topic: the chat's follows, digest setting and owed rows
+        point at the general topic from now on."""
+        async with self.db.unit_of_work() as session:
+            forgotten = await TopicRepo(session).forget_thread(chat_id, thread_id)
+        log.info(
+            "chat %s: topic %s is closed or gone: %d follows, %d owed rows moved to the "
+            "general topic%s",
+            chat_id,
+            thread_id,
+            forgotten.follows,
+            forgotten.deliveries,
+            " (and the digest)" if forgotten.digest else "",
+        )
+        return forgotten
 
     async def readdress(self, chat_id: int, outcome: Readdress, rest: Sequence[int]) -> None:
         """Move the chat to its new id; the rows of this claim are due again there at once."""

@@ -14,11 +14,21 @@ from bot.pipeline.outcomes import (
     SendForbidden,
     SendMigrated,
     SendRetryAfter,
+    SendTopicGone,
     SendTransient,
     SendUnauthorized,
     SendUnexpected,
 )
-from bot.presentation.message import Keyboard, keyboard_json
+from bot.presentation.message import Keyboard, LinkPreview, keyboard_json
+
+#: Telegram's 400 answers for a forum topic that is closed or deleted (lower-cased parts).
+TOPIC_GONE_MARKS = (
+    "message thread not found",
+    "topic_closed",
+    "topic closed",
+    "topic_deleted",
+    "topic deleted",
+)
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -33,11 +43,13 @@ class Sender(Protocol):
         chat_id: int,
         text: str,
         buttons: Keyboard,
-        disable_preview: bool,
+        preview: LinkPreview | bool,
         *,
         html: bool = True,
+        thread_id: int | None = None,
     ) -> int:
-        """Send `text` (Telegram HTML when `html`, else plain) to a chat."""
+        """Send `text` (Telegram HTML when `html`, else plain) to a chat, into forum topic
+        `thread_id` when given; `preview` is the link preview (a bool: disabled or not)."""
         ...
 
 
@@ -60,9 +72,10 @@ class TelegramSender:
         chat_id: int,
         text: str,
         buttons: Keyboard,
-        disable_preview: bool,
+        preview: LinkPreview | bool,
         *,
         html: bool = True,
+        thread_id: int | None = None,
     ) -> int:
         """Send one message (sendMessage) and return its id; every Telegram error is typed."""
         from telegram.error import (
@@ -79,7 +92,7 @@ class TelegramSender:
         try:
             answer = await self.bot.request.post(
                 f"{self.bot.base_url}/sendMessage",
-                send_message_data(chat_id, text, buttons, disable_preview, html=html),
+                send_message_data(chat_id, text, buttons, preview, html=html, thread_id=thread_id),
             )
         except RetryAfter as exc:
             wait = exc.retry_after
@@ -89,6 +102,8 @@ class TelegramSender:
             raise SendForbidden(str(exc)) from exc
         except BadRequest as exc:
             lowered = str(exc).lower()
+            if thread_id is not None and any(m in lowered for m in TOPIC_GONE_MARKS):
+                raise SendTopicGone(str(exc)) from exc
             if "chat not found" in lowered or "kicked" in lowered or "deactivated" in lowered:
                 raise SendForbidden(str(exc)) from exc
             raise SendBadContent(str(exc)) from exc
@@ -106,7 +121,13 @@ class TelegramSender:
 
 
 def send_message_data(
-    chat_id: int, text: str, buttons: Keyboard, disable_preview: bool, *, html: bool
+    chat_id: int,
+    text: str,
+    buttons: Keyboard,
+    preview: LinkPreview | bool,
+    *,
+    html: bool,
+    thread_id: int | None = None,
 ) -> RequestData:
     """The sendMessage parameters, as `Bot.send_message` would send them."""
     # RequestParameter is PTB's own parameter encoding, from a private module: PTB is
@@ -116,10 +137,13 @@ def send_message_data(
     from telegram.request._requestparameter import RequestParameter
 
     params = [RequestParameter("chat_id", chat_id, None), RequestParameter("text", text, None)]
+    if thread_id is not None:
+        params.append(RequestParameter("message_thread_id", thread_id, None))
     if html:
         params.append(RequestParameter("parse_mode", "HTML", None))
     markup = keyboard_json(buttons)
     if markup is not None:
         params.append(RequestParameter("reply_markup", markup, None))
-    params.append(RequestParameter("link_preview_options", {"is_disabled": disable_preview}, None))
+    link = LinkPreview(disabled=preview) if isinstance(preview, bool) else preview
+    params.append(RequestParameter("link_preview_options", link.options(), None))
     return RequestData(params)

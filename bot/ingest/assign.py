@@ -32,6 +32,7 @@ def cluster_view(article_id: int, draft: ArticleDraft, duplicate_of: int | None)
         fingerprint=draft.fingerprint,
         duplicate_of=duplicate_of,
         image_caption=draft.image_caption,
+        image_url=draft.image_url,
         summary=tuple(draft.summary),
     )
 

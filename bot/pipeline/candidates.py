@@ -37,6 +37,7 @@ class Candidate:
     lang: str | None = None
     image_caption: str | None = None
     summary_only: bool = False
+    image_url: str | None = None  # the lead image, checked (bot.pipeline.images)
 
     @property
     def size(self) -> int:
@@ -77,6 +78,7 @@ def item_candidate(item: ParsedItem) -> Candidate | None:
         lang=item.lang,
         image_caption=item.image_caption,
         summary_only=summary_only,
+        image_url=item.image_url,
     )
 
 
@@ -93,6 +95,7 @@ def page_candidate(page: ParsedPage, guid: str | None = None) -> Candidate | Non
         published=page.published if page.has_date else None,
         lang=page.lang,
         image_caption=page.image_caption,
+        image_url=page.image_url,
     )
 
 

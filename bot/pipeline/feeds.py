@@ -19,6 +19,7 @@ from bot.pipeline.decode import (
     declared_in_markup,
     looks_arabic_cp1256,
 )
+from bot.pipeline.images import entry_image, json_item_image
 from bot.pipeline.urls import canonical_url
 
 FeedKind = Literal["rss", "atom", "rdf", "json"]
@@ -45,6 +46,7 @@ class ParsedItem:
     author: str | None = None
     image_caption: str | None = None
     has_date: bool = True
+    image_url: str | None = None  # the lead image (bot.pipeline.images), checked and absolute
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +179,7 @@ def _feedparser_item(
         author=normalise_text(str(author)) or None if author else None,
         image_caption=_image_caption(entry),
         has_date=raw_date is not None,
+        image_url=entry_image(entry, url or base),
     )
 
 
@@ -283,6 +286,7 @@ def _json_item(
         author=_json_author(obj),
         image_caption=None,
         has_date=isinstance(raw_date, str) and bool(raw_date),
+        image_url=json_item_image(obj, url or base),
     )
 
 

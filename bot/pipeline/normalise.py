@@ -17,6 +17,7 @@ from bot.domain import ArticleDraft, Source
 from bot.pipeline.candidates import Candidate
 from bot.pipeline.clean import clean_text, parse_timestamp
 from bot.pipeline.fingerprint import content_hash, simhash
+from bot.pipeline.images import safe_image_url
 from bot.pipeline.sentences import Analysis, analyse
 from bot.pipeline.storable import storable_key, storable_key_optional, storable_text
 from bot.pipeline.summarise import summarise
@@ -141,6 +142,7 @@ def normalise(
         content_hash=content_hash(title, f"{lede}\n{text}"),
         fingerprint=fingerprint(title_terms, terms),
         image_caption=candidate.image_caption,
+        image_url=safe_image_url(candidate.image_url, candidate.url),
         summary=tuple(summary),
         search_text=" ".join(title_terms * TITLE_WEIGHT + terms),
         cluster_text=(

@@ -13,6 +13,9 @@ worker applies:
 - `Block`: the bot was blocked or the chat is gone: the chat is marked blocked and
   everything it is still owed is skipped.
 - `PlainFallback`: Telegram rejected the HTML; the message is sent once as plain text.
+- `TopicFallback`: the forum topic the message was sent into is closed or deleted: the
+  message is sent again at once into the general topic (no attempt counted), the chat's
+  follows and digest setting stop pointing at that topic, and the group is told once.
 - `Readdress`: the group became a supergroup with a new id: the chat (settings, follows,
   owed rows) moves there and its rows are due again at once, with no attempt counted.
 
@@ -64,6 +67,10 @@ class SendMigrated(SendError):
         """Keep the new chat id."""
         super().__init__(f"migrated to {new_chat_id}")
         self.new_chat_id = int(new_chat_id)
+
+
+class SendTopicGone(SendError):
+    """400 for a message sent into a forum topic that is closed or deleted."""
 
 
 class SendUnauthorized(SendError):
@@ -132,6 +139,14 @@ class PlainFallback:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicFallback:
+    """Forum topic `thread_id` is closed or gone: forget it, send into the general topic."""
+
+    thread_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Readdress:
     """The chat moved to `chat_id`: move it and its owed rows there, due again at `at`."""
 
@@ -140,7 +155,7 @@ class Readdress:
     reason: str
 
 
-Outcome = Retry | Park | Block | PlainFallback | Readdress
+Outcome = Retry | Park | Block | PlainFallback | TopicFallback | Readdress
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +192,12 @@ def decide_outcome(
     now: datetime,
     *,
     plain: bool = False,
+    thread_id: int | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> Outcome:
     """The outcome of one failed send; `attempts` were recorded before it, `plain` says
-    whether the failed send was already the plain-text fallback."""
+    whether the failed send was already the plain-text fallback, `thread_id` the forum
+    topic it was sent into (None: the chat itself)."""
     if isinstance(error, SendRetryAfter):
         pause = Pause.GLOBAL if error.is_global else Pause.CHAT
         until = now + timedelta(seconds=max(error.seconds, 0.0))
@@ -189,6 +206,10 @@ def decide_outcome(
         return Block(f"blocked: {error}")
     if isinstance(error, SendBadContent):
         return Park(now, f"bad content: {error}") if plain else PlainFallback()
+    if isinstance(error, SendTopicGone):
+        if thread_id is not None:
+            return TopicFallback(thread_id, f"topic gone: {error}")
+        return Park(now, f"topic gone: {error}")  # not sent into a topic: nothing to drop
     if isinstance(error, SendMigrated):
         return Readdress(error.new_chat_id, now, str(error))
     attempt = attempts + 1

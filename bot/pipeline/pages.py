@@ -16,6 +16,7 @@ from lxml import etree
 
 from bot.pipeline.clean import clean_text, html_to_text, normalise_text, parse_timestamp
 from bot.pipeline.decode import charset_from_content_type, decode_bytes
+from bot.pipeline.images import safe_image_url
 from bot.pipeline.urls import canonical_url
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
@@ -69,6 +70,7 @@ class ParsedPage:
     encoding: str = "utf-8"
     has_date: bool = False
     error: str | None = None
+    image_url: str | None = None  # og:image / twitter:image, checked and absolute
 
 
 def _decode(data: bytes | str, headers: Mapping[str, str] | None) -> tuple[str, str]:
@@ -199,6 +201,28 @@ def _image_caption(root: etree._Element | None) -> str | None:
             return alt
     alt = _meta(root, "og:image:alt", "twitter:image:alt")
     return clean_text(alt) or None
+
+
+def _lead_image(root: etree._Element | None, url: str) -> str | None:
+    """The page's lead image: og:image (or its url/secure_url), twitter:image, image_src."""
+    if root is None:
+        return None
+    names = (
+        "og:image:secure_url",
+        "og:image:url",
+        "og:image",
+        "twitter:image",
+        "twitter:image:src",
+    )
+    candidates = [_meta(root, name) for name in names]
+    candidates += [
+        _attr(el, "href") for el in root.iter("link") if _attr(el, "rel").lower() == "image_src"
+    ]
+    for raw in candidates:
+        found = safe_image_url(raw, url or None)
+        if found is not None:
+            return found
+    return None
 
 
 def _source_line(root: etree._Element | None, text: str) -> str | None:
@@ -409,4 +433,5 @@ def extract_page(
         encoding=encoding,
         has_date=raw_date is not None,
         error=error if body or error else "no article text found",
+        image_url=_lead_image(root, url),
     )

@@ -34,14 +34,47 @@ Keyboard = tuple[tuple[Button, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
+class LinkPreview:
+    """A message's link preview: off, or `url`'s card (above the text, large media)."""
+
+    disabled: bool = True
+    url: str | None = None
+    above: bool = False
+    large_media: bool = False
+
+    def options(self) -> dict[str, object]:
+        """The Bot API's LinkPreviewOptions JSON."""
+        if self.disabled or not self.url:
+            return {"is_disabled": self.disabled}
+        found: dict[str, object] = {"url": self.url}
+        if self.large_media:
+            found["prefer_large_media"] = True
+        if self.above:
+            found["show_above_text"] = True
+        return found
+
+
+NO_PREVIEW: Final = LinkPreview()
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
-    """One message: Telegram-HTML text, an inline keyboard, the preview switch, and the
-    plain-text fallback (`plain`; derived from the HTML when not given)."""
+    """One message: Telegram-HTML text, an inline keyboard, the preview switch, the
+    plain-text fallback (`plain`; derived from the HTML when not given) and, for a push,
+    the article's link preview (`link`; when None, `disable_preview` alone decides)."""
 
     text: str
     buttons: Keyboard = ()
     disable_preview: bool = True
     plain: str | None = None
+    link: LinkPreview | None = None
+
+    @property
+    def preview(self) -> LinkPreview:
+        """The link preview to send with this message."""
+        if self.link is not None:
+            return self.link
+        return NO_PREVIEW if self.disable_preview else LinkPreview(disabled=False)
 
     @property
     def plain_text(self) -> str:
