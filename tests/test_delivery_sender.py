@@ -16,7 +16,8 @@ from bot.delivery import (
     SendTransient,
     TelegramSender,
 )
-from bot.pipeline.outcomes import SendMigrated, SendUnauthorized, SendUnexpected
+from bot.pipeline.outcomes import SendMigrated, SendTopicGone, SendUnauthorized, SendUnexpected
+from bot.presentation.message import LinkPreview
 from bot.telegram_request import AiohttpRequest
 from tests.fakebotapi import FakeBotAPI, FaultKind
 
@@ -116,3 +117,65 @@ async def test_bad_html_is_rejected_by_the_api(sender: TelegramSender) -> None:
     """Unbalanced tags are a 400 from the API itself, mapped to SendBadContent."""
     with pytest.raises(SendBadContent):
         await sender.send(88, "<b>open", [], True)
+
+
+@pytest.mark.parametrize("thread", [None, 7])
+@pytest.mark.parametrize(
+    "preview",
+    [
+        LinkPreview(),
+        LinkPreview(disabled=False),
+        LinkPreview(False, "https://news.example/a", above=True, large_media=True),
+        LinkPreview(False, "https://news.example/b"),
+    ],
+)
+async def test_parameters_match_bot_send_message(thread: int | None, preview: LinkPreview) -> None:
+    """send_message_data sends what Bot.send_message sends for the same message: topic, link
+    preview options, keyboard, parse mode."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+
+    from bot.delivery import send_message_data
+    from bot.demo import DEMO_TOKEN, LocalBotApi
+    from bot.presentation.message import Button as Btn
+
+    api = LocalBotApi()
+    bot = Bot(DEMO_TOKEN, request=api)
+    async with bot:
+        await bot.send_message(
+            -100,
+            "<b>x</b>",
+            parse_mode="HTML",
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("Go", callback_data="fs:1")]]),
+            link_preview_options=LinkPreviewOptions(
+                is_disabled=preview.disabled if preview.url is None else None,
+                url=preview.url,
+                show_above_text=preview.above or None,
+                prefer_large_media=preview.large_media or None,
+            ),
+            message_thread_id=thread,
+        )
+    ours = send_message_data(
+        -100, "<b>x</b>", ((Btn("Go", "fs:1"),),), preview, html=True, thread_id=thread
+    )
+    expected = {k: v for k, v in api.calls[-1].params.items()}
+    assert dict(ours.parameters) == expected
+
+
+async def test_a_closed_topic_is_its_own_error(api: FakeBotAPI, sender: TelegramSender) -> None:
+    """400 "message thread not found" for a send into a topic is SendTopicGone; the message
+    then goes to the general topic; the same words without a topic stay bad content."""
+    api.close_topic(-1005, 7)
+    with pytest.raises(SendTopicGone):
+        await sender.send(-1005, "<b>x</b>", [], LinkPreview(), thread_id=7)
+    assert await sender.send(-1005, "<b>x</b>", [], LinkPreview(False, "https://n.example/a")) > 0
+    sent = api.sent_to(-1005)
+    assert [(m.message_thread_id, m.link_preview_options) for m in sent] == [
+        (None, {"url": "https://n.example/a"})
+    ]
+    api.add_fault(
+        "parse", method="sendMessage", chat_id=-1006, description="Bad Request: TOPIC_CLOSED"
+    )
+    with pytest.raises(SendBadContent):
+        await sender.send(-1006, "<b>x</b>", [], True)
+    assert await sender.send(-1005, "<b>y</b>", [], True, thread_id=8) > 0
+    assert api.sent_to(-1005)[-1].message_thread_id == 8
