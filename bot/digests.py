@@ -34,6 +34,7 @@ from bot.domain import (
     utc_now,
 )
 from bot.follows import article_terms
+from bot.pipeline.mutes import filters_by_chat
 from bot.pipeline.schedule import digest_day_due, first_digest_at, next_digest_at
 from bot.presentation.digest import ArticleTerms, DigestWindow, compose_digest, followed_articles
 from bot.presentation.i18n import t, to_local
@@ -44,6 +45,7 @@ from storage.repos.chats import FollowRepo
 from storage.repos.deliveries import DeliveryRepo
 from storage.repos.digests import DigestRepo
 from storage.repos.links import LinkRepo
+from storage.repos.mutes import MuteRepo
 from storage.repos.stories import StoryRepo
 
 log = logging.getLogger(__name__)
@@ -98,8 +100,9 @@ class DigestBuilder:
         """Digests of many chats for articles since `since` (HTML parts by chat id; [] when a
         chat has nothing new), as `build` makes each, from two set-based queries.
 
-        The follows of every chat come in one query and what they already received in
-        another; the composition of each chat's digest is then pure, from the shared window.
+        The follows of every chat come in one query, their mutes in another and what they
+        already received in a third; the composition of each chat's digest is then pure,
+        from the shared window (muted words and sources left out).
         """
         now = since + DIGEST_WINDOW
         window = await self._window(since)
@@ -107,11 +110,16 @@ class DigestBuilder:
         got: dict[int, set[int]] = {}
         async with self.db.unit_of_work() as session:
             follows = await FollowRepo(session).for_chats(chat.id for chat in chats)
+            readers = [chat.id for chat in chats if chat.id in follows]
+            mutes = filters_by_chat(await MuteRepo(session).for_chats(readers)) if readers else {}
             for chat in chats:
                 theirs = follows.get(chat.id, ())
                 mine = [f for f in theirs if not f.muted]
                 muted = frozenset(f.story_id for f in theirs if f.muted and f.story_id is not None)
-                chosen[chat.id] = followed_articles(window, mine, since, muted) if mine else []
+                hide = mutes.get(chat.id)
+                chosen[chat.id] = (
+                    followed_articles(window, mine, since, muted, hide) if mine else []
+                )
             wanted = {a.id for items in chosen.values() for a in items}
             if wanted:
                 owners = [chat_id for chat_id, items in chosen.items() if items]

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -28,14 +28,17 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article, Chat, Clock, Follow, NewDelivery, utc_now
+from bot.follows import article_terms
 from bot.pipeline.encoder import Vectors, embedding_text, pack_vectors, unpack_vector
-from bot.pipeline.fanout import choose_follows, live_chats, plan_fanout
+from bot.pipeline.fanout import choose_follows, live_chats, plan_fanout, without_chats
+from bot.pipeline.mutes import MuteFilter, filters_by_chat, muted_chats
 from bot.pipeline.xlink import Link, LinkArticle, LinkConfig, link_stories, receives_push
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import ChatRepo, FollowRepo
 from storage.repos.deliveries import DeliveryRepo
 from storage.repos.links import LinkRepo, StoredVector
+from storage.repos.mutes import MuteRepo
 from storage.repos.ops import LeaseRepo
 from storage.repos.state import AppStateRepo
 
@@ -87,10 +90,14 @@ def _link_article(stored: StoredVector) -> LinkArticle:
 
 
 def catch_up_rows(
-    articles: Sequence[Article], follows: Sequence[Follow], muted: set[int], chats: dict[int, Chat]
+    articles: Sequence[Article],
+    follows: Sequence[Follow],
+    muted: set[int],
+    chats: dict[int, Chat],
+    mutes: Mapping[int, MuteFilter] | None = None,
 ) -> list[NewDelivery]:
     """The pushes a new link owes: each article to the followers of the partner story who
-    followed before it arrived, are live and read its language."""
+    followed before it arrived, are live, read its language and have not muted it."""
     rows: list[NewDelivery] = []
     for article in articles:
         arrived = article.fetched_at or article.published_at
@@ -98,6 +105,8 @@ def catch_up_rows(
             f for f in follows if f.created_at is None or arrived is None or f.created_at <= arrived
         ]
         chosen = choose_follows(earlier, muted)
+        if mutes:
+            chosen = without_chats(chosen, muted_chats(article, chosen, mutes, article_terms))
         live = [
             c for c in live_chats(chosen, chats) if receives_push(chats[c].news_langs, article.lang)
         ]
@@ -121,8 +130,9 @@ async def catch_up(
     muted = await FollowRepo(session).muted_story_chats(story)
     muted |= await FollowRepo(session).muted_story_chats(partner)
     chats = await ChatRepo(session).get_many({f.chat_id for f in follows})
+    mutes = filters_by_chat(await MuteRepo(session).for_chats(chats))
     return await DeliveryRepo(session).enqueue_many(
-        catch_up_rows(articles, follows, muted, chats), now
+        catch_up_rows(articles, follows, muted, chats, mutes), now
     )
 
 

@@ -1,6 +1,7 @@
 """Read views for the Telegram handlers: trending topics, latest articles, a story's card,
 whether a chat follows anything, and the operator figures — read here, rendered by the
-pure `bot.presentation.render`, so handlers never open a unit of work themselves."""
+pure `bot.presentation.render`, so handlers never open a unit of work themselves. The
+chat's mutes thin `/topics` and `/latest` (`bot.pipeline.mutes`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from datetime import timedelta
 from typing import Final
 
 from bot.domain import Article, Chat, Clock, Stats, Story
+from bot.follows import article_terms
+from bot.pipeline.mutes import MuteFilter, hides_story, mute_filter, visible
+from bot.pipeline.text import headline_terms
 from bot.pipeline.xlink import CoverageItem, ListedStory, collapse_linked, coverage, reads_news
 from bot.presentation.digest import source_name
 from bot.presentation.message import Rendered
@@ -19,6 +23,7 @@ from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import FollowRepo
 from storage.repos.links import LinkRepo
+from storage.repos.mutes import MuteRepo
 from storage.repos.stories import StoryRepo
 
 TOPICS_PAGE: Final = 5
@@ -106,6 +111,19 @@ def coverage_items(articles: Sequence[Article]) -> list[CoverageItem]:
     return found
 
 
+def unmuted_stories(
+    stories: Sequence[Story], mutes: MuteFilter, sources: Mapping[int, set[int]]
+) -> list[Story]:
+    """The stories the chat's mutes leave listed (headline words, all sources muted)."""
+    if not mutes:
+        return list(stories)
+    return [
+        s
+        for s in stories
+        if not hides_story(mutes, frozenset(headline_terms(s.label)), sources.get(s.id, set()))
+    ]
+
+
 def reads_article(chat: Chat, article: Article, partners: Mapping[int, set[int]]) -> bool:
     """Whether the chat's news languages include the article (linked coverage counts)."""
     linked = article.story_id is not None and article.story_id in partners
@@ -127,6 +145,12 @@ class ReadViews:
         wanted = (page + 1) * TOPICS_PAGE + 1
         async with self.db.unit_of_work() as session:
             stories = await StoryRepo(session).trending(now - TOPICS_WINDOW, wanted * SCAN_FACTOR)
+            mutes = mute_filter(await MuteRepo(session).for_chat(chat.id))
+            if mutes:
+                sources = {}
+                if mutes.sources:
+                    sources = await MuteRepo(session).story_sources(s.id for s in stories)
+                stories = unmuted_stories(stories, mutes, sources)
             partners = await LinkRepo(session).partners(s.id for s in stories)
             others = {p for found in partners.values() for p in found}
             known = await StoryRepo(session).get_many(others)
@@ -144,7 +168,9 @@ class ReadViews:
             partners = await LinkRepo(session).partners(
                 a.story_id for a in articles if a.story_id is not None
             )
+            mutes = mute_filter(await MuteRepo(session).for_chat(chat.id))
         readable = [a for a in articles if reads_article(chat, a, partners)]
+        readable = visible(readable, mutes, article_terms)
         shown = readable[page * LATEST_PAGE : (page + 1) * LATEST_PAGE]
         has_more = len(readable) > (page + 1) * LATEST_PAGE
         return render_latest(chat.language, chat.timezone, shown, page, has_more)

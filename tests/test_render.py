@@ -96,7 +96,7 @@ def test_push_escapes_outside_text_and_links_headline() -> None:
     assert 'href="https://x.example/?q=&quot;1&quot;&amp;r=&lt;2&gt;"' in r.text
     assert "A&amp;B &lt;News&gt;" in r.text
     assert "First &amp; only." in r.text
-    assert r.buttons == ()
+    assert [[b.data for b in row] for row in r.buttons] == [["xs:1"]]  # no story: Mute source
     assert r.disable_preview is True
 
 
@@ -113,9 +113,9 @@ def test_push_layout_related_also_and_buttons() -> None:
     assert "<b>Related:</b>" in r.text
     assert f"{FSI}عنوان عربي{PDI}" in r.text
     assert r.text.index("Related") < r.text.index("عنوان عربي")
-    assert data_of(r) == ["fs:42", "ms:42", "mo:42"]
+    assert data_of(r) == ["fs:42", "ms:42", "mo:42", "xs:1"]
     labels = [b.text for row in r.buttons for b in row]
-    assert labels == ["➕ Follow story", "🔕 Mute story", "📖 More"]
+    assert labels == ["➕ Follow story", "🔕 Mute story", "📖 More", "🔇 Mute source"]
 
 
 def test_push_in_arabic_interface_is_right_to_left() -> None:

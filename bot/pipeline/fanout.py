@@ -6,6 +6,8 @@ decide, on plain data:
 - `choose_follows`: per chat, the follow a push is attributed to (an instant story follow
   first, else any instant one). Digest-only follows create no instant row (the digest
   covers them), and neither do muted follows or chats that muted the article's story.
+- `without_chats`: the choice less the chats whose mutes hide the article (they get no
+  row, as chats that muted the story get none; `bot.pipeline.mutes` decides which).
 - `live_chats`: the chosen chats that exist and are neither paused nor blocked.
 - `plan_fanout`: one row per live chat. A syndicated copy (``duplicate_of`` set) is
   enqueued as SKIPPED ("duplicate") for chats that already got the original; for chats
@@ -46,6 +48,11 @@ def choose_follows(follows: Iterable[Follow], muted_chats: set[int]) -> dict[int
         if follow.chat_id not in muted_chats:
             by_chat.setdefault(follow.chat_id, []).append(follow)
     return {c: f for c, fs in by_chat.items() if (f := attributed_follow(fs)) is not None}
+
+
+def without_chats(chosen: Mapping[int, Follow], hidden: set[int]) -> dict[int, Follow]:
+    """The chosen follows of every chat not in `hidden` (chats whose mutes hide the article)."""
+    return {c: f for c, f in chosen.items() if c not in hidden}
 
 
 def live_chats(chosen: Iterable[int], chats: Mapping[int, Chat]) -> list[int]:

@@ -2,8 +2,8 @@
 
 `DigestWindow` holds the originals published in a digest window, by story, and works out
 keyword matches and rendered digests once per window, shared by every chat built from it.
-`compose_digest` is one chat's digest from its followed articles; chats whose inputs
-render the same share one rendering, and stories their blocks.
+`compose_digest` is one chat's digest from its followed articles (less those its mutes
+hide); chats whose inputs render the same share one rendering, and stories their blocks.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Final
 
 from bot.domain import Article, Chat, Follow, FollowKind, Story
+from bot.pipeline.mutes import MuteFilter, visible
 from bot.pipeline.xlink import receives_push
 from bot.presentation.render import DigestEntry, join_digest, render_digest_entry
 
@@ -73,6 +74,7 @@ class DigestWindow:
         ordered = sorted(self.articles, key=lambda a: (self.when[a.id], a.id))
         self.rank = {a.id: n for n, a in enumerate(ordered)}  # digest order: oldest, then id
         self._postings: dict[str, set[int]] | None = None
+        self._term_sets: dict[int, frozenset[str]] = {}
         self._matches: dict[tuple[str, ...], list[Article]] = {}
         self._recent: dict[datetime, dict[int, list[Article]]] = {}
         self.rendered: dict[RenderKey, tuple[str, ...]] = {}
@@ -122,12 +124,19 @@ class DigestWindow:
         self._matches[terms] = found
         return found
 
+    def terms_of(self, article: Article) -> frozenset[str]:
+        """An article's matching terms, worked out once per window (keywords and mutes)."""
+        found = self._term_sets.get(article.id)
+        if found is None:
+            found = self._term_sets[article.id] = frozenset(self.terms(article))
+        return found
+
     def _index(self) -> dict[str, set[int]]:
         """Term → ids of the originals that have it, built on first use."""
         if self._postings is None:
             postings: dict[str, set[int]] = {}
             for article in self.articles:
-                for term in self.terms(article):
+                for term in self.terms_of(article):
                     postings.setdefault(term, set()).add(article.id)
             self._postings = postings
         return self._postings
@@ -138,10 +147,12 @@ def followed_articles(
     follows: list[Follow],
     since: datetime,
     muted: frozenset[int] = frozenset(),
+    mutes: MuteFilter | None = None,
 ) -> list[Article]:
     """Originals published since `since` in a followed story or matching a keyword follow
     (the follows given: the caller leaves muted ones out), oldest first. Keyword matches
-    in a `muted` story are left out too, as pushes leave them out."""
+    in a `muted` story are left out too, as pushes leave them out, and so are articles
+    the chat's `mutes` (muted words and sources) hide."""
     recent, when, rank = window.recent(since), window.when, window.rank
     story_ids = {f.story_id for f in follows if f.kind is FollowKind.STORY and f.story_id}
     story_ids |= {p for sid in story_ids for p in window.partners.get(sid, ())}
@@ -157,7 +168,7 @@ def followed_articles(
                     seen.add(article.id)
                     chosen.append(article)
     chosen.sort(key=lambda a: rank[a.id])
-    return chosen
+    return visible(chosen, mutes, window.terms_of) if mutes else chosen
 
 
 def _top_stories(
