@@ -201,6 +201,10 @@ class LocalBotApi(BaseRequest):
         if api_method == "editMessageText":
             key = (int(params["chat_id"]), int(params["message_id"]))
             return self._store(key[0], key[1], params)
+        if api_method == "editMessageReplyMarkup":  # e.g. Mute source → Undo on a push
+            key = (int(params["chat_id"]), int(params["message_id"]))
+            known = self.messages.get(key)
+            return True if known is None else self._store(key[0], key[1], {**known, **params})
         if api_method == "getChatMember":
             chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
             if (chat_id, user_id) in self.members:
@@ -499,6 +503,11 @@ class DemoSession:
                 self._print(choices)
         elif method == "answerCallbackQuery" and params.get("text"):
             self._print(f"💬 {params['text']}")
+        elif method == "editMessageReplyMarkup" and isinstance(result, dict):
+            buttons = keyboard_buttons(result)
+            self.buttons = [(text, data, result) for text, data in buttons]
+            choices = "  ".join(f"[{n}] {text}" for n, (text, _) in enumerate(buttons, 1))
+            self._print(f"✏️ buttons: {choices}")
         elif method == "sendDocument" and isinstance(params.get("document"), dict):
             name, size = params["document"].get("file_name"), params["document"].get("file_size")
             self._print(f"\n📎 {name} ({size} bytes) {params.get('caption') or ''}")
@@ -645,7 +654,8 @@ class DemoSession:
         self._print(
             "Akhbar demo — offline, no token. Type commands as in Telegram "
             "(/start, /topics, /follow flood, /search fuel, /mysubs, /help, "
-            "/settings news both).\n"
+            "/settings news both, /mute cup final, /mute source Sports Line, /unmute).\n"
+            "Every push has a Mute source button (pressed, it turns into Undo).\n"
             "Arabic and English reports of one event are one story: /topics lists it once, "
             "its card shows who covers it in each language.\n"
             "Numbers press the buttons shown as [1] [2] …; /wait 60 skips a minute of "
