@@ -283,3 +283,33 @@ async def test_service_limit(db: Database) -> None:
         await service.mute_words(5, "another")
     assert caught.value.params == {"max": MAX_MUTES}
     assert not (await service.mute_words(5, "word3")).created
+
+
+def test_digest_leaves_muted_articles_out() -> None:
+    """followed_articles drops what the chat's mutes hide; other chats are unaffected."""
+    from bot.domain import Follow, FollowKind, Story
+    from bot.presentation.digest import DigestWindow, followed_articles
+
+    items = [
+        Article(
+            id=n,
+            source_id=src,
+            url=f"https://x.test/{n}",
+            title=title,
+            lang="en",
+            story_id=1,
+            published_at=NOW,
+        )
+        for n, src, title in [
+            (1, 1, "Flood waters rise in the valley"),
+            (2, 2, "Flood waters reach the stadium"),
+            (3, 3, "Flood relief reaches families"),
+        ]
+    ]
+    window = DigestWindow(items, {1: Story(id=1, label="Floods")}, article_terms)
+    follows = [Follow(id=1, chat_id=5, kind=FollowKind.STORY, story_id=1)]
+    keyword = [Follow(id=2, chat_id=5, kind=FollowKind.KEYWORD, query="flood", terms=("flood",))]
+    mutes = mute_filter([word(5, "stadium"), source_mute(5, 3)])
+    assert [a.id for a in followed_articles(window, follows, NOW, mutes=mutes)] == [1]
+    assert [a.id for a in followed_articles(window, keyword, NOW, mutes=mutes)] == [1]
+    assert [a.id for a in followed_articles(window, follows, NOW)] == [1, 2, 3]
