@@ -13,6 +13,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from bot.domain import Article, Chat, Delivery, Story
+from bot.follows import article_terms
+from bot.pipeline.mutes import mute_filter, visible
 from bot.pipeline.xlink import Coverage
 from bot.presentation.digest import article_time, source_name
 from bot.presentation.message import Rendered
@@ -20,12 +22,14 @@ from bot.presentation.previews import push_preview
 from bot.presentation.render import render_burst, render_push
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
+from storage.repos.mutes import MuteRepo
 from storage.repos.stories import StoryRepo
 
 if TYPE_CHECKING:
     from bot.stories import StoryService
 
 RELATED_LIMIT: Final = 5
+RELATED_SPARE: Final = 5  # extra related headlines kept in the cache for chats that mute some
 CONTEXT_TTL_S: Final = 30.0
 CONTEXT_MAX: Final = 512
 
@@ -45,7 +49,7 @@ class PushComposer:
 
     async def _related(self, article: Article, exclude: set[int]) -> list[Article]:
         """Related headlines of the story: other sources first, newest first."""
-        found = await self.stories.related(article, RELATED_LIMIT + len(exclude))
+        found = await self.stories.related(article, RELATED_LIMIT + RELATED_SPARE + len(exclude))
         found = [a for a in found if a.id not in exclude and a.duplicate_of is None]
         found.sort(
             key=lambda a: (
@@ -54,7 +58,15 @@ class PushComposer:
                 -article_time(a).timestamp(),
             )
         )
-        return found[:RELATED_LIMIT]
+        return found[: RELATED_LIMIT + RELATED_SPARE]
+
+    async def _unmuted(self, chat: Chat, related: list[Article]) -> list[Article]:
+        """The related headlines the chat's mutes leave, at most `RELATED_LIMIT`."""
+        if not related:
+            return related
+        async with self.db.unit_of_work() as session:
+            mutes = mute_filter(await MuteRepo(session).for_chat(chat.id))
+        return visible(related, mutes, article_terms)[:RELATED_LIMIT]
 
     async def _story_and_related(
         self, article: Article, story_id: int | None, ids: set[int]
@@ -106,6 +118,7 @@ class PushComposer:
         if len(originals) > 1 and story is not None:
             burst = [(a, source_name(a), list(a.summary)) for a in originals]
             return replace(render_burst(lang, tz, story, burst), link=link)
+        related = await self._unmuted(chat, related)
         also = [
             name for name in copies.get(article.id, []) if name and name != source_name(article)
         ]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.chats import ChatService
-from bot.domain import Article, ChatType, Mute, MuteKind, Source
+from bot.domain import Article, Chat, ChatType, Mute, MuteKind, Source
 from bot.follows import article_terms
 from bot.mutes import (
     BadMute,
@@ -313,3 +313,27 @@ def test_digest_leaves_muted_articles_out() -> None:
     assert [a.id for a in followed_articles(window, follows, NOW, mutes=mutes)] == [1]
     assert [a.id for a in followed_articles(window, keyword, NOW, mutes=mutes)] == [1]
     assert [a.id for a in followed_articles(window, follows, NOW)] == [1, 2, 3]
+
+
+async def test_push_related_headlines_leave_muted_ones_out(db: Database) -> None:
+    """A push's related headlines skip what the chat muted and keep up to the limit."""
+    from bot.pushes import RELATED_LIMIT, PushComposer
+
+    await setup_chat(db, 5)
+    await setup_chat(db, 6)
+    loud = await add_source(db, "https://loud.example/rss", "Loud Wire")
+    async with db.unit_of_work() as session:
+        await MuteRepo(session).add_source(5, loud)
+        await MuteRepo(session).add_words(5, "stadium", list(query_terms("stadium")))
+    related = [
+        Article(id=1, source_id=loud, url="https://loud.example/1", title="Port reopens"),
+        Article(id=2, source_id=None, url="https://b.example/2", title="Stadium roof repaired"),
+    ] + [
+        Article(id=10 + i, source_id=None, url=f"https://c.example/{i}", title=f"Harbour note {i}")
+        for i in range(RELATED_LIMIT + 2)
+    ]
+    composer = PushComposer(db, stories=None)  # type: ignore[arg-type]  # not asked here
+    muting = await composer._unmuted(Chat(id=5), related)
+    assert [a.id for a in muting] == [10 + i for i in range(RELATED_LIMIT)]
+    other = await composer._unmuted(Chat(id=6), related)
+    assert [a.id for a in other] == [1, 2, 10, 11, 12]
