@@ -177,7 +177,11 @@ def _is_command(update: Update) -> bool:
 
 
 async def flood_gate(update: Update, context: AnyContext) -> None:
-    """Per-chat rate limit for commands and buttons: one polite reply, then silence."""
+    """Per-chat rate limit for commands and buttons: one polite reply, then silence.
+
+    It runs first for every update, so it also notes the update's forum topic: no reply
+    ever goes into the topic of an earlier update."""
+    remember_topic(update)
     tg_chat = update.effective_chat
     query = update.callback_query
     if tg_chat is None or not (_is_command(update) or query is not None):
