@@ -64,7 +64,7 @@ def _bot_user() -> JSON:
     }
 
 
-_CHANNEL_RIGHTS: Final[JSON] = {
+CHANNEL_ADMIN_RIGHTS: Final[JSON] = {
     "can_be_edited": False,
     "is_anonymous": False,
     "can_manage_chat": True,
@@ -269,12 +269,12 @@ class LocalBotApi(BaseRequest):
         self.chat_types[chat_id] = "channel"
         bot: JSON = {"status": bot_status, "user": _bot_user()}
         if bot_status == "administrator":
-            bot.update(_CHANNEL_RIGHTS, can_post_messages=can_post)
+            bot.update(CHANNEL_ADMIN_RIGHTS, can_post_messages=can_post)
         self.members[(chat_id, BOT_ID)] = bot
         for user_id in admins:
             user = {"id": user_id, "is_bot": False, "first_name": "Admin"}
             self.members[(chat_id, user_id)] = {"status": "administrator", "user": user}
-            self.members[(chat_id, user_id)].update(_CHANNEL_RIGHTS, can_post_messages=True)
+            self.members[(chat_id, user_id)].update(CHANNEL_ADMIN_RIGHTS, can_post_messages=True)
 
     def inline_answers(self) -> list[ApiCall]:
         """answerInlineQuery calls, oldest first."""

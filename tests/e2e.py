@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from tests.fakebotapi import ControlClient, spawn
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -241,3 +243,26 @@ def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
         for b in row
         if b.get("callback_data")
     ]
+
+
+@contextmanager
+def running_bot(
+    tmp_path: Path, **extra_env: str
+) -> Iterator[tuple[ControlClient, FeedServer, Path]]:
+    """The fake Bot API (a subprocess), a feed server and `akhbar run` on a fresh SQLite
+    database in `tmp_path`: yields (control, feeds, the bot's log) and, at the end, checks
+    that the bot is still running."""
+    feeds = FeedServer()
+    try:
+        with spawn() as control:
+            env = bot_env(
+                control.base_url, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", **extra_env
+            )
+            log = tmp_path / "bot.log"
+            with bot_process(env, log) as proc:
+                try:
+                    yield control, feeds, log
+                finally:
+                    assert proc.poll() is None, log.read_text()[-3000:]
+    finally:
+        feeds.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.demo import as_record, load_items
+from bot.demo import CHANNEL_ADMIN_RIGHTS, as_record, load_items
 from bot.domain import ChatType, DeliveryMode
 from bot.presentation.i18n import t
 from handlers.channels import sweep_lost_channels
@@ -315,18 +315,7 @@ def _removed_update(bot: Harness) -> dict[str, Any]:
             "old_chat_member": {
                 "status": "administrator",
                 "user": _bot(),
-                "can_be_edited": False,
-                "is_anonymous": False,
-                "can_manage_chat": True,
-                "can_delete_messages": True,
-                "can_manage_video_chats": True,
-                "can_restrict_members": True,
-                "can_promote_members": False,
-                "can_change_info": True,
-                "can_invite_users": True,
-                "can_post_stories": False,
-                "can_edit_stories": False,
-                "can_delete_stories": False,
+                **CHANNEL_ADMIN_RIGHTS,
                 "can_post_messages": True,
             },
             "new_chat_member": {"status": "left", "user": _bot()},

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import FeedServer, bot_env, bot_process, rss, wait_until
-from tests.fakebotapi import ControlClient, spawn
+from tests.e2e import FeedServer, rss, running_bot, wait_until
+from tests.fakebotapi import ControlClient
 
 pytestmark = pytest.mark.slow
 FORUM = -1001234
@@ -36,16 +36,8 @@ NEW = {
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[ControlClient, FeedServer]]:
     """The fake Bot API (subprocess), a feed server and a running bot."""
-    feeds = FeedServer()
-    with spawn() as control:
-        env = bot_env(control.base_url, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-        log = tmp_path / "bot.log"
-        with bot_process(env, log) as proc:
-            try:
-                yield control, feeds
-            finally:
-                assert proc.poll() is None, log.read_text()[-3000:]
-    feeds.close()
+    with running_bot(tmp_path) as (control, feeds, _log):
+        yield control, feeds
 
 
 def reply(control: ControlClient, chat_id: int, before: int, what: str) -> dict[str, Any]:

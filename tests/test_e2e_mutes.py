@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import FeedServer, bot_env, bot_process, buttons, rss, wait_until
-from tests.fakebotapi import ControlClient, spawn
+from tests.e2e import FeedServer, buttons, rss, running_bot, wait_until
+from tests.fakebotapi import ControlClient
 from tests.test_e2e_run import FLOOD_A, FLOOD_B, FLOOD_C, follow_count, send_and_wait, story_count
 
 pytestmark = pytest.mark.slow
@@ -28,16 +28,8 @@ MUTED = {
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[ControlClient, FeedServer, Path]]:
     """The fake Bot API (subprocess), a feed server and a running bot."""
-    feeds = FeedServer()
-    with spawn() as control:
-        env = bot_env(control.base_url, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-        log = tmp_path / "bot.log"
-        with bot_process(env, log) as proc:
-            try:
-                yield control, feeds, log
-            finally:
-                assert proc.poll() is None, log.read_text()[-3000:]
-    feeds.close()
+    with running_bot(tmp_path) as world:
+        yield world
 
 
 def test_muted_word_is_not_pushed(world: tuple[ControlClient, FeedServer, Path]) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import FeedServer, bot_env, bot_process, buttons, rss, wait_until
-from tests.fakebotapi import ControlClient, spawn
+from tests.e2e import FeedServer, buttons, rss, running_bot, wait_until
+from tests.fakebotapi import ControlClient
 
 pytestmark = pytest.mark.slow
 ARABIC = re.compile(r"[\u0600-\u06FF]")
@@ -95,16 +95,8 @@ def press(
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[ControlClient, FeedServer, Path]]:
     """The fake Bot API (subprocess), a feed server and a running bot."""
-    feeds = FeedServer()
-    with spawn() as control:
-        env = bot_env(control.base_url, f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-        log = tmp_path / "bot.log"
-        with bot_process(env, log) as proc:
-            try:
-                yield control, feeds, log
-            finally:
-                assert proc.poll() is None, log.read_text()[-3000:]
-    feeds.close()
+    with running_bot(tmp_path) as world:
+        yield world
 
 
 def test_start_in_english_and_arabic(world: tuple[ControlClient, FeedServer, Path]) -> None:
@@ -161,4 +153,6 @@ def test_follow_story_then_push_search_digest_settings(
     assert "07:30" in settings["text"]
     logged = log.read_text()
     assert "Traceback" not in logged
-    assert "TEST-token" not in logged and "jeddah floods" not in logged.lower()  # no token, no user text
+    assert (
+        "TEST-token" not in logged and "jeddah floods" not in logged.lower()
+    )  # no token, no user text

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from bot.pipeline.opml import read_opml
-from tests.e2e import FeedServer, bot_env, bot_process, rss, wait_until
-from tests.fakebotapi import ControlClient, spawn
+from tests.e2e import FeedServer, rss, running_bot, wait_until
+from tests.fakebotapi import ControlClient
 
 pytestmark = pytest.mark.slow
 OPERATOR = 1  # AKHBAR_ADMIN_IDS in bot_env
@@ -26,20 +26,8 @@ ITEM = {
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[ControlClient, FeedServer, Path]]:
     """The fake Bot API, a feed server and a bot that pauses a source after two failures."""
-    feeds = FeedServer()
-    with spawn() as control:
-        env = bot_env(
-            control.base_url,
-            f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-            AKHBAR_PAUSE_AFTER_FAILURES="2",
-        )
-        log = tmp_path / "bot.log"
-        with bot_process(env, log) as proc:
-            try:
-                yield control, feeds, log
-            finally:
-                assert proc.poll() is None, log.read_text()[-3000:]
-    feeds.close()
+    with running_bot(tmp_path, AKHBAR_PAUSE_AFTER_FAILURES="2") as world:
+        yield world
 
 
 def reply(control: ControlClient, text: str, timeout: float = 20) -> dict[str, Any]:
