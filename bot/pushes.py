@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from bot.domain import Article, Chat, Delivery, Story
 from bot.follows import article_terms
-from bot.pipeline.mutes import mute_filter, visible
+from bot.pipeline.mutes import visible
 from bot.pipeline.xlink import Coverage
 from bot.presentation.digest import article_time, source_name
 from bot.presentation.message import Rendered
@@ -65,7 +65,7 @@ class PushComposer:
         if not related:
             return related
         async with self.db.unit_of_work() as session:
-            mutes = mute_filter(await MuteRepo(session).for_chat(chat.id))
+            mutes = await MuteRepo(session).filter_for(chat.id)
         return visible(related, mutes, article_terms)[:RELATED_LIMIT]
 
     async def _story_and_related(

@@ -10,9 +10,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.domain import Article, Chat, Clock, Stats, Story
 from bot.follows import article_terms
-from bot.pipeline.mutes import MuteFilter, hides_story, mute_filter, visible
+from bot.pipeline.mutes import MuteFilter, hides_story, visible
 from bot.pipeline.text import headline_terms
 from bot.pipeline.xlink import CoverageItem, ListedStory, collapse_linked, coverage, reads_news
 from bot.presentation.digest import source_name
@@ -145,7 +147,7 @@ class ReadViews:
         wanted = (page + 1) * TOPICS_PAGE + 1
         async with self.db.unit_of_work() as session:
             stories = await StoryRepo(session).trending(now - TOPICS_WINDOW, wanted * SCAN_FACTOR)
-            mutes = mute_filter(await MuteRepo(session).for_chat(chat.id))
+            mutes = await MuteRepo(session).filter_for(chat.id)
             if mutes:
                 sources = {}
                 if mutes.sources:
@@ -162,17 +164,8 @@ class ReadViews:
     async def latest(self, chat: Chat, page: int = 0) -> Rendered:
         """The newest articles."""
         page = max(0, page)
-        wanted = (page + 1) * LATEST_PAGE + 1
         async with self.db.unit_of_work() as session:
-            articles = await ArticleRepo(session).latest(wanted * SCAN_FACTOR, 0)
-            partners = await LinkRepo(session).partners(
-                a.story_id for a in articles if a.story_id is not None
-            )
-            mutes = mute_filter(await MuteRepo(session).for_chat(chat.id))
-        readable = [a for a in articles if reads_article(chat, a, partners)]
-        readable = visible(readable, mutes, article_terms)
-        shown = readable[page * LATEST_PAGE : (page + 1) * LATEST_PAGE]
-        has_more = len(readable) > (page + 1) * LATEST_PAGE
+            shown, has_more = await latest_page(session, chat, page, LATEST_PAGE)
         return render_latest(chat.language, chat.timezone, shown, page, has_more)
 
     async def story(self, chat: Chat, story_id: int) -> list[Rendered] | None:
@@ -214,3 +207,20 @@ class ReadViews:
     async def stats(self) -> Stats:
         """The operator figures for /stats, as of now."""
         return await collect_stats(self.db, self.clock())
+
+
+async def latest_page(
+    session: AsyncSession, chat: Chat, page: int, per_page: int
+) -> tuple[list[Article], bool]:
+    """One page of the newest articles the chat reads (its news languages, without what it
+    muted), and whether another page follows."""
+    wanted = (page + 1) * per_page + 1
+    articles = await ArticleRepo(session).latest(wanted * SCAN_FACTOR, 0)
+    partners = await LinkRepo(session).partners(
+        a.story_id for a in articles if a.story_id is not None
+    )
+    mutes = await MuteRepo(session).filter_for(chat.id)
+    readable = visible(
+        [a for a in articles if reads_article(chat, a, partners)], mutes, article_terms
+    )
+    return readable[page * per_page : (page + 1) * per_page], len(readable) > (page + 1) * per_page

@@ -9,6 +9,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Mute, MuteKind
+from bot.pipeline.mutes import MuteFilter, mute_filter
 from storage.mappers import to_mute
 from storage.models import ArticleRow, MuteRow, SourceRow
 from storage.repos._dialect import insert_for
@@ -38,6 +39,10 @@ class MuteRepo:
             self._with_names().where(MuteRow.chat_id == chat_id).order_by(MuteRow.id)
         )
         return [to_mute(row, name) for row, name in rows]
+
+    async def filter_for(self, chat_id: int) -> MuteFilter:
+        """A chat's mutes as the filter that hides articles (empty when it muted nothing)."""
+        return mute_filter(await self.for_chat(chat_id))
 
     async def for_chats(self, chat_ids: Iterable[int]) -> dict[int, list[Mute]]:
         """Many chats' mutes by chat (plain Core rows, one query per IN chunk); none → absent."""
