@@ -33,6 +33,9 @@ CHAT_SETTING_FIELDS = frozenset(
         "next_digest_at",
         "type",
         "news_langs",
+        "is_forum",
+        "digest_thread_id",
+        "preview",
     }
 )
 
@@ -88,7 +91,7 @@ class ChatRepo:
         if row is None:
             return None
         for key, value in values.items():
-            setattr(row, key, str(value) if key in ("quiet_mode", "type") else value)
+            setattr(row, key, str(value) if key in ("quiet_mode", "type", "preview") else value)
         await self.session.flush()
         return to_chat(row)
 

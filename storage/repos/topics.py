@@ -9,8 +9,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Chat, DeliveryState, PreviewMode
-from storage.mappers import to_chat
 from storage.models import ChatRow, DeliveryRow, FollowRow
+from storage.repos.chats import ChatRepo
 
 #: Outbox states whose rows are still owed (their topic may still change).
 OWED = (str(DeliveryState.PENDING), str(DeliveryState.CLAIMED))
@@ -44,13 +44,7 @@ class TopicRepo:
 
     async def _set(self, chat_id: int, **values: object) -> Chat | None:
         """Set columns of one chat; the updated chat (None when unknown)."""
-        row = await self.session.get(ChatRow, chat_id)
-        if row is None:
-            return None
-        for key, value in values.items():
-            setattr(row, key, value)
-        await self.session.flush()
-        return to_chat(row)
+        return await ChatRepo(self.session).update(chat_id, **values)
 
     async def set_forum(self, chat_id: int, is_forum: bool) -> Chat | None:
         """Record whether the chat is a forum (a non-forum has no digest topic)."""
