@@ -42,7 +42,7 @@ from bot.app import build_services  # noqa: E402
 from bot.delivery import DeliveryWorker, FanOut, TelegramSender, WorkerTuning  # noqa: E402
 from bot.fetch import Fetcher, FetchLimits  # noqa: E402
 from bot.ingest import IngestService  # noqa: E402
-from bot.looplag import LoopLagMonitor  # noqa: E402
+from bot.looplag import LoopLagMonitor, settle_startup_heap  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.telegram_request import AiohttpRequest  # noqa: E402
 from storage.db import Database  # noqa: E402
@@ -130,6 +130,8 @@ async def run(args: argparse.Namespace, folder: Path, base_url: str) -> dict[str
     )
     fanned = await FanOut(db, holder="bench").run_until_idle()
     assert fanned.enqueued == args.sends, fanned
+    if not args.no_freeze:
+        settle_startup_heap()  # as `akhbar run` does once its services are built
     limits = FetchLimits(max_bytes=64 * 1024 * 1024, total_timeout_s=600, read_timeout_s=600)
     monitor = LoopLagMonitor(interval_s=0.01, window=1_000_000)
     spans: dict[str, float] = {}
@@ -179,6 +181,9 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=1000)
     parser.add_argument("--budget", type=float, default=250.0)
     parser.add_argument("--heavy-chars", type=int, default=None)
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="skip settle_startup_heap (measure without it)"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="akhbar-hostile-"))
     with spawn() as control:

@@ -25,6 +25,7 @@ from bot.fetch import Fetcher, fetcher_for
 from bot.follows import FollowMatcher
 from bot.ingest import IngestService
 from bot.linker import LinkerTuning, LinkingService
+from bot.looplag import settle_startup_heap
 from bot.metrics import INGEST_SECONDS, observe_api
 from bot.operator_notices import notice_interval, notices_for
 from bot.ops_http import Operations
@@ -502,6 +503,7 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     services = await build_services(settings, db)
     application = build_application(settings, services)
     engines = build_engines(services, application)
+    log.info("start-up heap frozen (%d objects)", settle_startup_heap())
     stopping = asyncio.Event()
     _install_signal_handlers(stopping)
     receiver = UpdateReceiver(
