@@ -204,3 +204,67 @@ async def test_rows_of_a_claim_whose_reads_failed_are_sent_later(
     clock.advance(2)
     result = await worker.run_until_idle()
     assert result.sent == 2 and not worker.claims.held
+
+
+async def test_no_send_begins_once_the_longest_send_would_outlast_the_claim(db: Database) -> None:
+    """With a 30 s lease and sends cut off at 12 s, a job that reaches its send 18.5 s into
+    its claim (11.5 s left: a send could still be under way when the claim runs out and
+    another process takes the row) sends nothing and gives the row back."""
+    await seed_fanout(db, [1])
+    await FanOut(db).run_until_idle()
+    clock = Clock()
+    start = clock.now
+    log: list[tuple[str, int]] = []
+
+    async def slow(chat: Chat, rows: Sequence[Delivery], articles: Sequence[Article]) -> Rendered:
+        """Composing takes 18.5 s of the claim."""
+        clock.now = start + timedelta(seconds=18.5)
+        return Rendered("<b>news</b>", plain="news")
+
+    tuning = WorkerTuning(lease_seconds=30, send_timeout_seconds=12)
+    worker = DeliveryWorker(db, Recorder("A", log), slow, holder="A", clock=clock, tuning=tuning)
+    await worker.run_once()
+    assert log == []
+    async with db.unit_of_work() as session:
+        (row,) = await DeliveryRepo(session).for_chat(1)
+    assert row.state != DeliveryState.SENT and row.attempts == 0
+
+
+class HangingSender:
+    """A sender whose first send never answers; later sends answer at once."""
+
+    def __init__(self) -> None:
+        """No send yet."""
+        self.calls = 0
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: object,
+        disable_preview: bool,
+        *,
+        html: bool = True,
+        thread_id: int | None = None,
+    ) -> int:
+        """Hang on the first call."""
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.sleep(3600)
+        return self.calls
+
+
+async def test_a_send_that_hangs_is_cut_off_as_a_counted_transient_attempt(db: Database) -> None:
+    """A send with no answer ends after `send_timeout_seconds` (well inside the claim) as a
+    transient fault: the row is retried later with one attempt counted, the pass goes on."""
+    await owe(db, [1, 2], "news")
+    sender = HangingSender()
+    tuning = WorkerTuning(lease_seconds=30, send_timeout_seconds=0.2)
+    worker = DeliveryWorker(db, sender, compose, max_per_second=1000, tuning=tuning)
+    result = await asyncio.wait_for(worker.run_once(), timeout=10)
+    assert result.sent == 1 and result.retried == 1
+    async with db.unit_of_work() as session:
+        rows = [r for c in (1, 2) for r in await DeliveryRepo(session).for_chat(c)]
+    retried = [r for r in rows if r.state != DeliveryState.SENT]
+    assert len(retried) == 1 and retried[0].attempts == 1
+    assert "over 0.2 s" in (retried[0].last_error or "")

@@ -39,13 +39,14 @@ from bot.pipeline.outcomes import (
     Retry,
     RetryPolicy,
     SendError,
+    SendTransient,
     SendUnexpected,
     TopicFallback,
     decide_outcome,
     ends_chat,
 )
 from bot.pipeline.schedule import in_quiet_hours, quiet_ends_at
-from bot.presentation.message import NO_PREVIEW, LinkPreview, Rendered
+from bot.presentation.message import NO_PREVIEW, Keyboard, LinkPreview, Rendered
 from bot.presentation.render import render_notice
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,10 @@ class ChatSender:
         retry: RetryPolicy,
         clock: Clock,
         stopping: asyncio.Event,
+        send_timeout: float = 12.0,
     ) -> None:
-        """Send through `sender`, pace with `pacer`, record with `marks` and `outcomes`."""
+        """Send through `sender` (each send cut off after `send_timeout` s), pace with
+        `pacer`, record with `marks` and `outcomes`."""
         self.sender = sender
         self.compose = compose
         self.compose_digest = compose_digest
@@ -126,6 +129,7 @@ class ChatSender:
         self.retry = retry
         self.clock = clock
         self.stopping = stopping
+        self.send_timeout = send_timeout
         self.progress: dict[int, int] = {}  # digest row id -> parts sent, oldest first
         self.gone_topics: set[tuple[int, int]] = set()  # (chat, topic) found closed or gone
         self.topic_notices: set[int] = set()  # chats owed the closed-topic notice
@@ -313,11 +317,31 @@ class ChatSender:
             log.info("chat %s: no room for the closed-topic notice before the deadline", chat.id)
             return
         try:
-            await self.sender.send(chat.id, notice.text, (), NO_PREVIEW)
+            await self._bounded_send(chat.id, notice.text, (), NO_PREVIEW)
         except Exception as exc:  # a notice is best effort: the news itself went out
             log.warning("chat %s: the closed-topic notice failed (%r)", chat.id, exc)
         finally:
             self.pacer.settle()
+
+    async def _bounded_send(
+        self,
+        chat_id: int,
+        text: str,
+        buttons: Keyboard,
+        preview: LinkPreview | bool,
+        *,
+        html: bool = True,
+        thread_id: int | None = None,
+    ) -> int:
+        """The sender's send, cut off after `send_timeout` s as a transient fault (whether
+        Telegram got it is unknown, as with any timeout), so it ends while the claim holds."""
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                return await self.sender.send(
+                    chat_id, text, buttons, preview, html=html, thread_id=thread_id
+                )
+        except TimeoutError as exc:
+            raise SendTransient(f"send took over {self.send_timeout:g} s") from exc
 
     def _progressed(self, row_id: int, parts: int) -> None:
         """Remember a digest's sent parts; the oldest are forgotten past `PROGRESS_MAX`."""
@@ -360,7 +384,7 @@ class ChatSender:
             raise ChatDone
         try:
             topic, preview = where
-            return await self.sender.send(
+            return await self._bounded_send(
                 chat.id, text, part.buttons, preview, html=not plain, thread_id=topic
             )
         except SendError:

@@ -3,7 +3,8 @@
 Claims are sized from the measured send rate: each claim takes about what the worker
 achieved per second times ``batch_seconds`` (at most the budget allows and ``batch``), so
 rows are rarely claimed only to be released at the lease deadline. Each job carries a
-deadline a quarter lease (at most 10 s) before the lease ends; no send begins after it.
+deadline before the lease ends, far enough that a send begun by then ends (it is cut off at
+the longest send) and is recorded while the claim still holds; no send begins after it.
 The budget part in the sizing is the rate this process has lately been getting send slots
 at (`SendBudget.share`), so a long pass adapts when other processes start or stop sending.
 
@@ -73,6 +74,13 @@ class ChatPace:
     group: timedelta = timedelta(seconds=61.8)
 
 
+def send_margin(lease: timedelta, longest_send: timedelta) -> timedelta:
+    """How long before its lease ends a job begins no send: the longest send plus a second to
+    record it (at least a quarter lease, capped at 10 s), but never over half the lease."""
+    floor = min(lease / 4, timedelta(seconds=10))
+    return min(max(floor, longest_send + timedelta(seconds=1)), lease / 2)
+
+
 class Claimer:
     """Claims due rows for one holder and remembers which rows its unfinished jobs hold."""
 
@@ -86,8 +94,10 @@ class Claimer:
         sizing: ClaimSizing,
         clock: Clock,
         pace: ChatPace = ChatPace(),
+        longest_send: timedelta = timedelta(seconds=12),
     ) -> None:
-        """Claim for `holder` with leases of `lease`, sized by `sizing` and the budget."""
+        """Claim for `holder` with leases of `lease`, sized by `sizing` and the budget; no
+        send begins later than `longest_send` (plus a second) before a lease ends."""
         self.db = db
         self.holder = holder
         self.budget = budget
@@ -95,6 +105,7 @@ class Claimer:
         self.sizing = sizing
         self.clock = clock
         self.pace = pace
+        self.margin = send_margin(lease, longest_send)
         self._live: set[int] = set()  # ids of rows in this process's unfinished jobs
         self._rate: float | None = None  # measured messages per second (moving average)
 
@@ -134,7 +145,7 @@ class Claimer:
             )
         if not claimed:
             return Claim(0, limit, [])
-        deadline = now + self.lease - min(self.lease / 4, timedelta(seconds=10))
+        deadline = now + self.lease - self.margin
         by_chat: dict[int, list[Delivery]] = {}
         for row in claimed:
             if row.id in self._live:

@@ -53,6 +53,10 @@ class WorkerTuning:
     flush_rows: int = 100
     batch_seconds: float = 5.0
     refill_seconds: float = 1.0
+    # One send is cut off (a counted transient attempt) after this long, so that a send
+    # begun before its job's deadline ends while the claim still holds; see
+    # `claims.send_margin`. It covers the transport's connect + write + read timeouts.
+    send_timeout_seconds: float = 12.0
 
     @property
     def repeat_bound(self) -> int:
@@ -101,9 +105,25 @@ class DeliveryWorker:
             timedelta(seconds=self.limiter.private_interval),
             timedelta(seconds=self.limiter.group_window),
         )
+        longest_send = timedelta(seconds=tuning.send_timeout_seconds)
         self.claims = Claimer(
-            db, holder, self.budget, lease=lease, sizing=sizing, clock=clock, pace=pace
+            db,
+            holder,
+            self.budget,
+            lease=lease,
+            sizing=sizing,
+            clock=clock,
+            pace=pace,
+            longest_send=longest_send,
         )
+        if self.claims.margin <= longest_send:
+            log.warning(
+                "a %.0f s lease leaves no room for a %.0f s send before it ends: a send that "
+                "outlasts its claim could be repeated by another process (use at least %.0f s)",
+                tuning.lease_seconds,
+                tuning.send_timeout_seconds,
+                2 * (tuning.send_timeout_seconds + 1),
+            )
         self._stopping = asyncio.Event()
         self.pacer = Pacer(self.limiter, clock, sleep, self._stopping, self.budget)
         self.marks = MarkBuffer(
@@ -120,6 +140,7 @@ class DeliveryWorker:
             retry=tuning.retry,
             clock=clock,
             stopping=self._stopping,
+            send_timeout=tuning.send_timeout_seconds,
         )
         self._semaphore = asyncio.Semaphore(tuning.max_in_flight)
         self._idle = asyncio.Event()
