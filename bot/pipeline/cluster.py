@@ -12,6 +12,13 @@ each story's heaviest centroid terms and rare terms; very common terms do not vo
 Memory is bounded by `max_active` (the least recently joined story closes first) and a
 story quiet for `window_days` closes. A near-duplicate of a recent article (same headline terms, near-identical text) joins
 that article's story directly. Story state exports to plain JSON-able dicts.
+
+Optionally (off by default) an article may carry a unit sentence-encoder vector: a story
+then keeps the sum of its articles' vectors, and a candidate story can be gated
+(`encoder_gate`) or scored (`encoder_weight`, `encoder_offset`) by the article's cosine to
+that mean direction. Articles or stories without vectors are scored on terms alone. The
+sum is not exported (a restored story is scored on terms until an article with a vector
+joins it).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import itertools
 import math
 import re
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import repeat
@@ -53,6 +60,7 @@ class ClusterDoc:
     lang: str | None = None
     published: datetime | None = None
     source: str | None = None
+    vector: Sequence[float] | None = None  # unit sentence-encoder vector (optional)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,10 @@ class ClusterConfig:
     near_duplicate_title: float = 0.6  # headline-term Jaccard for the shortcut
     max_vocabulary: int = 400_000  # document-frequency table size before pruning
     idf_prior_docs: float = 2.0  # documents assumed seen before the stream (cold-start IDF)
+    # Encoder signal, used only where the article and the story both have vectors:
+    encoder_gate: float = -1.0  # a story is a candidate only at this cosine or more (-1: off)
+    encoder_weight: float = 0.0  # similarity += weight * (cosine - offset) (0: off)
+    encoder_offset: float = 0.0
 
 
 @dataclass(slots=True)
@@ -127,6 +139,7 @@ class _Story:
     label: str = ""
     label_score: float = -1.0
     label_id: str | int | None = None
+    embedding: list[float] | None = None  # sum of its articles' encoder vectors
 
 
 def _cosine(a: Vector, b: Vector) -> float:
@@ -134,6 +147,13 @@ def _cosine(a: Vector, b: Vector) -> float:
     shared = a.keys() & b.keys()
     dot: float = sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
     return dot
+
+
+def _encoder_cosine(vector: Sequence[float], total: Sequence[float]) -> float:
+    """Cosine of a unit vector with the direction of a sum of vectors (0 when the sum is 0)."""
+    norm = math.sqrt(sum(map(mul, total, total)))
+    dot: float = sum(map(mul, vector, total))
+    return dot / norm if norm else 0.0
 
 
 def _normalise(vec: dict[str, float], keep: int) -> Vector:
@@ -222,7 +242,9 @@ class StoryClusterer:
         vector = self._vectorise(weighted)
         rare = self._rare_terms(vector)
         title_set = frozenset(title_terms)
-        best_key, best_sim, duplicate_of = self._best_story(vector, rare, title_set, now)
+        best_key, best_sim, duplicate_of = self._best_story(
+            vector, rare, title_set, now, doc.vector
+        )
         is_new = best_key is None
         if best_key is None:
             key = self._key_factory()
@@ -398,10 +420,17 @@ class StoryClusterer:
         return frozenset([t for t in vector if df[t] <= limit])
 
     def _best_story(
-        self, vector: Vector, rare: frozenset[str], title_set: frozenset[str], now: datetime
+        self,
+        vector: Vector,
+        rare: frozenset[str],
+        title_set: frozenset[str],
+        now: datetime,
+        embedding: Sequence[float] | None = None,
     ) -> tuple[int | None, float, str | int | None]:
         """Best matching active story (key, similarity, duplicate) or (None, 0, None)."""
         cfg = self.config
+        if cfg.encoder_gate <= -1.0 and not cfg.encoder_weight:
+            embedding = None  # the encoder signal is off
         votes: dict[int, float] = {}
         get = votes.get
         max_df = max(cfg.rare_df, cfg.vote_max_df * self._n_docs)
@@ -420,6 +449,11 @@ class StoryClusterer:
             centroid = _cosine(vector, story.centroid)
             if centroid < cfg.min_centroid:
                 continue
+            encoded: float | None = None
+            if embedding is not None and story.embedding is not None:
+                encoded = _encoder_cosine(embedding, story.embedding)
+                if encoded < cfg.encoder_gate:
+                    continue
             recent_best = 0.0
             for r in story.recent:
                 sim = _cosine(vector, r.vector)
@@ -433,6 +467,8 @@ class StoryClusterer:
             if gap_days > cfg.evidence_days and len(rare & story.rare.keys()) < cfg.min_shared_rare:
                 continue
             combined = (1 - cfg.centroid_weight) * recent_best + cfg.centroid_weight * centroid
+            if encoded is not None and cfg.encoder_weight:
+                combined += cfg.encoder_weight * (encoded - cfg.encoder_offset)
             margin = combined - (cfg.threshold + cfg.gap_penalty * math.log1p(gap_days))
             if margin >= 0 and margin > best_margin:
                 best_key, best_margin, best_sim = key, margin, combined
@@ -458,6 +494,11 @@ class StoryClusterer:
             story.languages.add(doc.lang)
         story.last_seen = max(story.last_seen, now)
         story.first_seen = min(story.first_seen, now)
+        if doc.vector is not None:
+            if story.embedding is None:
+                story.embedding = list(doc.vector)
+            else:
+                story.embedding = list(map(add, story.embedding, doc.vector))
         centroid = story.centroid
         if story.count == 1 and len(vector) <= cfg.centroid_terms:
             # A new story: its centroid is the article's (unit, heaviest-first) vector.
