@@ -17,6 +17,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
+from bot.allocator import ARENA_MAX, cap_malloc_arenas
 from bot.chats import ChatService
 from bot.delivery import DeliveryWorker, FanOut, TelegramSender, WorkerTuning
 from bot.digests import DigestScheduler
@@ -496,6 +497,8 @@ async def _reach_bot_api(
 async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     """Run one bot process until SIGTERM/SIGINT; every step is safe to repeat after a crash."""
     setup_logging(settings.log_level)
+    if cap_malloc_arenas():  # before the threads: memory freed in them returns (bot.allocator)
+        log.info("malloc arenas capped at %d", ARENA_MAX)
     quiet_network_tracebacks()  # PTB's own logs of an unreachable Bot API: one line each
     register_secrets([settings.telegram_bot_token, settings.webhook_secret])
     await migrate(settings.database_url)  # one line, not a traceback, if it cannot be opened

@@ -2,7 +2,10 @@
 rendered for one chat. The delivery worker's `Composer` is `PushComposer.compose`.
 
 The story and related headlines of an article are cached briefly per composer object:
-a fan-out to many chats asks for the same article once per chat.
+a fan-out to many chats asks for the same article once per chat. Entries older than
+`CONTEXT_TTL_S` are dropped whenever one is stored, so the cache holds only the last
+half-minute's articles (each entry keeps up to ten related articles with their text),
+never `CONTEXT_MAX` expired ones.
 """
 
 from __future__ import annotations
@@ -86,10 +89,17 @@ class PushComposer:
                 story = await StoryRepo(session).get(story_id)
             covered = await self.stories.coverage(story_id)
         related = await self._related(article, ids)
+        for stale in [k for k, hit in cache.items() if now - hit[0] >= CONTEXT_TTL_S]:
+            del cache[stale]
         if len(cache) >= CONTEXT_MAX:
             cache.clear()
         cache[key] = (now, story, related, covered)
         return story, related, covered
+
+    @property
+    def cached(self) -> int:
+        """How many push contexts the cache holds."""
+        return len(self._context)
 
     async def compose(
         self, chat: Chat, deliveries: Sequence[Delivery], articles: Sequence[Article]
