@@ -412,17 +412,19 @@ class StoryClusterer:
             vec = {t: s * w for t, s, w in zip(tf, sublinear, idf, strict=True) if w > 0}
         return _normalise(vec, self.config.doc_terms)
 
-    def _rare_terms(self, vector: Vector) -> frozenset[str]:
-        """Terms of the article vector seen in few articles so far (names, places, numbers)."""
+    def _rare_terms(self, vector: Vector) -> tuple[str, ...]:
+        """Terms of the article vector seen in few articles so far (names, places, numbers),
+        heaviest first: in a fixed order, so which ones a story keeps never depends on
+        string hashing (`PYTHONHASHSEED`)."""
         cfg = self.config
         limit = max(cfg.rare_df, cfg.rare_fraction * self._n_docs)
         df = self._df
-        return frozenset([t for t in vector if df[t] <= limit])
+        return tuple([t for t in vector if df[t] <= limit])
 
     def _best_story(
         self,
         vector: Vector,
-        rare: frozenset[str],
+        rare: tuple[str, ...],
         title_set: frozenset[str],
         now: datetime,
         embedding: Sequence[float] | None = None,
@@ -464,7 +466,7 @@ class StoryClusterer:
                 if sim > recent_best:
                     recent_best = sim
             gap_days = max(0.0, (now - story.last_seen).total_seconds() / 86400.0)
-            if gap_days > cfg.evidence_days and len(rare & story.rare.keys()) < cfg.min_shared_rare:
+            if gap_days > cfg.evidence_days and len(story.rare.keys() & rare) < cfg.min_shared_rare:
                 continue
             combined = (1 - cfg.centroid_weight) * recent_best + cfg.centroid_weight * centroid
             if encoded is not None and cfg.encoder_weight:
@@ -481,7 +483,7 @@ class StoryClusterer:
         story: _Story,
         doc: ClusterDoc,
         vector: Vector,
-        rare: frozenset[str],
+        rare: tuple[str, ...],
         title_set: frozenset[str],
         now: datetime,
     ) -> None:
