@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.pipeline.cluster import ClusterConfig, StoryClusterer  # noqa: E402
-from bot.pipeline.offline import _doc, cluster_records  # noqa: E402
+from bot.pipeline.offline import cluster_doc, cluster_records  # noqa: E402
 from tests.datapaths import DATA_DIR  # noqa: E402
 from tests.quality_eval import K_FOLDS, cluster_scores, fold_of, load_jsonl  # noqa: E402
 
@@ -76,7 +76,7 @@ def cluster_with_vectors(
     """Story per article id, clustering as `akhbar cluster` does with each article's vector."""
     clusterer = StoryClusterer(config)
     return {
-        row["id"]: clusterer.add(replace(_doc(row), vector=vector)).story
+        row["id"]: clusterer.add(replace(cluster_doc(row), vector=vector)).story
         for row, vector in zip(rows, vectors, strict=True)
     }
 

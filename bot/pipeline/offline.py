@@ -22,7 +22,7 @@ def _published(value: Any) -> datetime | None:
         return None
 
 
-def _doc(record: dict[str, Any]) -> ClusterDoc:
+def cluster_doc(record: dict[str, Any]) -> ClusterDoc:
     """ClusterDoc from a JSONL record with id, title, text, published, lang (source, lede)."""
     published = _published(record.get("published"))
     if published is not None and published.tzinfo is not None:
@@ -44,7 +44,7 @@ def cluster_records(
     """Cluster records in the given order; yield {"id", "story"} per record."""
     clusterer = StoryClusterer(config)
     for record in records:
-        yield {"id": record["id"], "story": clusterer.add(_doc(record)).story}
+        yield {"id": record["id"], "story": clusterer.add(cluster_doc(record)).story}
 
 
 def summarise_records(
