@@ -28,7 +28,7 @@ from handlers.commands import (
 from handlers.context import AnyContext, services
 from handlers.mutes import mute_source_pressed, unmute_pressed, unmute_source_pressed
 from handlers.operators import sources_page, toggle_source
-from handlers.topics import place_follow
+from handlers.topics import place_follow, setting_pressed
 
 log = logging.getLogger("akhbar.handlers")
 
@@ -158,6 +158,8 @@ async def _setting(update: Update, context: AnyContext, chat: Chat, data: Callba
     elif which in ("nar", "nen", "nboth"):  # the chosen one again: back to the default
         wanted = which[1:]
         changed = await chats.set_news_langs(chat.id, None if chat.news_langs == wanted else wanted)
+    elif (pressed := await setting_pressed(services(context), chat, which, update)) is not None:
+        changed = pressed
     else:
         raise BadCallback(f"unknown setting {which!r}")
     await edit_or_send(context, _message(update), render_settings(changed.language, changed))

@@ -10,9 +10,13 @@ from telegram import Update
 
 from bot.chats import FollowResult
 from bot.domain import Chat
+from bot.presentation.previews import PREVIEW_BUTTONS
 from bot.presentation.render import Rendered, render_notice
 from bot.services import Services
 from bot.topics import TopicService
+
+#: The /settings buttons for the digest topic: this topic, the general topic.
+TOPIC_BUTTONS: Final = {"th": "", "tg": "general"}
 
 #: Setting names of `/settings topic` and `/settings preview`, both languages.
 TOPIC_NAMES: Final = frozenset({"topic", "الموضوع", "موضوع"})
@@ -75,3 +79,14 @@ async def preview_setting(svc: Services, chat: Chat, value: str) -> Rendered:
     """`/settings preview below|above|off`."""
     changed = await TopicService(svc.db).set_preview(chat.id, value)
     return render_notice(changed.language, f"settings.preview_{changed.preview.value}")
+
+
+async def setting_pressed(svc: Services, chat: Chat, which: str, update: Update) -> Chat | None:
+    """A /settings preview or digest-topic button pressed: the changed chat; None when
+    `which` is neither (the topic button means the topic of the settings message)."""
+    topics = TopicService(svc.db)
+    if which in PREVIEW_BUTTONS:
+        return await topics.set_preview(chat.id, PREVIEW_BUTTONS[which].value)
+    if which in TOPIC_BUTTONS:
+        return await topics.set_digest_topic(chat, TOPIC_BUTTONS[which], topic_of(update))
+    return None

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.demo import ApiCall, as_record, load_items
+from bot.demo import ApiCall, as_record, keyboard_buttons, load_items
 from bot.domain import PreviewMode
 from storage.db import Database
 from tests.bot_harness import ADMIN_ID, USER_ID, Harness, joined, make_harness
@@ -205,3 +205,33 @@ async def test_a_closed_topic_falls_back_with_one_notice(bot: Harness) -> None:
     assert "Zeppelin" in str(ok[0].params["text"])
     assert "general topic" in str(ok[1].params["text"]) and "admins" in str(ok[1].params["text"])
     assert await follows(bot) == [("zeppelin", None)]
+
+
+def labels(message: dict[str, object]) -> list[str]:
+    """The callback data of a message's buttons."""
+    return [data for _, data in keyboard_buttons(message)]
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+async def test_settings_buttons_choose_preview_and_digest_topic(bot: Harness, lang: str) -> None:
+    """/settings offers the two other preview choices as buttons; in a forum, "digest in this
+    topic" (the topic the settings message is in) and, once one is chosen, "in General"."""
+    message, _ = bot.find_button(await bot.command("/settings", lang=lang), "st:p")
+    assert {"st:pa", "st:po"} <= set(labels(message)) and "st:pb" not in labels(message)
+    assert "st:th" not in labels(message)  # a private chat has no topics
+    await bot.press("st:pa", message, lang=lang)
+    chat = await bot.services.chats.get(USER_ID)
+    assert chat is not None and chat.preview is PreviewMode.ABOVE
+    redrawn = bot.last_message(USER_ID)
+    assert {"st:pb", "st:po"} <= set(labels(redrawn)) and "st:pa" not in labels(redrawn)
+
+    settings, _ = bot.find_button(await in_topic(bot, "/settings", 9, lang=lang), "st:th")
+    assert settings.get("message_thread_id") == 9 and "st:tg" not in labels(settings)
+    await bot.press("st:th", settings, chat_id=FORUM, user_id=ADMIN_ID, lang=lang)
+    chat = await bot.services.chats.get(FORUM)
+    assert chat is not None and chat.digest_thread_id == 9
+    redrawn = bot.last_message(FORUM)
+    assert "st:tg" in labels(redrawn)
+    await bot.press("st:tg", redrawn, chat_id=FORUM, user_id=ADMIN_ID, lang=lang)
+    chat = await bot.services.chats.get(FORUM)
+    assert chat is not None and chat.digest_thread_id is None

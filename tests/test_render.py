@@ -328,7 +328,8 @@ def test_settings_shows_values_usage_and_toggles() -> None:
     assert "اللغة: العربية" in r.text and "07:30" in r.text and "22:00–06:00" in r.text
     assert "Asia/Riyadh" in r.text and "/settings time" in r.text and "⏸" in r.text
     assert data_of(r) == [
-        "lg:en", "lg:ar", "st:ed", "st:qm", "st:qo", "st:nar", "st:nen", "st:nboth", "dg"
+        "lg:en", "lg:ar", "st:ed", "st:qm", "st:qo", "st:nar", "st:nen", "st:nboth",
+        "st:pa", "st:po", "dg",
     ]  # fmt: skip
     en = render_settings("en", Chat(id=1))
     assert "Quiet hours: off" in en.text and "Empty digest: not sent" in en.text

@@ -60,7 +60,9 @@ ACTIONS: Final[dict[str, tuple[ArgKind, ...]]] = {
     "tp": (PAGE,),  # topics page <page>
     "lp": (PAGE,),  # latest page <page>
     "lg": (TOKEN,),  # set language <"en"|"ar">
-    "st": (TOKEN,),  # settings toggle <"ed" empty digest | "qm" quiet mode | "qo" quiet off>
+    # settings toggle <"ed" empty digest | "qm" quiet mode | "qo" quiet off | "nar"/"nen"/
+    # "nboth" news languages | "pb"/"pa"/"po" preview below/above/off | "th"/"tg" digest topic>
+    "st": (TOKEN,),
     "dg": (),  # send my digest now
     "xs": (ID,),  # mute source <source_id> (a push's Mute source button)
     "xu": (ID,),  # unmute source <source_id> (Undo after Mute source)

@@ -1,5 +1,5 @@
 """A push's link preview (the article, above or below the text, or none) and the forum and
-preview lines of the /settings view. Pure.
+preview lines and buttons of the /settings view. Pure.
 
 The preview points at the article's own URL, so the card Telegram shows (site, title,
 description, image) is the article's and a tap opens the article. When ingest found a
@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Final
 
 from bot.domain import Article, Chat, PreviewMode
+from bot.presentation.callbacks import encode
 from bot.presentation.i18n import t
-from bot.presentation.message import NO_PREVIEW, LinkPreview
+from bot.presentation.message import NO_PREVIEW, Button, LinkPreview
 
 MAX_PREVIEW_URL: Final = 2048
 
@@ -52,3 +53,22 @@ def settings_lines(lang: str, chat: Chat) -> list[str]:
 def settings_usage(lang: str, chat: Chat) -> str:
     """How to change the preview (and, in a forum, the digest topic), for /settings."""
     return t(lang, "settings.usage_forum" if chat.is_forum else "settings.usage_preview")
+
+
+PREVIEW_BUTTONS: Final = {"pb": PreviewMode.BELOW, "pa": PreviewMode.ABOVE, "po": PreviewMode.OFF}
+
+
+def settings_buttons(lang: str, chat: Chat) -> tuple[tuple[Button, ...], ...]:
+    """/settings rows for the preview (the other two choices) and, in a forum, the digest
+    topic: here (the topic the settings message is in) or general."""
+    preview = tuple(
+        Button(t(lang, f"btn.preview_{mode.value}"), encode("st", code))
+        for code, mode in PREVIEW_BUTTONS.items()
+        if mode is not chat.preview
+    )
+    if not chat.is_forum:
+        return (preview,)
+    topic = [Button(t(lang, "btn.topic_here"), encode("st", "th"))]
+    if chat.digest_thread_id is not None:
+        topic.append(Button(t(lang, "btn.topic_general"), encode("st", "tg")))
+    return preview, tuple(topic)

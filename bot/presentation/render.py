@@ -50,7 +50,7 @@ from bot.presentation.i18n import (
 from bot.presentation.message import Button as Button
 from bot.presentation.message import Keyboard as Keyboard
 from bot.presentation.message import Rendered as Rendered
-from bot.presentation.previews import settings_lines, settings_usage
+from bot.presentation.previews import settings_buttons, settings_lines, settings_usage
 
 MAX_MESSAGE: Final = 4096
 HEADLINE_MAX: Final = 300
@@ -838,6 +838,7 @@ def render_settings(lang: str, chat: Chat) -> Rendered:
         (Button(t(lang, empty_key), encode("st", "ed")),),
         quiet_rows,
         tuple(Button(t(lang, f"btn.news_{code}"), encode("st", f"n{code}")) for code in NEWS_CODES),
+        *settings_buttons(lang, chat),
         (Button(t(lang, "btn.digest_now"), encode("dg")),),
     )
     return Rendered(_fit(text), keyboard)
