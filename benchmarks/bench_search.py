@@ -11,16 +11,30 @@ uses once it has caught up; `database`: `SearchRepo`, its fallback):
   of the query terms, no bound), and how many searches were exact;
 - p50 / p95 / max wall milliseconds per query shape: 1, 2 and 3 consecutive headline words
   (English and Arabic) and whole headlines, with the load average (the machine is shared),
-  and the longest the event loop went without a turn while the index path ran.
+  and the longest the event loop went without a turn while the index path ran, next to the
+  garbage collections that ran meanwhile (per generation: how many, the longest).
+
+Before measuring, the benchmark drops what it holds only to build the corpus and settles the
+heap as `akhbar run` does once its services are built (`bot.looplag.settle_startup_heap`:
+collect, then freeze): otherwise a full collection would walk the benchmark's own objects
+(the generator's vocabularies, query lists, SQLAlchemy and Tantivy start-up state) on the
+event loop's thread, a stall a bot process does not have. `--no-settle` measures without it.
+
+`--keep DIR` keeps the SQLite database (`DIR/bench-<size>.db`) and its search index
+(`DIR/index-<size>`) and reuses them on the next run (a 1,000,000-article build takes
+minutes); the exhaustive recall is still computed in the same run unless `--no-exhaustive`.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_search.py [--sizes 20000 100000]
         [--engines sqlite postgres] [--paths index database] [--queries 40] [--no-exhaustive]
+        [--keep DIR] [--no-settle]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import os
 import random
 import sqlite3
@@ -33,6 +47,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from bot.looplag import settle_startup_heap
 from bot.pipeline.bm25 import Group
 from bot.pipeline.text import query_groups
 from bot.search_index import SearchIndex
@@ -140,6 +155,40 @@ class LoopWatch:
             self._task.cancel()
 
 
+class GcWatch:
+    """Every garbage collection while it is on: generation and duration (`gc.callbacks`)."""
+
+    def __init__(self) -> None:
+        """Nothing recorded yet."""
+        self.passes: list[tuple[int, float]] = []  # (generation, seconds)
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        """Time one collection from its start to its stop."""
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.passes.append((info["generation"], time.perf_counter() - self._started))
+
+    def __enter__(self) -> GcWatch:
+        """Start recording."""
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop recording."""
+        gc.callbacks.remove(self._callback)
+
+    def line(self) -> str:
+        """Collections per generation with the longest of each, in ms."""
+        parts = []
+        for generation in (0, 1, 2):
+            times = [t for g, t in self.passes if g == generation]
+            if times:
+                parts.append(f"gen{generation} {len(times)} (longest {max(times) * 1000:.1f} ms)")
+        return ", ".join(parts) or "none"
+
+
 def database_search(repo: SearchRepo) -> Search:
     """The database path's top 10 and whether it was exact."""
 
@@ -166,7 +215,7 @@ async def measure(search: Search, dev: DevSet, queries: dict[str, list[str]]) ->
     """Print recall@10 with the exact share, then latency per shape."""
     recalls: list[float] = []
     exact = total = 0
-    with LoopWatch() as watch:
+    with LoopWatch() as watch, GcWatch() as collections:
         for row in dev.rows:
             own = dev.ids[row["id"]]
             found, was_exact = await search(clean_groups(query_groups(row["title"])))
@@ -193,6 +242,10 @@ async def measure(search: Search, dev: DevSet, queries: dict[str, list[str]]) ->
                 f"  (load {os.getloadavg()[0]:.1f})"
             )
     print(f"   event loop: longest without a turn {watch.worst * 1000:.1f} ms")
+    print(
+        f"   garbage collections meanwhile: {collections.line()};"
+        f" {len(gc.get_objects())} tracked objects, {gc.get_freeze_count()} frozen"
+    )
 
 
 async def migrated(url: str, schema: str | None) -> Database:
@@ -205,9 +258,14 @@ async def migrated(url: str, schema: str | None) -> Database:
 
 
 async def measure_paths(
-    db: Database, folder: Path, corpus: Corpus, queries: dict[str, list[str]], paths: list[str]
+    db: Database,
+    folder: Path,
+    dev: DevSet,
+    queries: dict[str, list[str]],
+    paths: list[str],
+    settle: bool,
 ) -> None:
-    """Build the database's search index, then measure each search path."""
+    """Build (or catch up) the database's search index, settle the heap, measure each path."""
     index = SearchIndex(db, folder)
     started = time.perf_counter()
     if "index" in paths:
@@ -217,6 +275,8 @@ async def measure_paths(
         print(
             f"  index built in {time.perf_counter() - started:.0f} s ({state.documents} articles)"
         )
+    if settle:
+        print(f"  heap settled as `akhbar run` does: {settle_startup_heap()} objects frozen")
     with LoopWatch() as idle:
         await asyncio.sleep(3.0)
     print(f"  event loop idle for 3 s: longest without a turn {idle.worst * 1000:.1f} ms (noise)")
@@ -224,29 +284,54 @@ async def measure_paths(
         for path in paths:
             print(f"  path {path}")
             if path == "index":
-                await measure(index_search(index), corpus.dev, queries)
+                await measure(index_search(index), dev, queries)
             else:
                 async with db.unit_of_work() as session:
-                    await measure(database_search(SearchRepo(session)), corpus.dev, queries)
+                    await measure(database_search(SearchRepo(session)), dev, queries)
     finally:
         await index.close()
+        if settle:
+            gc.unfreeze()
+
+
+async def sqlite_corpus(folder: Path, corpus: Corpus, keep: bool) -> Path:
+    """The corpus's SQLite file in `folder`: reused when kept from an earlier run, else built."""
+    path = folder / f"bench-{corpus.size}.db"
+    done = folder / f"bench-{corpus.size}.done"
+    if keep and done.exists():
+        print(f"size {corpus.size}: reusing {path}")
+        return path
+    path.unlink(missing_ok=True)
+    await (await migrated(f"sqlite+aiosqlite:///{path}", None)).engine.dispose()
+    started = time.perf_counter()
+    load_sqlite(path, corpus.rows())
+    done.write_text("built\n")
+    print(
+        f"size {corpus.size}: {len(corpus.dev_rows) + corpus.size} articles"
+        f" (SQLite built in {time.perf_counter() - started:.0f} s)"
+    )
+    return path
 
 
 async def run(
-    size: int, engines: list[str], paths: list[str], per: int, exhaustive: bool = True
+    size: int,
+    engines: list[str],
+    paths: list[str],
+    per: int,
+    exhaustive: bool = True,
+    keep: Path | None = None,
+    settle: bool = True,
 ) -> None:
-    """Build the corpus of one size on each engine and measure it."""
+    """Build (or reuse) the corpus of one size on each engine and measure it."""
     corpus = Corpus(size)
     queries = shapes(corpus.dev, corpus.generator, per)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bench.db"
-        await (await migrated(f"sqlite+aiosqlite:///{path}", None)).engine.dispose()
-        started = time.perf_counter()
-        load_sqlite(path, corpus.rows())
-        print(
-            f"size {size}: {len(corpus.dev_rows) + size} articles"
-            f" (SQLite built in {time.perf_counter() - started:.0f} s)"
-        )
+    with contextlib.ExitStack() as stack:
+        if keep is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            folder = keep
+            folder.mkdir(parents=True, exist_ok=True)
+        path = await sqlite_corpus(folder, corpus, keep is not None)
         started = time.perf_counter()
         if exhaustive:
             recall = exhaustive_recall(path, corpus.dev)
@@ -254,10 +339,13 @@ async def run(
                 f"  exhaustive FTS5 bm25 recall@10 {recall:.3f}"
                 f" ({time.perf_counter() - started:.0f} s for {len(corpus.dev.rows)} headlines)"
             )
+        else:
+            print("  exhaustive FTS5 recall not computed (--no-exhaustive)")
         if "sqlite" in engines:
             print(" SQLite")
             db = Database(f"sqlite+aiosqlite:///{path}")
-            await measure_paths(db, Path(folder) / "index", corpus, queries, paths)
+            index_dir = folder / f"index-{size}"
+            await measure_paths(db, index_dir, corpus.dev, queries, paths, settle)
             await db.engine.dispose()
     if "postgres" in engines:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -270,7 +358,7 @@ async def run(
             await load_postgres(db, schema, corpus.rows())
             print(f" PostgreSQL (built in {time.perf_counter() - started:.0f} s)")
             with tempfile.TemporaryDirectory() as folder:
-                await measure_paths(db, Path(folder), corpus, queries, paths)
+                await measure_paths(db, Path(folder), corpus.dev, queries, paths, settle)
             await db.engine.dispose()
         finally:
             async with admin.begin() as conn:
@@ -288,9 +376,25 @@ def main() -> None:
     parser.add_argument(
         "--no-exhaustive", action="store_true", help="skip the exhaustive FTS5 recall (slow at 1M)"
     )
+    parser.add_argument(
+        "--keep", type=Path, help="keep the SQLite database and index here and reuse them"
+    )
+    parser.add_argument(
+        "--no-settle", action="store_true", help="measure without settling the heap first"
+    )
     args = parser.parse_args()
     for size in args.sizes:
-        asyncio.run(run(size, args.engines, args.paths, args.queries, not args.no_exhaustive))
+        asyncio.run(
+            run(
+                size,
+                args.engines,
+                args.paths,
+                args.queries,
+                not args.no_exhaustive,
+                args.keep,
+                not args.no_settle,
+            )
+        )
 
 
 if __name__ == "__main__":

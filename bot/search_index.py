@@ -55,6 +55,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import make_url
 
 from bot.pipeline.bm25 import MAX_BOOST, Group, boost
@@ -72,7 +73,7 @@ LOOKBACK_IDS = 2_000  # ids below the mark compared with the database at every t
 UPDATE_SCAN_SECONDS = 60.0
 UPDATE_OVERLAP = timedelta(minutes=5)  # re-fetches committed late are still seen
 READY_LAG = 500  # a read-only index this far behind the database is still used
-FIRST_FETCH = 32  # hits read first for one tier (at least 2 * k)
+FIRST_FETCH = 512  # hits read first for a tier of a query of several groups
 MAX_FETCH = 2_048  # hits read at most for one tier before the result is marked inexact
 WRITER_HEAP = 64_000_000
 
@@ -210,37 +211,46 @@ class _Tantivy:
         self.index.reload()
 
     def search(self, spec: _Spec) -> tuple[Ranked, bool]:
-        """The ranked page of one search and whether it is exact."""
+        """The ranked page of one search and whether it is exact.
+
+        With several groups, the articles holding every group come first (tier one, an
+        intersection). When they are fewer than asked, tier one was read whole, so the rest
+        is the OR of the groups with those articles dropped here (no exclusion clause for
+        Tantivy to evaluate on every match).
+        """
         searcher = self.index.searcher()
         occur = self.t.Occur
-        groups = [self._group(g) for g in spec.groups]
         filters = self._filters(spec)
         wanted = spec.offset + spec.limit
-        tiers: list[Any] = []
-        everything = self.t.Query.boolean_query([(occur.Should, g) for g in groups])
-        if len(groups) > 1:
-            holds_all = self.t.Query.boolean_query([(occur.Must, g) for g in groups])
-            tiers.append(self.t.Query.boolean_query([(occur.Must, holds_all), *filters]))
-            rest = [(occur.Must, everything), (occur.MustNot, holds_all), *filters]
-            tiers.append(self.t.Query.boolean_query(rest))
-        else:
-            tiers.append(self.t.Query.boolean_query([(occur.Must, everything), *filters]))
+        first = MAX_FETCH if len(spec.groups) == 1 else FIRST_FETCH
         ranked: Ranked = []
         exact = True
-        for query in tiers:
-            found, tier_exact = self._top(searcher, query, wanted - len(ranked), spec)
-            ranked += found
-            exact = exact and tier_exact
-            if len(ranked) >= wanted:
-                break
+        if len(spec.groups) > 1:
+            holds_all = self._bool([(occur.Must, self._group(g)) for g in spec.groups])
+            query = self._bool([(occur.Must, holds_all), *filters])
+            ranked, exact = self._tier(searcher, query, wanted, spec, first)
+        if len(ranked) < wanted:
+            anything = self._bool([(occur.Should, self._group(g)) for g in spec.groups])
+            query = self._bool([(occur.Must, anything), *filters])
+            held = {article_id for article_id, _ in ranked}
+            rest, rest_exact = self._tier(searcher, query, wanted - len(ranked), spec, first, held)
+            ranked += rest
+            exact = exact and rest_exact
         return ranked[spec.offset : wanted], exact
+
+    def _bool(self, clauses: list[tuple[Any, Any]]) -> Any:
+        """A boolean query of (occur, query) clauses."""
+        return self.t.Query.boolean_query(clauses)
+
+    def _term(self, term: str) -> Any:
+        """A BM25-scored query for one term."""
+        return self.t.Query.term_query(self.schema, "terms", term)
 
     def _group(self, group: Group) -> Any:
         """One query group: the OR of a word's readings."""
-        terms = [self.t.Query.term_query(self.schema, "terms", term) for term in group]
-        if len(terms) == 1:
-            return terms[0]
-        return self.t.Query.boolean_query([(self.t.Occur.Should, term) for term in terms])
+        if len(group) == 1:
+            return self._term(group[0])
+        return self._bool([(self.t.Occur.Should, self._term(term)) for term in group])
 
     def _filters(self, spec: _Spec) -> list[tuple[Any, Any]]:
         """Must clauses (scoring nothing) for the time and language filters."""
@@ -261,27 +271,94 @@ class _Tantivy:
             )
         return out
 
-    def _top(self, searcher: Any, query: Any, k: int, spec: _Spec) -> tuple[Ranked, bool]:
-        """The top k of one tier by boosted score: read the top m by BM25 until provably exact."""
-        fetch = max(FIRST_FETCH, 2 * k)
+    def _tier(
+        self,
+        searcher: Any,
+        query: Any,
+        k: int,
+        spec: _Spec,
+        first: int,
+        skip: frozenset[int] | set[int] = frozenset(),
+    ) -> tuple[Ranked, bool]:
+        """The top k of one tier by boosted score (leaving out `skip`) and whether exact.
+
+        Tantivy scores every match whatever the number of hits asked (its collector here
+        does not prune), so each search costs a pass over the matches and a second one
+        goes straight to `MAX_FETCH` hits; the first asks `first` (collecting and
+        converting 2,048 hits costs several ms more than 512).
+        """
+        asked = max(first, k + len(skip))
         while True:
-            hits = searcher.search(query, fetch, count=False).hits
-            addresses = [address for _, address in hits]
-            ids = searcher.fast_field_values("id", addresses)
-            published = searcher.fast_field_values("published", addresses)
-            keys = sorted(
+            hits = _Hits(searcher, searcher.search(query, asked, count=False).hits, asked)
+            top, exact = hits.ranked(k, spec, skip)
+            if exact or asked >= MAX_FETCH:
+                return top, exact
+            asked = max(MAX_FETCH, k + len(skip))
+
+
+class _Hits:
+    """The top hits of one query by plain BM25, to be re-ranked with the recency boost."""
+
+    def __init__(self, searcher: Any, hits: list[tuple[float, Any]], asked: int) -> None:
+        """Hits as Tantivy returned them (best first) and how many were asked for."""
+        self.searcher = searcher
+        self.hits = hits
+        self.asked = asked
+
+    def ranked(
+        self, k: int, spec: _Spec, skip: frozenset[int] | set[int] = frozenset()
+    ) -> tuple[Ranked, bool]:
+        """The k best by boosted score (ties: newer, then higher id), leaving out `skip`, and
+        whether exact: every match was read, or the k-th is at least `MAX_BOOST` times the
+        last plain score read (no article further down can overtake it).
+
+        The boost of every hit is computed at once (numpy); only the hits within a hair of
+        the k-th boosted score are keyed exactly as `bot.pipeline.bm25.boost` scores them.
+        """
+        if not self.hits or k <= 0:
+            return [], True
+        addresses = [address for _, address in self.hits]
+        ids = np.array(
+            [i or 0 for i in self.searcher.fast_field_values("id", addresses)], dtype=np.int64
+        )
+        published = np.array(
+            [p or 0 for p in self.searcher.fast_field_values("published", addresses)],
+            dtype=np.float64,
+        )
+        scores = np.fromiter((score for score, _ in self.hits), np.float64, len(self.hits))
+        boosted = scores * _boosts(published, spec.now_s, spec.half_life)
+        if skip:
+            boosted[np.isin(ids, np.fromiter(skip, np.int64, len(skip)))] = -1.0
+        kept = int((boosted >= 0).sum())
+        if kept > k:
+            kth = np.partition(boosted, len(boosted) - k)[len(boosted) - k]
+            near = np.nonzero(boosted >= kth * (1 - 1e-9))[0]
+        else:
+            near = np.nonzero(boosted >= 0)[0]
+        now, half_life = spec.now_s, spec.half_life
+        keys = sorted(
+            (
                 (
-                    (score * boost(pub, spec.now_s, spec.half_life), float(pub or 0), int(i))
-                    for (score, _), i, pub in zip(hits, ids, published, strict=True)
-                ),
-                reverse=True,
-            )
-            top = [(article_id, score) for score, _, article_id in keys[:k]]
-            if len(hits) < fetch or (len(keys) >= k and keys[k - 1][0] >= MAX_BOOST * hits[-1][0]):
-                return top, True
-            if fetch >= MAX_FETCH:
-                return top, False
-            fetch = min(fetch * 4, MAX_FETCH)
+                    self.hits[i][0] * boost(float(published[i]), now, half_life),
+                    float(published[i]),
+                    int(ids[i]),
+                )
+                for i in near.tolist()
+            ),
+            reverse=True,
+        )
+        top = [(article_id, score) for score, _, article_id in keys[:k]]
+        if len(self.hits) < self.asked:
+            return top, True
+        return top, len(top) >= k and top[k - 1][1] >= MAX_BOOST * self.hits[-1][0]
+
+
+def _boosts(published: Any, now_s: float, half_life_hours: float) -> Any:
+    """`bot.pipeline.bm25.boost` of each publication time (epoch s) of an array."""
+    if half_life_hours <= 0:
+        return np.ones_like(published)
+    age_hours = np.maximum(0.0, (now_s - published) / 3600.0)
+    return 1.0 + (MAX_BOOST - 1.0) * 0.5 ** (age_hours / half_life_hours)
 
 
 @dataclass(frozen=True, slots=True)

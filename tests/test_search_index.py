@@ -3,18 +3,27 @@ late commits, filters, two processes on one folder, and the database fallback.""
 
 from __future__ import annotations
 
+import random
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from bot.pipeline.text import matching_terms, query_groups
 from bot.search import SearchService, run_queries
-from bot.search_index import SearchIndex, index_directory
+from bot.search_index import (
+    SearchIndex,
+    _Hits,
+    _Spec,
+    _Tantivy,
+    index_directory,
+)
 from storage.db import Database
 from storage.repos.articles import ArticleFields, ArticleRepo
+from storage.repos.search import IndexRow
 from tests.test_search import NOW, add, new_story
 
 
@@ -238,3 +247,103 @@ async def test_a_failed_index_recovers_at_the_next_catch_up(db: Database, tmp_pa
         assert await ids(index, "heatwave") == [article.id]
     finally:
         await index.close()
+
+
+def _corpus_rows(count: int, seed: int) -> list[IndexRow]:
+    """Articles over a tiny vocabulary: `common` in most, `mid` in some, `rare` and `scarce`
+    in a few."""
+    rng = random.Random(seed)
+    rows = []
+    for article_id in range(1, count + 1):
+        words = rng.choices(
+            ["filler", "other", "common", "mid"], [40, 20, 12, 2], k=rng.randint(3, 40)
+        )
+        for rare, every in (("rare", 97), ("scarce", 89)):
+            if article_id % every == 0:  # a third of them also hold `common`, the others not
+                words = [w for w in words if w != "common" or article_id % 3 == 0]
+                words += [rare] * rng.randint(1, 3)
+        rows.append(
+            IndexRow(
+                id=article_id,
+                published_at=(NOW - timedelta(hours=rng.uniform(0, 400))).replace(tzinfo=None),
+                fetched_at=NOW.replace(tzinfo=None),
+                lang="en",
+                search_text=" ".join(words),
+            )
+        )
+    return rows
+
+
+def _exhaustive(engine: _Tantivy, spec: _Spec) -> list[int]:
+    """The top by boosted score with every match of each tier read (holding every group, then
+    the others, excluded by Tantivy)."""
+    searcher = engine.index.searcher()
+    occur = engine.t.Occur
+    tiers = [engine._group(spec.groups[0])]
+    if len(spec.groups) > 1:
+        holds_all = engine._bool([(occur.Must, engine._group(g)) for g in spec.groups])
+        anything = engine._bool([(occur.Should, engine._group(g)) for g in spec.groups])
+        tiers = [holds_all, engine._bool([(occur.Must, anything), (occur.MustNot, holds_all)])]
+    out: list[int] = []
+    for query in tiers:
+        every = _Hits(searcher, searcher.search(query, 1_000_000).hits, 1_000_000)
+        out += [i for i, _ in every.ranked(spec.limit, spec)[0]]
+    return out[: spec.limit]
+
+
+class _CountingIndex:
+    """An index whose searchers count the searches run."""
+
+    def __init__(self, index: Any) -> None:
+        """Wrap a Tantivy index."""
+        self.index = index
+        self.searches = 0
+
+    def searcher(self) -> Any:
+        """A searcher that counts its searches."""
+        counter = self
+        inner = self.index.searcher()
+
+        class Searcher:
+            def search(self, *args: Any, **kwargs: Any) -> Any:
+                counter.searches += 1
+                return inner.search(*args, **kwargs)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(inner, name)
+
+        return Searcher()
+
+
+def test_few_searches_per_tier_give_the_exhaustive_top(tmp_path: Path) -> None:
+    """A single group is one Tantivy search of `MAX_FETCH` hits, a tier of several groups at
+    most two (`FIRST_FETCH`, then `MAX_FETCH`); articles holding every group are dropped from
+    the rest here, and the top is the one found by reading every match."""
+    engine = _Tantivy(tmp_path / "index")
+    assert engine.take_writer()
+    engine.write(_corpus_rows(6_000, seed=3), (), ())
+    counting = _CountingIndex(engine.index)
+    engine.index = counting  # type: ignore[assignment]
+    try:
+        cases = [
+            ([("common",)], 10),
+            ([("rare",), ("common",)], 30),
+            ([("rare",), ("mid",), ("common",)], 30),
+            ([("rare", "scarce"), ("common",)], 60),
+            ([("rare",), ("nowhere",)], 10),
+        ]
+        for groups, limit in cases:
+            spec = _Spec(groups, limit, 0, NOW.timestamp(), 48.0, None, ())
+            counting.searches = 0
+            ranked, exact = engine.search(spec)
+            engine.index = counting.index  # type: ignore[assignment]
+            expected = _exhaustive(engine, spec)
+            engine.index = counting  # type: ignore[assignment]
+            assert [i for i, _ in ranked] == expected, groups
+            # one search for a single group, at most two per tier (512 hits, then 2,048)
+            assert counting.searches == 1 if len(groups) == 1 else counting.searches <= 4
+            if groups[-1] == ("nowhere",):
+                assert exact and len(ranked) == limit
+    finally:
+        engine.index = counting.index  # type: ignore[assignment]
+        engine.release()
