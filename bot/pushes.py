@@ -6,6 +6,11 @@ a fan-out to many chats asks for the same article once per chat. Entries older t
 `CONTEXT_TTL_S` are dropped whenever one is stored, so the cache holds only the last
 half-minute's articles (each entry keeps up to ten related articles with their text),
 never `CONTEXT_MAX` expired ones.
+
+Identical pushes are rendered once: a fan-out sends the same articles with the same context
+to chats that mostly share a language, timezone, preview setting and related headlines, so
+a render is kept (at most `RENDER_MAX`) under those inputs and the context it was made from,
+and every chat with the same inputs gets the same `Rendered`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from bot.domain import Article, Chat, Delivery, Story
+from bot.domain import Article, Chat, Delivery, PreviewMode, Story
 from bot.follows import article_terms
 from bot.pipeline.mutes import visible
 from bot.pipeline.xlink import Coverage
@@ -36,7 +41,13 @@ RELATED_SPARE: Final = 5  # extra related headlines kept in the cache for chats 
 CONTEXT_TTL_S: Final = 30.0
 CONTEXT_MAX: Final = 512
 
+RENDER_MAX: Final = 512  # renders kept; all are dropped when this many are held
+
 PushContextKey = tuple[int, int | None, frozenset[int]]
+PushContext = tuple[float, Story | None, list[Article], Coverage | None]
+# What a push's render depends on: the articles, the story id, when its context was read,
+# the chat's language, timezone and preview setting, and the related headlines it shows.
+RenderKey = tuple[tuple[Article, ...], int | None, float, str, str, PreviewMode, tuple[int, ...]]
 
 
 class PushComposer:
@@ -46,9 +57,8 @@ class PushComposer:
         """Read through `db`; related headlines come from `stories`."""
         self.db = db
         self.stories = stories
-        self._context: dict[
-            PushContextKey, tuple[float, Story | None, list[Article], Coverage | None]
-        ] = {}
+        self._context: dict[PushContextKey, PushContext] = {}
+        self._renders: dict[RenderKey, Rendered] = {}
 
     async def _related(self, article: Article, exclude: set[int]) -> list[Article]:
         """Related headlines of the story: other sources first, newest first."""
@@ -76,12 +86,19 @@ class PushComposer:
     ) -> tuple[Story | None, list[Article], Coverage | None]:
         """The story, related headlines and coverage for a push, cached briefly: a fan-out
         asks once per chat."""
+        _, story, related, covered = await self._push_context(article, story_id, ids)
+        return story, related, covered
+
+    async def _push_context(
+        self, article: Article, story_id: int | None, ids: set[int]
+    ) -> PushContext:
+        """When the push context was read, with the story, related headlines and coverage."""
         cache = self._context
         key = (article.id, story_id, frozenset(ids))
         now = time.monotonic()
         hit = cache.get(key)
         if hit is not None and now - hit[0] < CONTEXT_TTL_S:
-            return hit[1], hit[2], hit[3]
+            return hit
         story: Story | None = None
         covered: Coverage | None = None
         if story_id is not None:
@@ -93,8 +110,8 @@ class PushComposer:
             del cache[stale]
         if len(cache) >= CONTEXT_MAX:
             cache.clear()
-        cache[key] = (now, story, related, covered)
-        return story, related, covered
+        entry = cache[key] = (now, story, related, covered)
+        return entry
 
     @property
     def cached(self) -> int:
@@ -122,25 +139,52 @@ class PushComposer:
         story_id = next((d.story_id for d in deliveries if d.story_id is not None), None)
         story_id = story_id if story_id is not None else originals[0].story_id
         article = originals[0]
-        story, related, covered = await self._story_and_related(article, story_id, ids)
-        lang, tz = chat.language, chat.timezone
-        link = push_preview(chat.preview, article)
-        if len(originals) > 1 and story is not None:
-            burst = [(a, source_name(a), list(a.summary)) for a in originals]
-            return replace(render_burst(lang, tz, story, burst), link=link)
-        related = await self._unmuted(chat, related)
-        also = [
-            name for name in copies.get(article.id, []) if name and name != source_name(article)
-        ]
-        rendered = render_push(
-            lang,
-            tz,
-            article,
-            source_name(article),
-            list(article.summary),
-            [(a, source_name(a)) for a in related],
-            list(dict.fromkeys(also)),
-            story,
-            covered,
-        )
-        return replace(rendered, link=link)
+        read_at, story, related, covered = await self._push_context(article, story_id, ids)
+        is_burst = len(originals) > 1 and story is not None
+        if not is_burst:
+            related = await self._unmuted(chat, related)
+        shown = () if is_burst else tuple(a.id for a in related)
+        key = (tuple(items), story_id, read_at, chat.language, chat.timezone, chat.preview, shown)
+        rendered = self._renders.get(key)
+        if rendered is None:
+            if story is not None and is_burst:
+                rendered = _burst(chat, story, originals)
+            else:
+                rendered = _push(chat, article, related, copies.get(article.id, []), story, covered)
+            if len(self._renders) >= RENDER_MAX:
+                self._renders.clear()
+            self._renders[key] = rendered
+        return rendered
+
+
+def _burst(chat: Chat, story: Story, originals: list[Article]) -> Rendered:
+    """A story's new articles folded into one message, with the first one's link preview."""
+    burst = [(a, source_name(a), list(a.summary)) for a in originals]
+    rendered = render_burst(chat.language, chat.timezone, story, burst)
+    return replace(rendered, link=push_preview(chat.preview, originals[0]))
+
+
+def _push(
+    chat: Chat,
+    article: Article,
+    related: list[Article],
+    copies: list[str],
+    story: Story | None,
+    covered: Coverage | None,
+) -> Rendered:
+    """One article with its related headlines, the sources of its copies ("also:") and its
+    link preview."""
+    name = source_name(article)
+    also = [other for other in copies if other and other != name]
+    rendered = render_push(
+        chat.language,
+        chat.timezone,
+        article,
+        name,
+        list(article.summary),
+        [(a, source_name(a)) for a in related],
+        list(dict.fromkeys(also)),
+        story,
+        covered,
+    )
+    return replace(rendered, link=push_preview(chat.preview, article))
