@@ -17,7 +17,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot.allocator import ARENA_MAX, cap_malloc_arenas
+from bot.allocator import ARENA_MAX, TRIM_SECONDS, cap_malloc_arenas, trim_malloc
 from bot.chats import ChatService
 from bot.delivery import DeliveryWorker, FanOut, TelegramSender, WorkerTuning
 from bot.digests import DigestScheduler
@@ -437,6 +437,12 @@ def _schedule_jobs(application: Application, services: Services, engines: Engine
     queue.run_repeating(
         on_maintenance, interval=MAINTENANCE_SECONDS, first=60.0, name="maintenance"
     )
+
+    async def on_trim(_: ContextTypes.DEFAULT_TYPE) -> None:
+        """Hand memory freed in malloc's arenas back to the system (bot.allocator)."""
+        await asyncio.to_thread(trim_malloc)
+
+    queue.run_repeating(on_trim, interval=TRIM_SECONDS, first=TRIM_SECONDS, name="malloc-trim")
     notices = notices_for(
         application.bot, services.db, services.settings, services.clock, services.instance
     )
@@ -498,7 +504,7 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     """Run one bot process until SIGTERM/SIGINT; every step is safe to repeat after a crash."""
     setup_logging(settings.log_level)
     if cap_malloc_arenas():  # before the threads: memory freed in them returns (bot.allocator)
-        log.info("malloc arenas capped at %d", ARENA_MAX)
+        log.debug("malloc arenas capped at %d", ARENA_MAX)
     quiet_network_tracebacks()  # PTB's own logs of an unreachable Bot API: one line each
     register_secrets([settings.telegram_bot_token, settings.webhook_secret])
     await migrate(settings.database_url)  # one line, not a traceback, if it cannot be opened

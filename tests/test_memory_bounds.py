@@ -115,3 +115,43 @@ def test_the_bot_process_caps_malloc_arenas() -> None:
     capped, heaps = arenas_of_twelve_threads(cap=True)
     assert capped == "True"
     assert heaps <= allocator.ARENA_MAX
+
+
+FREED_BELOW_THE_TOP = textwrap.dedent(
+    """
+    import sys
+    from bot.allocator import trim_malloc
+    def rss_kib():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    blocks = [bytearray(64 * 1024) for _ in range(1024)]  # 64 MiB, below mmap's threshold
+    del blocks[:-1]  # all but the last, which pins the arena's top: nothing trims by itself
+    before = rss_kib()
+    trimmed = trim_malloc() if sys.argv[1] == "trim" else False
+    print(trimmed, before - rss_kib())
+    """
+)
+
+
+def released_after_free(trim: bool) -> tuple[str, int]:
+    """(trim's answer, KiB of RSS given back) after freeing 64 MiB below the heap's top."""
+    done = subprocess.run(
+        [sys.executable, "-c", FREED_BELOW_THE_TOP, "trim" if trim else "keep"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    trimmed, released = done.stdout.split()
+    return trimmed, int(released)
+
+
+@pytest.mark.skipif(allocator._libc() is None, reason="glibc's malloc only")
+def test_trim_hands_freed_heap_pages_back() -> None:
+    """Memory freed below a live block stays resident until `trim_malloc` returns it."""
+    assert released_after_free(trim=False)[1] < 8 * 1024
+    trimmed, released = released_after_free(trim=True)
+    assert trimmed == "True"
+    assert released > 48 * 1024
