@@ -8,7 +8,9 @@ subprocess enforcing Telegram's flood limits) is given faults while it runs: 429
 chats, and a 403 (``blocked``) for a few chats at the start; one more feed serves a
 malformed document throughout.
 
-Printed: the bot's RSS after warm-up and at the end (and the growth), event-loop lag (the
+Printed: the bot's RSS after warm-up, every fifth minute and at the end (and the growth
+from warm-up to end, the RSS of every minute, and the slope over the run's second half, to
+tell growth that levels off from growth that goes on), event-loop lag (the
 worst p99 and max the process reported on ``/metrics`` over the run), pushes sent, the
 faults answered, outbox states, polls by outcome. Then it stops adding items, lets the
 outbox drain and asserts nothing was lost: every article fanned out to every chat, every
@@ -322,7 +324,9 @@ def main() -> None:
     growth = 100.0 * (rss_end - (rss_start or rss_end)) / max(rss_start or rss_end, 1)
     print(f"soak: {args.minutes:g} min, {args.chats} chats, {args.feeds} feeds (+1 malformed)")
     print(f"RSS after {args.warmup:g} s warm-up {rss_start} KiB, at the end {rss_end} KiB")
-    print(f"RSS growth {growth:+.1f} %; by minute (MiB): {series}")
+    print(f"RSS growth {growth:+.1f} % (target < 10 % over 30 min after warm-up)")
+    print(f"RSS (MiB) {rss_milestones(rss_start or rss_end, series, rss_end)}")
+    print(f"RSS by minute (MiB): {series}; {late_slope(series)}")
     print(f"loop lag: worst p99 {p99 * 1000:.1f} ms, max {worst * 1000:.1f} ms")
     print(f"items published {publisher.count}, articles stored {articles}")
     print(f"pushes sent {sent_during} during the run, {stats['sent']} after draining")
@@ -334,6 +338,22 @@ def main() -> None:
     print(f"polls by outcome {polls}")
     check_nothing_lost(articles, waiting, states, by_chat, sends, blocked, live)
     print("nothing lost: every row sent or folded (blocked chats skipped), no repeats")
+
+
+def rss_milestones(start_kib: int, by_minute: list[int], end_kib: int) -> str:
+    """RSS after warm-up, every fifth minute and at the end, on one line."""
+    marks = [f"warm-up {start_kib // 1024}"]
+    marks += [f"{m} min {by_minute[m - 1]}" for m in range(5, len(by_minute) + 1, 5)]
+    return ", ".join([*marks, f"end {end_kib // 1024}"])
+
+
+def late_slope(by_minute: list[int]) -> str:
+    """How fast RSS still rose over the second half of the run (MiB a minute)."""
+    if len(by_minute) < 4:
+        return "too short for a slope"
+    half = len(by_minute) // 2
+    slope = (by_minute[-1] - by_minute[half - 1]) / (len(by_minute) - half)
+    return f"second half {slope:+.2f} MiB/min (minute {half} to {len(by_minute)})"
 
 
 def drain(url: str, pid: int, timeout: float = 180.0) -> float:
