@@ -4,7 +4,8 @@ For each size the corpus of `tests/search_corpus.py` is built (the 412 dev artic
 newer generated ones in their vocabulary, half English and half Arabic) on SQLite and/or
 PostgreSQL, and the Tantivy search index of each database (`bot.search_index`) is built
 from it. Printed per engine, size and search path (`index`: the Tantivy index `/search`
-uses once it has caught up; `database`: `SearchRepo`, its fallback):
+uses once it has caught up; `database`: `SearchRepo`, its fallback; `service`, only when
+asked: a whole `/search`, `SearchService.search` on the index, latency only):
 
 - recall@10 of same-event articles for every dev headline, next to an exhaustive BM25 over
   the same corpus in the same run (SQLite FTS5's own `bm25()` ordering every match of an OR
@@ -25,8 +26,8 @@ event loop's thread, a stall a bot process does not have. `--no-settle` measures
 minutes); the exhaustive recall is still computed in the same run unless `--no-exhaustive`.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_search.py [--sizes 20000 100000]
-        [--engines sqlite postgres] [--paths index database] [--queries 40] [--no-exhaustive]
-        [--keep DIR] [--no-settle]
+        [--engines sqlite postgres] [--paths index database service] [--queries 40]
+        [--no-exhaustive] [--keep DIR] [--no-settle]
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from sqlalchemy import text
 from bot.looplag import settle_startup_heap
 from bot.pipeline.bm25 import Group
 from bot.pipeline.text import query_groups
+from bot.search import SearchService
 from bot.search_index import SearchIndex
 from storage.db import Database, create_engine
 from storage.migrate import upgrade_connection
@@ -129,20 +131,32 @@ def exhaustive_recall(path: Path, dev: DevSet) -> float:
 
 
 class LoopWatch:
-    """The longest the event loop went without a turn while it ran."""
+    """The longest the event loop went without a turn while it ran, and how much of that
+    stall its thread spent runnable but waiting for a CPU (Linux schedstat; the machine is
+    shared, so a stall can be another process's turn rather than anything of ours)."""
 
     def __init__(self, tick: float = 0.002) -> None:
         """Check every `tick` seconds."""
         self.tick = tick
         self.worst = 0.0
+        self.worst_waiting = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def _watch(self) -> None:
         """Sleep a tick at a time and record how late each wake-up was."""
         while True:
-            started = time.perf_counter()
+            started, waited = time.perf_counter(), run_queue_seconds()
             await asyncio.sleep(self.tick)
-            self.worst = max(self.worst, time.perf_counter() - started - self.tick)
+            lag = time.perf_counter() - started - self.tick
+            if lag > self.worst:
+                self.worst, self.worst_waiting = lag, run_queue_seconds() - waited
+
+    def line(self) -> str:
+        """The longest stall in ms, with its share spent waiting for a CPU."""
+        return (
+            f"longest without a turn {self.worst * 1000:.1f} ms"
+            f" ({self.worst_waiting * 1000:.1f} ms of it waiting for a CPU)"
+        )
 
     def __enter__(self) -> LoopWatch:
         """Start watching."""
@@ -153,6 +167,15 @@ class LoopWatch:
         """Stop watching."""
         if self._task is not None:
             self._task.cancel()
+
+
+def run_queue_seconds() -> float:
+    """Seconds this thread has spent runnable but not running (0 where not on Linux)."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 class GcWatch:
@@ -234,18 +257,41 @@ async def measure(search: Search, dev: DevSet, queries: dict[str, list[str]]) ->
                 _, was_exact = await search(groups)
                 times.append((time.perf_counter() - started) * 1000)
                 inexact += not was_exact
-            times.sort()
-            p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            print(
-                f"   {shape:12s} p50 {statistics.median(times):7.1f}  p95 {p95:7.1f}"
-                f"  max {times[-1]:7.1f} ms  exact {len(texts) - inexact}/{len(texts)}"
-                f"  (load {os.getloadavg()[0]:.1f})"
-            )
-    print(f"   event loop: longest without a turn {watch.worst * 1000:.1f} ms")
+            print(latency_line(shape, times, f"exact {len(texts) - inexact}/{len(texts)}"))
+    print_loop(watch, collections)
+
+
+def latency_line(shape: str, times: list[float], note: str = "") -> str:
+    """p50 / p95 / max of one shape's wall times (ms), with the load average."""
+    times = sorted(times)
+    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+    return (
+        f"   {shape:12s} p50 {statistics.median(times):7.1f}  p95 {p95:7.1f}"
+        f"  max {times[-1]:7.1f} ms  {note}  (load {os.getloadavg()[0]:.1f})"
+    )
+
+
+def print_loop(watch: LoopWatch, collections: GcWatch) -> None:
+    """The longest loop stall and the garbage collections while a path ran."""
+    print(f"   event loop: {watch.line()}")
     print(
         f"   garbage collections meanwhile: {collections.line()};"
         f" {len(gc.get_objects())} tracked objects, {gc.get_freeze_count()} frozen"
     )
+
+
+async def measure_service(service: SearchService, queries: dict[str, list[str]]) -> None:
+    """Latency per shape of a whole `/search` (`SearchService.search`: the top 100 from the
+    index, their rows read back, grouped by story), and the loop meanwhile."""
+    with LoopWatch() as watch, GcWatch() as collections:
+        for shape, texts in queries.items():
+            times: list[float] = []
+            for query in texts:
+                started = time.perf_counter()
+                await service.search(query, now=NOW)
+                times.append((time.perf_counter() - started) * 1000)
+            print(latency_line(shape, times))
+    print_loop(watch, collections)
 
 
 async def migrated(url: str, schema: str | None) -> Database:
@@ -268,7 +314,7 @@ async def measure_paths(
     """Build (or catch up) the database's search index, settle the heap, measure each path."""
     index = SearchIndex(db, folder)
     started = time.perf_counter()
-    if "index" in paths:
+    if {"index", "service"} & set(paths):
         if not await index.prepare():
             raise RuntimeError(f"search index not ready: {index.reason}")
         state = await index.state()
@@ -279,12 +325,14 @@ async def measure_paths(
         print(f"  heap settled as `akhbar run` does: {settle_startup_heap()} objects frozen")
     with LoopWatch() as idle:
         await asyncio.sleep(3.0)
-    print(f"  event loop idle for 3 s: longest without a turn {idle.worst * 1000:.1f} ms (noise)")
+    print(f"  event loop idle for 3 s: {idle.line()} (noise)")
     try:
         for path in paths:
             print(f"  path {path}")
             if path == "index":
                 await measure(index_search(index), dev, queries)
+            elif path == "service":
+                await measure_service(SearchService(db, index=index), queries)
             else:
                 async with db.unit_of_work() as session:
                     await measure(database_search(SearchRepo(session)), dev, queries)

@@ -1,8 +1,10 @@
 """Search index: a Tantivy index of articles' matching form, kept in step with the database.
 
 The database stays the source of truth; the index is a cache that answers the top of a
-search in milliseconds at any corpus size (Tantivy ranks OR queries by BM25 with block-max
-WAND, so its top k are the exact top k by BM25, never the best of a slice).
+search in milliseconds at a million articles: Tantivy scores every match by BM25 (the
+Python binding's search wraps its top-docs collector in a multi-collector, which does not
+prune, so block-max WAND is never used) and keeps the best, so its top m are the exact top
+m by BM25, never the best of a slice.
 
 What it holds, per article that is not a syndicated copy: `terms`, our own `search_text`
 (already normalised and stemmed by `bot.pipeline.text`, indexed with Tantivy's whitespace
@@ -14,7 +16,10 @@ Ranking is the database path's (`storage.repos.search`): articles holding every 
 first, then by BM25 times the bounded recency boost of `bot.pipeline.bm25` (at most
 `MAX_BOOST`). Tantivy gives the top `m` by plain BM25; they are re-ranked with the boost,
 and the result is exact once the k-th boosted score is at least `MAX_BOOST` times the m-th
-plain one (nothing further down can overtake it); otherwise `m` grows, up to `MAX_FETCH`.
+plain one (nothing further down can overtake it). As every search is a pass over all the
+matches, m starts large (`FIRST_FETCH` for a query of several groups wanting a short page,
+else `MAX_FETCH`) and grows at most once, to `MAX_FETCH`; past that the best of those is
+returned, inexact.
 A query group is the OR of a word's readings, groups are ORed (each variant is its own
 BM25 term, so a group's weight is that of the variant found).
 
@@ -73,7 +78,8 @@ LOOKBACK_IDS = 2_000  # ids below the mark compared with the database at every t
 UPDATE_SCAN_SECONDS = 60.0
 UPDATE_OVERLAP = timedelta(minutes=5)  # re-fetches committed late are still seen
 READY_LAG = 500  # a read-only index this far behind the database is still used
-FIRST_FETCH = 512  # hits read first for a tier of a query of several groups
+FIRST_FETCH = 512  # hits read first for a tier of several groups when at most SMALL_PAGE wanted
+SMALL_PAGE = 32  # (a single group, or more results, usually need MAX_FETCH: read it at once)
 MAX_FETCH = 2_048  # hits read at most for one tier before the result is marked inexact
 WRITER_HEAP = 64_000_000
 
@@ -222,7 +228,8 @@ class _Tantivy:
         occur = self.t.Occur
         filters = self._filters(spec)
         wanted = spec.offset + spec.limit
-        first = MAX_FETCH if len(spec.groups) == 1 else FIRST_FETCH
+        small = len(spec.groups) > 1 and wanted <= SMALL_PAGE
+        first = FIRST_FETCH if small else MAX_FETCH
         ranked: Ranked = []
         exact = True
         if len(spec.groups) > 1:
@@ -285,7 +292,8 @@ class _Tantivy:
         Tantivy scores every match whatever the number of hits asked (its collector here
         does not prune), so each search costs a pass over the matches and a second one
         goes straight to `MAX_FETCH` hits; the first asks `first` (collecting and
-        converting 2,048 hits costs several ms more than 512).
+        converting 2,048 hits costs several ms more than 512, which is enough for the
+        top 10 of a headline at 1,000,000 articles, not for one word's or a top 100).
         """
         asked = max(first, k + len(skip))
         while True:
