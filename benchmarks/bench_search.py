@@ -154,8 +154,8 @@ class LoopWatch:
     def line(self) -> str:
         """The longest stall in ms, with its share spent waiting for a CPU."""
         return (
-            f"longest without a turn {self.worst * 1000:.1f} ms"
-            f" ({self.worst_waiting * 1000:.1f} ms of it waiting for a CPU)"
+            f"longest without a turn {self.worst * 1000:.1f} ms (its thread waited"
+            f" {self.worst_waiting * 1000:.1f} ms for a CPU over that tick)"
         )
 
     def __enter__(self) -> LoopWatch:
