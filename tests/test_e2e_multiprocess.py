@@ -273,6 +273,11 @@ def log_count(logs: list[Path], needle: str) -> int:
     return sum(log.read_text(errors="replace").count(needle) for log in logs)
 
 
+def logs_with(logs: list[Path], needle: str) -> int:
+    """How many of the given logs (processes) contain a text at least once."""
+    return sum(needle in log.read_text(errors="replace") for log in logs)
+
+
 def shortest_gap(times: list[float]) -> float:
     """The shortest time between consecutive events (inf with fewer than two)."""
     ordered = sorted(times)
@@ -358,7 +363,9 @@ def test_processes_share_work_and_take_over(pg_url: str, tmp_path: Path) -> None
         problem = no_excess(pg_url, control, digests, DeliveryKind.DIGEST)
         assert not problem, problem
         assert reply_count(control, 7) == 1, "/start was answered more than once"
-        assert log_count(logs, RECEIVING) == 1, "the updates moved without a failure"
+        # One process received updates; a stall on a loaded machine may make it stop and
+        # start again (its lease by its own clock ran short), which is not a move.
+        assert logs_with(logs, RECEIVING) == 1, "the updates moved without a failure"
         assert log_count(logs, "Conflict") == 0, "two processes polled getUpdates at once"
         phase3 = len(control.sent())
 
@@ -400,7 +407,7 @@ def test_processes_share_work_and_take_over(pg_url: str, tmp_path: Path) -> None
         survivors = [p for p in procs if p is not victim]
         assert all(p.poll() is None for p in survivors)
         survivor_logs = [log for log in logs if log != victim_log]
-        assert log_count(survivor_logs, RECEIVING) == 1, "not exactly one survivor took over"
+        assert logs_with(survivor_logs, RECEIVING) == 1, "not exactly one survivor took over"
         assert log_count(logs, "Conflict") == 0, "two processes polled getUpdates at once"
         too_fast = paced_too_fast(control)
         assert not too_fast, f"chats sent two messages within a second: {too_fast}"
