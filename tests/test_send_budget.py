@@ -370,3 +370,25 @@ def test_a_worker_reserves_nothing_without_work() -> None:
     """An idle worker's budget holds no slots and its share is the whole budget on paper."""
     budget = SendBudget(slot_source(Database("sqlite+aiosqlite:///:memory:")), POLICY, lambda: 0)
     assert len(budget.slots) == 0 and budget.share == BUDGET
+
+
+async def test_late_slots_are_kept_only_while_one_budget_draws_from_the_bank() -> None:
+    """One worker on SQLite uses a late slot (its rate limiter guards Telegram's window);
+    with a second budget on the same bank both drop late slots, and once the second has
+    stopped the first keeps them again from its next reservation."""
+    db = Database("sqlite+aiosqlite:///:memory:")
+    alone = SendBudget(slot_source(db), POLICY, lambda: 10)
+    assert alone.slots.policy.keep_late
+    await alone.replenish(100.0)
+    assert alone.take(160.0)  # a minute late, still used
+    other = SendBudget(slot_source(db), POLICY, lambda: 10)
+    assert not other.slots.policy.keep_late
+    alone.slots.clear()
+    await alone.replenish(200.0)
+    assert not alone.slots.policy.keep_late and not alone.take(260.0)  # stale: dropped
+    other.release()
+    alone.slots.clear()
+    await alone.replenish(300.0)
+    assert alone.slots.policy.keep_late and alone.take(360.0)
+    shared = SendBudget(SharedSlots(db), POLICY, lambda: 10)
+    assert not shared.slots.policy.keep_late  # a bank other processes draw from

@@ -79,8 +79,21 @@ class LocalSlots:
     """Slots from a bank in this process (SQLite: one process serves the database)."""
 
     def __init__(self, bank: SlotBank) -> None:
-        """Reserve from `bank`."""
+        """Reserve from `bank` (counted among its holders until `leave`)."""
         self.bank = bank
+        self.joined = True
+        bank.holders += 1
+
+    @property
+    def alone(self) -> bool:
+        """Whether no other budget draws from this bank now."""
+        return self.bank.holders <= 1
+
+    def leave(self) -> None:
+        """Stop counting among the bank's holders (once)."""
+        if self.joined:
+            self.joined = False
+            self.bank.holders -= 1
 
     async def reserve(self, now: float, count: int, spacing: float, tolerance: float) -> float:
         """Move the bank's clock past `count` slots."""
@@ -108,10 +121,10 @@ class SendBudget:
     ) -> None:
         """Reserve from `source` under `policy`, for `demand()` messages waiting."""
         self.source = source
-        # This process's own bank: a late slot cannot crowd another process's slots.
-        self.policy = replace(policy, keep_late=True) if isinstance(source, LocalSlots) else policy
+        self.policy = policy
         self.demand = demand
         self.slots = SlotQueue(policy)
+        self._keep_late()
         self.round_trip = 0.0  # seconds a reservation took lately (moving average)
         self._pending: asyncio.Task[None] | None = None  # a reservation on its way
         self._failing = False
@@ -134,6 +147,7 @@ class SendBudget:
         those; with none held the caller waits for it.
         """
         if self._pending is None:
+            self._keep_late()
             count = self.slots.needs(now, self.demand())
             if count == 0:
                 return False
@@ -163,6 +177,14 @@ class SendBudget:
         finally:
             self._pending = None
 
+    def _keep_late(self) -> None:
+        """Use late slots while this budget alone draws from a bank in this process (one
+        worker on SQLite: a late slot cannot crowd another's, and its rate limiter guards
+        Telegram's window); drop them otherwise (see `SlotPolicy.grace`)."""
+        alone = isinstance(self.source, LocalSlots) and self.source.alone
+        if self.slots.policy.keep_late != alone:
+            self.slots.policy = replace(self.policy, keep_late=alone)
+
     def wait(self, now: float) -> float:
         """Seconds until this process's next slot (0.0: one is due now)."""
         wait = self.slots.wait(now)
@@ -177,4 +199,6 @@ class SendBudget:
         sending); returns how many slots."""
         if self._pending is not None:
             self._pending.cancel()
+        if isinstance(self.source, LocalSlots):
+            self.source.leave()
         return self.slots.clear()

@@ -47,8 +47,9 @@ class SlotPolicy:
     horizon: float = 0.2  # seconds of slots one reservation takes at most
     lookahead: float = 0.1  # reserve the next batch when held slots cover less than this
     burst: float = 0.1  # the fraction of a second's slots an idle bank may grant at once
-    # Late slots are used, not dropped: for a bank only this process draws from (SQLite),
-    # where the rate limiter's window (sends in flight counted) already guards Telegram's.
+    # Late slots are used, not dropped: for a bank only one budget draws from (SQLite, one
+    # worker), where its rate limiter's window (sends in flight counted) already guards
+    # Telegram's; two budgets on one bank each have their own limiter, so they drop them.
     keep_late: bool = False
 
     @property
@@ -192,8 +193,9 @@ class SlotBank:
     """The bank's state where one process holds it (SQLite, tests): the next free slot."""
 
     def __init__(self) -> None:
-        """Nothing reserved yet."""
+        """Nothing reserved yet, no one drawing from it."""
         self.next_free = -math.inf
+        self.holders = 0  # budgets drawing from this bank now
 
     def reserve(self, now: float, count: int, spacing: float, tolerance: float = 0.0) -> float:
         """Take `count` slots; returns the first."""
