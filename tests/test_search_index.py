@@ -9,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 
+from bot.pipeline.bm25 import boost
 from bot.pipeline.text import matching_terms, query_groups
 from bot.search import SearchService, run_queries
 from bot.search_index import (
     SearchIndex,
+    _boosts,
     _Hits,
     _Spec,
     _Tantivy,
@@ -347,3 +350,15 @@ def test_few_searches_per_tier_give_the_exhaustive_top(tmp_path: Path) -> None:
     finally:
         engine.index = counting.index  # type: ignore[assignment]
         engine.release()
+
+
+@pytest.mark.parametrize("half_life", [0.0, 6.0, 48.0])
+def test_array_boosts_match_the_scalar_boost(half_life: float) -> None:
+    """The numpy boosts that pick re-ranking candidates equal `bm25.boost` for every age,
+    future and epoch-0 (unknown) publication times included."""
+    now = NOW.timestamp()
+    ages = [0.0, 1.0, 59.0, 3_600.0, 86_400.0, 30 * 86_400.0, -7_200.0]
+    published = [now - age for age in ages] + [0.0]
+    got = _boosts(np.array(published, dtype=np.float64), now, half_life)
+    want = [boost(p, now, half_life) for p in published]
+    assert got.tolist() == pytest.approx(want, rel=1e-12)
