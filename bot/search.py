@@ -160,7 +160,7 @@ class SearchService:
             langs=langs,
         )
         async with self.db.unit_of_work() as session:
-            articles = await ArticleRepo(session).get_many(i for i, _ in ranked)
+            articles = await ArticleRepo(session).get_many((i for i, _ in ranked), with_text=False)
         scores = dict(ranked)
         return [SearchHit(article=a, score=scores[a.id]) for a in articles]
 

@@ -38,15 +38,18 @@ def to_source(row: m.SourceRow) -> d.Source:
     )
 
 
-def to_article(row: m.ArticleRow, source_name: str | None = None) -> d.Article:
-    """Map an article row (optionally with its source's name)."""
+def to_article(
+    row: m.ArticleRow, source_name: str | None = None, *, with_text: bool = True
+) -> d.Article:
+    """Map an article row (optionally with its source's name; the body left empty when it
+    was not read)."""
     return d.Article(
         id=row.id,
         source_id=row.source_id,
         url=row.url,
         title=row.title,
         lede=row.lede,
-        text=row.text,
+        text=row.text if with_text else "",
         lang=row.lang,
         guid=row.guid,
         published_at=row.published_at,

@@ -277,3 +277,20 @@ async def test_queries_command_one_line_per_query(db: Database) -> None:
     assert [r["id"] for r in records[0]["results"]] == [target.id]
     assert records[1]["results"] == []
     assert set(records[0]["results"][0]) >= {"id", "url", "title", "story", "score"}
+
+
+async def test_hits_carry_everything_a_result_shows_but_not_the_body(db: Database) -> None:
+    """Search results read no article body (the costly part of reading a hundred rows):
+    headline, lede, summary, url, story and source come back; `get_many` still reads bodies
+    by default."""
+    story = await new_story(db, "harbour")
+    article = await add(
+        db, "Harbour cranes stand idle", "Dock workers walked out. " * 200, story_id=story
+    )
+    (hit,) = await SearchService(db).hits("harbour cranes", 5, now=NOW)
+    assert hit.article.id == article.id and hit.article.text == ""
+    assert hit.article.title == article.title and hit.article.story_id == story
+    assert hit.article.url == article.url and hit.article.summary == article.summary
+    async with db.unit_of_work() as session:
+        (full,) = await ArticleRepo(session).get_many([article.id])
+    assert full.text.startswith("Dock workers walked out.")

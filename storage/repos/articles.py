@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, false, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from bot.domain import Article, ArticleDraft
 from bot.pipeline.storable import storable_key, storable_key_optional
@@ -187,17 +188,24 @@ class ArticleRepo:
         found = await self.get_many([article_id])
         return found[0] if found else None
 
-    async def get_many(self, ids: Iterable[int]) -> list[Article]:
-        """Articles by id (with source names), in the order given; missing ids skipped."""
+    async def get_many(self, ids: Iterable[int], *, with_text: bool = True) -> list[Article]:
+        """Articles by id (with source names), in the order given; missing ids skipped.
+
+        Without `with_text` the body is not read (left empty): search results show the
+        headline, summary and lede, and a hundred bodies are most of what such a read costs.
+        """
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        rows = await self.session.execute(
+        query = (
             select(ArticleRow, SourceRow.name)
             .outerjoin(SourceRow, SourceRow.id == ArticleRow.source_id)
             .where(ArticleRow.id.in_(wanted))
         )
-        by_id = {row.id: to_article(row, name) for row, name in rows}
+        if not with_text:
+            query = query.options(defer(ArticleRow.text, raiseload=True))
+        rows = await self.session.execute(query)
+        by_id = {row.id: to_article(row, name, with_text=with_text) for row, name in rows}
         return [by_id[i] for i in wanted if i in by_id]
 
     async def set_story(self, article_id: int, story_id: int) -> None:
