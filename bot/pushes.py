@@ -108,6 +108,9 @@ class PushComposer:
         related = await self._related(article, ids)
         for stale in [k for k, hit in cache.items() if now - hit[0] >= CONTEXT_TTL_S]:
             del cache[stale]
+        renders = self._renders  # a render made from an expired context is never asked again
+        for gone in [k for k in renders if now - k[2] >= CONTEXT_TTL_S]:
+            del renders[gone]
         if len(cache) >= CONTEXT_MAX:
             cache.clear()
         entry = cache[key] = (now, story, related, covered)
@@ -117,6 +120,11 @@ class PushComposer:
     def cached(self) -> int:
         """How many push contexts the cache holds."""
         return len(self._context)
+
+    @property
+    def renders_kept(self) -> int:
+        """How many renders are memoised."""
+        return len(self._renders)
 
     async def compose(
         self, chat: Chat, deliveries: Sequence[Delivery], articles: Sequence[Article]

@@ -95,3 +95,17 @@ async def test_a_different_input_renders_anew(
     now[0] += CONTEXT_TTL_S
     await composer.compose(Chat(id=6), [row(6, 6, 1)], [article(1)])
     assert len(renders) == 4 + 4 + 1 + 1
+
+
+async def test_renders_of_expired_contexts_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Renders are keyed by when their context was read; once it has expired they can never
+    be asked for again, and the next context read drops them (they do not wait for 512)."""
+    now = [1000.0]
+    monkeypatch.setattr(pushes.time, "monotonic", lambda: now[0])
+    composer = PushComposer(db=None, stories=NoRelated())  # type: ignore[arg-type]
+    for n in range(1, 6):
+        await composer.compose(Chat(id=n), [row(n, n, n)], [article(n)])
+    assert composer.renders_kept == 5
+    now[0] += CONTEXT_TTL_S
+    await composer.compose(Chat(id=9), [row(9, 9, 9)], [article(9)])
+    assert composer.renders_kept == 1
