@@ -81,18 +81,11 @@ class PushComposer:
             mutes = await MuteRepo(session).filter_for(chat.id)
         return visible(related, mutes, article_terms)[:RELATED_LIMIT]
 
-    async def _story_and_related(
-        self, article: Article, story_id: int | None, ids: set[int]
-    ) -> tuple[Story | None, list[Article], Coverage | None]:
-        """The story, related headlines and coverage for a push, cached briefly: a fan-out
-        asks once per chat."""
-        _, story, related, covered = await self._push_context(article, story_id, ids)
-        return story, related, covered
-
     async def _push_context(
         self, article: Article, story_id: int | None, ids: set[int]
     ) -> PushContext:
-        """When the push context was read, with the story, related headlines and coverage."""
+        """When the push context was read, with the story, related headlines and coverage;
+        cached briefly, as a fan-out asks once per chat."""
         cache = self._context
         key = (article.id, story_id, frozenset(ids))
         now = time.monotonic()

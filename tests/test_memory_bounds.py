@@ -45,13 +45,13 @@ async def test_push_contexts_older_than_their_ttl_are_dropped(
     monkeypatch.setattr(pushes.time, "monotonic", lambda: now[0])
     composer = PushComposer(db=None, stories=FakeStories())  # type: ignore[arg-type]
     for n in range(1, 6):
-        await composer._story_and_related(article(n), None, {n})
+        await composer._push_context(article(n), None, {n})
     assert composer.cached == 5
     now[0] += CONTEXT_TTL_S
-    await composer._story_and_related(article(6), None, {6})
+    await composer._push_context(article(6), None, {6})
     assert composer.cached == 1
     now[0] += CONTEXT_TTL_S / 2
-    await composer._story_and_related(article(7), None, {7})
+    await composer._push_context(article(7), None, {7})
     assert composer.cached == 2
 
 
