@@ -116,7 +116,7 @@ class ChatSender:
         retry: RetryPolicy,
         clock: Clock,
         stopping: asyncio.Event,
-        send_timeout: float = 12.0,
+        send_timeout: float,
     ) -> None:
         """Send through `sender` (each send cut off after `send_timeout` s), pace with
         `pacer`, record with `marks` and `outcomes`."""

@@ -93,8 +93,8 @@ class Claimer:
         lease: timedelta,
         sizing: ClaimSizing,
         clock: Clock,
+        longest_send: timedelta,
         pace: ChatPace = ChatPace(),
-        longest_send: timedelta = timedelta(seconds=12),
     ) -> None:
         """Claim for `holder` with leases of `lease`, sized by `sizing` and the budget; no
         send begins later than `longest_send` (plus a second) before a lease ends."""
