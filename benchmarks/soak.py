@@ -56,6 +56,18 @@ KEYWORD = "harbour"
 FIRST_CHAT = 50_000
 _LAG = re.compile(r'^akhbar_loop_lag_seconds\{quantile="(0\.99|1)"\} (\S+)$', re.M)
 _POLLS = re.compile(r'^akhbar_polls_total\{outcome="(\w+)"\} (\S+)$', re.M)
+_SQLITE = re.compile(r"^akhbar_sqlite_memory_bytes (\S+)$", re.M)
+
+
+def sqlite_mib(metrics: str) -> float | None:
+    """SQLite's heap in the bot (MiB) from a /metrics text, or None when absent."""
+    found = _SQLITE.search(metrics)
+    return None if found is None else float(found.group(1)) / 2**20
+
+
+def mib(value: float | None) -> str:
+    """A MiB figure to one decimal, or "n/a"."""
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def free_port() -> int:
@@ -291,6 +303,7 @@ def main() -> None:
                 started = time.monotonic()
                 ends = started + args.minutes * 60
                 rss_start: int | None = None
+                sqlite_start: float | None = None
                 series: list[int] = []  # RSS each minute (MiB), to tell a slope from a warm-up
                 p99 = worst = 0.0
                 while time.monotonic() < ends:
@@ -300,6 +313,7 @@ def main() -> None:
                     elapsed = time.monotonic() - started
                     if rss_start is None and elapsed >= args.warmup:
                         rss_start = rss_kib(bot.pid)
+                        sqlite_start = sqlite_mib(scrape(ops_port))
                     if elapsed >= 60 * (len(series) + 1):
                         series.append(rss_kib(bot.pid) // 1024)
                     for quantile, value in _LAG.findall(scrape(ops_port)):
@@ -308,6 +322,7 @@ def main() -> None:
                         else:
                             worst = max(worst, float(value))
                 rss_end = rss_kib(bot.pid)
+                sqlite_end = sqlite_mib(scrape(ops_port))
                 stop_faults.set()
                 publisher.stop()
                 faults.join()
@@ -327,6 +342,7 @@ def main() -> None:
     print(f"RSS growth {growth:+.1f} % (target < 10 % over 30 min after warm-up)")
     print(f"RSS (MiB) {rss_milestones(rss_start or rss_end, series, rss_end)}")
     print(f"RSS by minute (MiB): {series}; {late_slope(series)}")
+    print(f"SQLite heap (MiB) after warm-up {mib(sqlite_start)}, at the end {mib(sqlite_end)}")
     print(f"loop lag: worst p99 {p99 * 1000:.1f} ms, max {worst * 1000:.1f} ms")
     print(f"items published {publisher.count}, articles stored {articles}")
     print(f"pushes sent {sent_during} during the run, {stats['sent']} after draining")

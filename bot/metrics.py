@@ -5,7 +5,8 @@ observer: HTTP status, ``timeout`` or ``network``; sends are ``sendMessage`` wit
 429s are outcome ``429``), ingest ticks' duration, source polls by outcome (``ok``,
 ``not_modified``, ``failed``; recorded with each poll), and search latency (the search
 service times each ranking). Read when scraped: outbox depth,
-sources by health, the last successful poll (database), and loop lag (the monitor).
+sources by health, the last successful poll (database), loop lag (the monitor) and
+SQLite's heap in this process.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.looplag import LoopLagMonitor
+from storage.sqlite_memory import memory_used
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -71,6 +73,14 @@ LAST_POLL: Final = Gauge(
     "Unix time of the latest poll that ended without an error (0: none yet)",
     registry=REGISTRY,
 )
+
+
+SQLITE_MEMORY: Final = Gauge(
+    "akhbar_sqlite_memory_bytes",
+    "Heap held by SQLite in this process (page caches, statements; 0 on PostgreSQL)",
+    registry=REGISTRY,
+)
+SQLITE_MEMORY.set_function(lambda: float(memory_used() or 0))
 
 
 def observe_api(method: str, outcome: str) -> None:
