@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.worker_process import end_with_parent
+from bot.worker_process import settle_worker
 
 if TYPE_CHECKING:
     from bot.pipeline.encoder import Encoder, Vectors
@@ -118,7 +118,7 @@ def _init_worker(name: str) -> None:
     """Load the encoder in the worker process (a failure is kept as the reason); the worker
     ends itself when the bot process dies, so a killed bot leaves no worker behind."""
     global _worker_state
-    end_with_parent(os.getppid())
+    settle_worker(os.getppid())
     _worker_state = load_encoder(name)
 
 

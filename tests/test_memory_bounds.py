@@ -7,15 +7,20 @@ interpreter: arenas are per process and fixed once made).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
+from pathlib import Path
 
 import pytest
 
 from bot import allocator, pushes
 from bot.domain import Article
+from bot.ingest.offloop import OffLoop, shutdown_workers
 from bot.pushes import CONTEXT_TTL_S, PushComposer
 from tests.e2e import REPO_ROOT
 
@@ -62,32 +67,43 @@ def test_an_operators_arena_setting_is_left_alone() -> None:
     assert not allocator.cap_malloc_arenas({"MALLOC_ARENA_MAX": "8"})
 
 
-ARENAS_OF_BUSY_THREADS = textwrap.dedent(
-    """
-    import ctypes, sys, tempfile, threading
-    from bot.allocator import cap_malloc_arenas
-    capped = cap_malloc_arenas() if sys.argv[1] == "cap" else False
+def arenas_with_busy_threads(count: int = 12) -> int:
+    """malloc arenas of this process while `count` threads hold malloc'd blocks at once."""
     libc = ctypes.CDLL(None)
     libc.fopen.restype = ctypes.c_void_p
-    ready = threading.Barrier(13)
+    ready = threading.Barrier(count + 1)
     done = threading.Event()
-    def work():
-        kept = [bytearray(4096) for _ in range(64)]  # malloc'd (over pymalloc's 512 bytes)
+
+    def work() -> None:
+        """Allocate outside pymalloc (blocks over 512 bytes), then wait."""
+        kept = [bytearray(4096) for _ in range(64)]
         ready.wait()
         done.wait()
-    threads = [threading.Thread(target=work) for _ in range(12)]
-    for t in threads:
-        t.start()
+        del kept
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
     ready.wait()
-    with tempfile.NamedTemporaryFile(suffix=".xml") as out:
-        fp = libc.fopen(out.name.encode(), b"w")
-        libc.malloc_info(0, ctypes.c_void_p(fp))
-        libc.fclose(ctypes.c_void_p(fp))
-        heaps = open(out.name).read().count("<heap nr=")
-    done.set()
-    for t in threads:
-        t.join()
-    print(capped, heaps)
+    try:
+        with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+            stream = libc.fopen(out.name.encode(), b"w")
+            libc.malloc_info(0, ctypes.c_void_p(stream))
+            libc.fclose(ctypes.c_void_p(stream))
+            return Path(out.name).read_text().count("<heap nr=")
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+
+
+ARENAS_OF_BUSY_THREADS = textwrap.dedent(
+    """
+    import sys
+    from bot.allocator import cap_malloc_arenas
+    capped = cap_malloc_arenas() if sys.argv[1] == "cap" else False  # before any thread
+    from tests.test_memory_bounds import arenas_with_busy_threads
+    print(capped, arenas_with_busy_threads())
     """
 )
 
@@ -114,6 +130,17 @@ def test_the_bot_process_caps_malloc_arenas() -> None:
     assert arenas_of_twelve_threads(cap=False)[1] > allocator.ARENA_MAX  # what glibc does
     capped, heaps = arenas_of_twelve_threads(cap=True)
     assert capped == "True"
+    assert heaps <= allocator.ARENA_MAX
+
+
+@pytest.mark.skipif(allocator._libc() is None, reason="glibc's malloc only")
+async def test_worker_processes_cap_malloc_arenas_too() -> None:
+    """The ingest worker process (spawned, so a fresh allocator) shares `ARENA_MAX` arenas."""
+    offloop = OffLoop(heavy_chars=1, processes=1)
+    try:
+        heaps = await offloop.run(1, arenas_with_busy_threads)
+    finally:
+        shutdown_workers()
     assert heaps <= allocator.ARENA_MAX
 
 

@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, Final, TypeVar
 
-from bot.worker_process import end_with_parent
+from bot.worker_process import settle_worker
 
 HEAVY_CHARS: Final = 100_000  # input size from which the work goes to a worker process
 PROCESSES: Final = 1
@@ -45,7 +45,7 @@ def _start_worker(parent: int) -> None:
     """Worker start-up: lower priority than the loop, the steps imported, ends with its
     parent; Ctrl-C stops the parent, which ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    end_with_parent(parent)
+    settle_worker(parent)
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICENESS)
     for module in PRELOAD:
