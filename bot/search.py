@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article, Chat, SearchHit, SearchPage, Story
+from bot.follows import article_terms
 from bot.metrics import SEARCH_SECONDS
-from bot.pipeline.search_query import parse_search
+from bot.pipeline.mutes import MuteFilter, TermsOf, hides_headline, visible
+from bot.pipeline.search_query import SearchOptions, parse_search
 from bot.pipeline.text import query_groups
 from bot.pipeline.xlink import receives_push
 from bot.search_index import SearchIndex
 from storage.db import Database
 from storage.repos.articles import ArticleRepo
 from storage.repos.links import LinkRepo
-from storage.repos.search import SearchRepo
+from storage.repos.mutes import MuteRepo
+from storage.repos.search import IndexFeedRepo, SearchRepo
 from storage.repos.stories import StoryRepo
 
 MAX_RESULTS = 100  # ranked articles considered for one grouped result list
 MAX_PER_GROUP = 5  # matching articles listed under one story
+MUTED_TOP_UP = 100  # ranked articles read once more when a chat's mutes left a page short
 
 Group = tuple[Story | None, tuple[Article, ...]]
 
@@ -175,7 +180,8 @@ class SearchService:
         langs: Sequence[str] | None = None,
         chat: Chat | None = None,
     ) -> SearchPage:
-        """One page of results grouped by story (`page_size` groups per page).
+        """One page of results grouped by story (`page_size` groups per page); for a `chat`,
+        in its news languages and without what its mutes hide.
 
         Options written after the words (`flood 7d`, `lang:ar`) filter the results too.
         """
@@ -183,24 +189,18 @@ class SearchService:
         page_size = max(page_size, 1)
         options = parse_search(query)
         moment = now or datetime.now(UTC)
-        hits = await self.hits(
-            options.words,
-            MAX_RESULTS,
-            now=moment,
-            since=since or options.since(moment),
-            langs=langs or options.langs(),
+        mutes = await self._mutes(chat)
+        matches = _Matches(
+            options, moment, since or options.since(moment), langs or options.langs()
         )
-        ranked = [hit.article for hit in hits]
-        same: dict[int, int] = {}
-        if chat is not None:
-            ranked, same = await self._linked_coverage(ranked, chat)
-        story_ids = {a.story_id for a in ranked if a.story_id is not None} | set(same.values())
-        stories: dict[int, Story] = {}
-        if story_ids:
-            async with self.db.unit_of_work() as session:
-                stories = await StoryRepo(session).get_many(story_ids)
-        groups = group_by_story(ranked, stories, same=same)
+        found = await self._matched(matches, mutes, 0, MAX_RESULTS)
+        groups = await self._groups(found.articles, chat, mutes)
         start = page * page_size
+        if found.thinned and found.read >= MAX_RESULTS and len(groups) <= start + page_size:
+            more = await self._matched(matches, mutes, MAX_RESULTS, MUTED_TOP_UP)
+            held = {a.id for a in found.articles}
+            extra = [a for a in more.articles if a.id not in held]
+            groups = await self._groups(found.articles + extra, chat, mutes)
         return SearchPage(
             query=query,
             groups=tuple(groups[start : start + page_size]),
@@ -208,6 +208,85 @@ class SearchService:
             has_more=len(groups) > start + page_size,
             total_hint=len(groups),
         )
+
+    async def _mutes(self, chat: Chat | None) -> MuteFilter:
+        """The chat's mutes (none without a chat)."""
+        if chat is None:
+            return MuteFilter()
+        async with self.db.unit_of_work() as session:
+            return await MuteRepo(session).filter_for(chat.id)
+
+    async def _matched(
+        self, matches: _Matches, mutes: MuteFilter, offset: int, limit: int
+    ) -> _Found:
+        """Ranked matches `offset`..`offset + limit` that the mutes leave visible."""
+        hits = await self.hits(
+            matches.options.words,
+            limit,
+            offset=offset,
+            now=matches.now,
+            since=matches.since,
+            langs=matches.langs,
+        )
+        ranked = [hit.article for hit in hits]
+        terms_of = await self._stored_terms(ranked) if mutes.words else article_terms
+        shown = visible(ranked, mutes, terms_of)
+        return _Found(shown, len(ranked), len(shown) < len(ranked))
+
+    async def _stored_terms(self, articles: list[Article]) -> TermsOf:
+        """Word mutes look at an article's headline, lede and body, as pushes and digests do:
+        here through its stored matching form (`search_text`, read instead of the body and
+        split rather than tokenised; an article without one falls back to its headline and
+        lede)."""
+        async with self.db.unit_of_work() as session:
+            rows = await IndexFeedRepo(session).rows([a.id for a in articles])
+        stored = {row.id: frozenset(row.search_text.split()) for row in rows}
+
+        def terms_of(article: Article) -> frozenset[str]:
+            """The stored terms of one article, else those of what was read of it."""
+            return stored.get(article.id) or article_terms(article)
+
+        return terms_of
+
+    async def _groups(
+        self, ranked: list[Article], chat: Chat | None, mutes: MuteFilter
+    ) -> list[Group]:
+        """The matches grouped by story, with a chat's linked coverage (what its mutes leave of
+        it); groups whose headline a word mute hides are dropped."""
+        same: dict[int, int] = {}
+        if chat is not None:
+            held = {a.id for a in ranked}
+            ranked, same = await self._linked_coverage(ranked, chat)
+            added = visible([a for a in ranked if a.id not in held], mutes, article_terms)
+            ranked = [a for a in ranked if a.id in held] + added
+        story_ids = {a.story_id for a in ranked if a.story_id is not None} | set(same.values())
+        stories: dict[int, Story] = {}
+        if story_ids:
+            async with self.db.unit_of_work() as session:
+                stories = await StoryRepo(session).get_many(story_ids)
+        groups = group_by_story(ranked, stories, same=same)
+        if not mutes.words:
+            return groups
+        return [g for g in groups if g[0] is None or not hides_headline(mutes, g[0].label)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Matches:
+    """What one search ranks: the parsed query, its moment and filters."""
+
+    options: SearchOptions
+    now: datetime
+    since: datetime | None
+    langs: Sequence[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """Ranked matches left visible, how many were read, and whether mutes hid any."""
+
+    articles: list[Article]
+    read: int
+    thinned: bool
 
 
 LINKED_PER_STORY = 2  # other-language reports added under a matched story

@@ -16,7 +16,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from bot.domain import Article, Mute, MuteKind, Source
-from bot.pipeline.text import matching_form
+from bot.pipeline.text import headline_terms, matching_form
 
 MAX_MUTES: Final = 50  # per chat
 MAX_MUTE_TERMS: Final = 5  # matching terms per word mute
@@ -155,9 +155,21 @@ def find_source(query: str, sources: Sequence[Source]) -> SourceMatch:
     return SourceMatch(None, tuple(by_name[name] for name in close))
 
 
-def hides_story(mutes: MuteFilter, label_terms: frozenset[str], sources: set[int]) -> bool:
-    """Whether a listed story is muted: its headline has a muted word set, or every one of
-    its (known) sources is muted."""
-    if any(words <= label_terms for words in mutes.words):
+def word_muted(mutes: MuteFilter, terms: frozenset[str]) -> bool:
+    """Whether every term of some word mute occurs among `terms`."""
+    return any(words <= terms for words in mutes.words)
+
+
+def hides_headline(mutes: MuteFilter, headline: str) -> bool:
+    """Whether a word mute hides a headline (its memoised matching terms)."""
+    return bool(mutes.words) and word_muted(mutes, frozenset(headline_terms(headline)))
+
+
+def hides_story(
+    mutes: MuteFilter, label_terms: frozenset[str], sources: set[int], titles: Iterable[str] = ()
+) -> bool:
+    """Whether a listed story is muted: its headline or one of its articles' `titles` has a
+    muted word set (each title on its own), or every one of its (known) sources is muted."""
+    if word_muted(mutes, label_terms) or any(hides_headline(mutes, t) for t in titles):
         return True
     return bool(sources) and sources <= mutes.sources
