@@ -1,15 +1,17 @@
 """Read views for the Telegram handlers: trending topics, latest articles, a story's card,
 whether a chat follows anything, and the operator figures — read here, rendered by the
 pure `bot.presentation.render`, so handlers never open a unit of work themselves. The
-chat's mutes thin `/topics` and `/latest` (`bot.pipeline.mutes`)."""
+chat's mutes thin `/topics` (a story whose headline or one of its newest titles a word mute
+matches) and `/latest` (`bot.pipeline.mutes`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article, Chat, Clock, Stats, Story
@@ -22,6 +24,7 @@ from bot.presentation.message import Rendered
 from bot.presentation.render import render_latest, render_story_card, render_topics
 from bot.stats import collect_stats
 from storage.db import Database
+from storage.models import ArticleRow
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import FollowRepo
 from storage.repos.links import LinkRepo
@@ -33,6 +36,7 @@ TOPICS_WINDOW: Final = timedelta(days=3)
 LATEST_PAGE: Final = 10
 TIMELINE_MAX: Final = 40
 SCAN_FACTOR: Final = 3  # rows read per row shown, when languages or links thin a list out
+TITLES_CHUNK: Final = 500  # stories per query when reading their article titles
 
 
 def story_language(story: Story, interface: str) -> str:
@@ -114,16 +118,66 @@ def coverage_items(articles: Sequence[Article]) -> list[CoverageItem]:
 
 
 def unmuted_stories(
-    stories: Sequence[Story], mutes: MuteFilter, sources: Mapping[int, set[int]]
+    stories: Sequence[Story],
+    mutes: MuteFilter,
+    sources: Mapping[int, set[int]],
+    titles: Mapping[int, Sequence[str]] | None = None,
+    partners: Mapping[int, set[int]] | None = None,
 ) -> list[Story]:
-    """The stories the chat's mutes leave listed (headline words, all sources muted)."""
+    """The stories the chat's mutes leave listed: none whose headline or recent article
+    `titles` (its own or a linked partner's: its card shows both) hold a muted word set,
+    nor any whose known sources are all muted."""
     if not mutes:
         return list(stories)
+    titles = titles or {}
+    partners = partners or {}
+
+    def shown_titles(story_id: int) -> list[str]:
+        """The article titles of the story and its linked partners."""
+        members = {story_id} | partners.get(story_id, set())
+        return [title for member in sorted(members) for title in titles.get(member, ())]
+
     return [
         s
         for s in stories
-        if not hides_story(mutes, frozenset(headline_terms(s.label)), sources.get(s.id, set()))
+        if not hides_story(
+            mutes,
+            frozenset(headline_terms(s.label)),
+            sources.get(s.id, set()),
+            shown_titles(s.id),
+        )
     ]
+
+
+async def _story_titles(
+    session: AsyncSession, story_ids: Iterable[int], per_story: int
+) -> dict[int, list[str]]:
+    """The titles of each story's newest `per_story` original articles (no bodies read)."""
+    wanted = sorted(set(story_ids))
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(wanted), TITLES_CHUNK):
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=ArticleRow.story_id,
+                order_by=(ArticleRow.published_at.desc(), ArticleRow.id.desc()),
+            )
+            .label("rank")
+        )
+        newest = (
+            select(ArticleRow.story_id, ArticleRow.title, rank)
+            .where(
+                ArticleRow.story_id.in_(wanted[start : start + TITLES_CHUNK]),
+                ArticleRow.duplicate_of.is_(None),
+            )
+            .subquery()
+        )
+        rows = await session.execute(
+            select(newest.c.story_id, newest.c.title).where(newest.c.rank <= per_story)
+        )
+        for story_id, title in rows:
+            found.setdefault(int(story_id), []).append(title or "")
+    return found
 
 
 def reads_article(chat: Chat, article: Article, partners: Mapping[int, set[int]]) -> bool:
@@ -148,12 +202,16 @@ class ReadViews:
         async with self.db.unit_of_work() as session:
             stories = await StoryRepo(session).trending(now - TOPICS_WINDOW, wanted * SCAN_FACTOR)
             mutes = await MuteRepo(session).filter_for(chat.id)
+            partners = await LinkRepo(session).partners(s.id for s in stories)
             if mutes:
                 sources = {}
                 if mutes.sources:
                     sources = await MuteRepo(session).story_sources(s.id for s in stories)
-                stories = unmuted_stories(stories, mutes, sources)
-            partners = await LinkRepo(session).partners(s.id for s in stories)
+                titles = {}
+                if mutes.words:
+                    members = {s.id for s in stories} | {p for f in partners.values() for p in f}
+                    titles = await _story_titles(session, members, TIMELINE_MAX)
+                stories = unmuted_stories(stories, mutes, sources, titles, partners)
             others = {p for found in partners.values() for p in found}
             known = await StoryRepo(session).get_many(others)
         listed = list_for_chat(chat, stories, partners, known)

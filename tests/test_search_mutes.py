@@ -90,7 +90,7 @@ async def test_search_pages_leave_out_muted_words_and_sources(bot: Harness) -> N
     before = await all_pages(bot, "zebra")
     assert sum(groups(p) for p in before) == len(WORDS)
     assert all(title_of(w) in "".join(joined(p) for p in before) for w in WORDS)
-    await bot.command("/mute Volcano")
+    assert "/search" in joined(await bot.command("/mute Volcano"))  # the reply says so
     await bot.command("/mute kettle")
     await bot.command("/mute source Wire 3")  # the satellite report
     after = await all_pages(bot, "zebra")
