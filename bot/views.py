@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article, Chat, Clock, Stats, Story
@@ -36,7 +36,7 @@ TOPICS_WINDOW: Final = timedelta(days=3)
 LATEST_PAGE: Final = 10
 TIMELINE_MAX: Final = 40
 SCAN_FACTOR: Final = 3  # rows read per row shown, when languages or links thin a list out
-TITLES_CHUNK: Final = 500  # stories per query when reading their article titles
+TITLES_CHUNK: Final = 100  # stories per statement when reading their article titles
 
 
 def story_language(story: Story, interface: str) -> str:
@@ -152,30 +152,21 @@ def unmuted_stories(
 async def _story_titles(
     session: AsyncSession, story_ids: Iterable[int], per_story: int
 ) -> dict[int, list[str]]:
-    """The titles of each story's newest `per_story` original articles (no bodies read)."""
+    """The titles of each story's newest `per_story` original articles (no bodies read):
+    one limited index walk per story, `TITLES_CHUNK` stories to a statement."""
     wanted = sorted(set(story_ids))
     found: dict[int, list[str]] = {}
     for start in range(0, len(wanted), TITLES_CHUNK):
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=ArticleRow.story_id,
-                order_by=(ArticleRow.published_at.desc(), ArticleRow.id.desc()),
-            )
-            .label("rank")
-        )
-        newest = (
-            select(ArticleRow.story_id, ArticleRow.title, rank)
-            .where(
-                ArticleRow.story_id.in_(wanted[start : start + TITLES_CHUNK]),
-                ArticleRow.duplicate_of.is_(None),
-            )
+        parts = [
+            select(ArticleRow.story_id, ArticleRow.title)
+            .where(ArticleRow.story_id == story_id, ArticleRow.duplicate_of.is_(None))
+            .order_by(ArticleRow.published_at.desc())
+            .limit(per_story)
             .subquery()
-        )
-        rows = await session.execute(
-            select(newest.c.story_id, newest.c.title).where(newest.c.rank <= per_story)
-        )
-        for story_id, title in rows:
+            for story_id in wanted[start : start + TITLES_CHUNK]
+        ]
+        statement = union_all(*(select(part.c.story_id, part.c.title) for part in parts))
+        for story_id, title in await session.execute(statement):
             found.setdefault(int(story_id), []).append(title or "")
     return found
 
