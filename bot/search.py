@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import Article, Chat, SearchHit, SearchPage, Story
 from bot.follows import article_terms
 from bot.metrics import SEARCH_SECONDS
-from bot.pipeline.mutes import MuteFilter, TermsOf, hides_headline, visible
+from bot.pipeline.mutes import MuteFilter, hides_headline, visible, visible_in_forms
 from bot.pipeline.search_query import SearchOptions, parse_search
 from bot.pipeline.text import query_groups
 from bot.pipeline.xlink import receives_push
@@ -229,24 +229,18 @@ class SearchService:
             langs=matches.langs,
         )
         ranked = [hit.article for hit in hits]
-        terms_of = await self._stored_terms(ranked) if mutes.words else article_terms
-        shown = visible(ranked, mutes, terms_of)
+        forms = await self._stored_forms(ranked) if mutes.words else {}
+        shown = visible_in_forms(ranked, mutes, forms, article_terms)
         return _Found(shown, len(ranked), len(shown) < len(ranked))
 
-    async def _stored_terms(self, articles: list[Article]) -> TermsOf:
-        """Word mutes look at an article's headline, lede and body, as pushes and digests do:
-        here through its stored matching form (`search_text`, read instead of the body and
-        split rather than tokenised; an article without one falls back to its headline and
-        lede)."""
+    async def _stored_forms(self, articles: list[Article]) -> dict[int, str]:
+        """The stored matching form (`search_text`: headline, lede and body terms) of each
+        article, so that word mutes look at the body as pushes and digests do, without
+        reading or tokenising the bodies (an article without one falls back to its headline
+        and lede)."""
         async with self.db.unit_of_work() as session:
             rows = await IndexFeedRepo(session).rows([a.id for a in articles])
-        stored = {row.id: frozenset(row.search_text.split()) for row in rows}
-
-        def terms_of(article: Article) -> frozenset[str]:
-            """The stored terms of one article, else those of what was read of it."""
-            return stored.get(article.id) or article_terms(article)
-
-        return terms_of
+        return {row.id: row.search_text for row in rows}
 
     async def _groups(
         self, ranked: list[Article], chat: Chat | None, mutes: MuteFilter

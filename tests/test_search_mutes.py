@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 
 from bot.demo import keyboard_buttons
+from bot.domain import Article, Mute, MuteKind
+from bot.follows import article_terms
+from bot.pipeline.mutes import form_holds, mute_filter, visible_in_forms
 from bot.search import MAX_RESULTS
 from storage.db import Database
 from tests.bot_harness import USER_ID, Harness, joined, make_harness
@@ -201,3 +204,19 @@ async def test_muted_top_of_ranking_reads_further_down(db: Database) -> None:
         shown = joined(await bot.command("/search zebra"))
         assert "Loud Wire" not in shown
         assert all(q in shown for q in quiet), shown[:500]
+
+
+def test_stored_forms_match_whole_terms_only() -> None:
+    """A word mute looked up in a stored matching form matches whole terms (first, middle,
+    last), never part of a term; an article without a form falls back to its own terms."""
+    assert form_holds("zebra count keeper", frozenset({"zebra", "keeper"}))
+    assert form_holds("zebra count keeper", frozenset({"count"}))
+    assert not form_holds("zebras counted keepers", frozenset({"zebra"}))
+    assert not form_holds("azebra count", frozenset({"zebra"}))
+    assert not form_holds("zebra count", frozenset({"zebra", "keeper"}))
+    mutes = mute_filter([Mute(id=1, chat_id=1, kind=MuteKind.WORD, terms=("انتخاب",))])
+    first = Article(id=1, url="u1", title="Harbour news", source_id=1)
+    second = Article(id=2, url="u2", title="وللانتخابات موعد", source_id=1)
+    third = Article(id=3, url="u3", title="Other news", source_id=1)
+    forms = {1: "harbour news انتخاب موعد", 3: "other news"}
+    assert visible_in_forms([first, second, third], mutes, forms, article_terms) == [third]

@@ -47,6 +47,12 @@ class MuteFilter:
         found = terms()
         return any(words <= found for words in self.words)
 
+    def hides_form(self, article: Article, form: str) -> bool:
+        """Whether the article is muted, its terms given as a stored matching form."""
+        if article.source_id is not None and article.source_id in self.sources:
+            return True
+        return any(form_holds(form, words) for words in self.words)
+
 
 def mute_filter(mutes: Iterable[Mute]) -> MuteFilter:
     """The filter of one chat's mutes (word mutes without terms are ignored)."""
@@ -95,6 +101,31 @@ def visible(articles: Iterable[Article], mutes: MuteFilter, terms_of: TermsOf) -
     if not mutes:
         return list(articles)
     return [a for a in articles if not mutes.hides(a, LazyTerms(a, terms_of))]
+
+
+def form_holds(form: str, words: frozenset[str]) -> bool:
+    """Whether a stored matching form (terms joined by single spaces) holds all `words`."""
+    padded = f" {form} "
+    return all(f" {word} " in padded for word in words)
+
+
+def visible_in_forms(
+    articles: Iterable[Article], mutes: MuteFilter, forms: Mapping[int, str], terms_of: TermsOf
+) -> list[Article]:
+    """The articles the mutes leave visible, in order; word mutes are looked up in each
+    article's stored matching form (no tokenising), or in `terms_of` when it has none."""
+    if not mutes:
+        return list(articles)
+    shown = []
+    for article in articles:
+        form = forms.get(article.id)
+        if form is None:
+            hidden = mutes.hides(article, LazyTerms(article, terms_of))
+        else:
+            hidden = mutes.hides_form(article, form)
+        if not hidden:
+            shown.append(article)
+    return shown
 
 
 def mute_key(terms: Iterable[str]) -> str:
