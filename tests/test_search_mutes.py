@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from bot.demo import keyboard_buttons
 from bot.domain import Article, Mute, MuteKind
 from bot.follows import article_terms
 from bot.pipeline.mutes import form_holds, mute_filter, visible_in_forms
-from bot.search import MAX_RESULTS
+from bot.search import MAX_RESULTS, SearchService
+from bot.search_index import SearchIndex
 from storage.db import Database
 from tests.bot_harness import USER_ID, Harness, joined, make_harness
 from tests.test_inline import ask, results
@@ -180,30 +182,58 @@ def pseudo_word(n: int, salt: int) -> str:
     return "".join(letters[b % 14] + vowels[b % 5] for b in digest[:4])
 
 
+async def loud_and_quiet(bot: Harness) -> list[str]:
+    """More reports than one read of the ranking from "Loud Wire" (newest, so ranked
+    first), then four older ones from "Quiet Wire"; the quiet reports' headline starts."""
+    now = bot.clock.now
+    records = []
+    loud = MAX_RESULTS + 8
+    for n in range(loud + 4):
+        older = n >= loud
+        words = " ".join(pseudo_word(n, salt) for salt in range(6))
+        published = now - (timedelta(days=6) if older else timedelta(minutes=n))
+        item = record(
+            f"r-{n}",
+            f"Report {pseudo_word(n, 9)} on the zebra count",
+            f"The zebra count went on. {words}.",
+            "Quiet Wire" if older else "Loud Wire",
+        )
+        records.append(dict(item, published=published.isoformat()))
+    await bot.add_articles(records)
+    return [f"Report {pseudo_word(n, 9)} on" for n in range(loud, loud + 4)]
+
+
 async def test_muted_top_of_ranking_reads_further_down(db: Database) -> None:
     """When the best-ranked matches (more than the first read) are all from a muted source,
     /search reads the next part of the ranking and still finds the older reports."""
     async with make_harness(db) as bot:
-        now = bot.clock.now
-        records = []
-        loud = MAX_RESULTS + 8
-        for n in range(loud + 4):
-            older = n >= loud
-            words = " ".join(pseudo_word(n, salt) for salt in range(6))
-            published = now - (timedelta(days=6) if older else timedelta(minutes=n))
-            item = record(
-                f"r-{n}",
-                f"Report {pseudo_word(n, 9)} on the zebra count",
-                f"The zebra count went on. {words}.",
-                "Quiet Wire" if older else "Loud Wire",
-            )
-            records.append(dict(item, published=published.isoformat()))
-        await bot.add_articles(records)
-        quiet = [f"Report {pseudo_word(n, 9)} on" for n in range(loud, loud + 4)]
+        quiet = await loud_and_quiet(bot)
         assert "Muted the source" in joined(await bot.command("/mute source Loud Wire"))
         shown = joined(await bot.command("/search zebra"))
         assert "Loud Wire" not in shown
         assert all(q in shown for q in quiet), shown[:500]
+
+
+async def test_muted_top_of_ranking_on_the_search_index(db: Database, tmp_path: Path) -> None:
+    """The same on the search index (the path `akhbar run` uses once it has caught up):
+    the second read asks the index for the ranking past the first hundred."""
+    async with make_harness(db) as bot:
+        quiet = await loud_and_quiet(bot)
+        await bot.command("/mute source Loud Wire")
+        chat = await bot.services.chats.get(USER_ID)
+        assert chat is not None
+        index = SearchIndex(db, tmp_path / "index")
+        assert await index.prepare()
+        try:
+            service = SearchService(db, index=index)
+            found = await service.search("zebra", 0, 5, now=bot.clock.now, chat=chat)
+            titles = [a.title for _story, articles in found.groups for a in articles]
+            assert all(any(t.startswith(q) for t in titles) for q in quiet), titles
+            assert not any(a.source_name == "Loud Wire" for _s, arts in found.groups for a in arts)
+            plain = await service.search("zebra", 0, 5, now=bot.clock.now)
+            assert any(a.source_name == "Loud Wire" for _s, arts in plain.groups for a in arts)
+        finally:
+            await index.close()
 
 
 def test_stored_forms_match_whole_terms_only() -> None:
