@@ -7,12 +7,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from bot.domain import Article, Chat, Clock
-from bot.follows import article_terms
-from bot.pipeline.mutes import visible
 from bot.search import SearchService
 from bot.views import latest_page
 from storage.db import Database
-from storage.repos.mutes import MuteRepo
 
 PAGE_SIZE: Final = 10
 MAX_PAGES: Final = 5  # deeper pages are answered empty
@@ -44,9 +41,6 @@ class InlineSearch:
             async with self.db.unit_of_work() as session:
                 newest, more = await latest_page(session, reader, page, PAGE_SIZE)
             return InlinePage(tuple(newest), more and page + 1 < MAX_PAGES)
-        async with self.db.unit_of_work() as session:
-            mutes = await MuteRepo(session).filter_for(reader.id)
         found = await self.search.search(query, page, PAGE_SIZE, now=self.clock(), chat=reader)
-        shown = [visible(items, mutes, article_terms)[:1] for _story, items in found.groups]
-        articles = tuple(a for first in shown for a in first)
+        articles = tuple(items[0] for _story, items in found.groups if items)
         return InlinePage(articles, found.has_more and page + 1 < MAX_PAGES)
