@@ -19,6 +19,11 @@ then keeps the sum of its articles' vectors, and a candidate story can be gated
 that mean direction. Articles or stories without vectors are scored on terms alone. The
 sum is not exported (a restored story is scored on terms until an article with a vector
 joins it).
+
+Optionally (off by default, `learned_merge`) a candidate is scored by a learned merge
+probability instead: a logistic regression over the pair's MERGE_FEATURES, fitted on the
+gva dev events by tools/train_merge_scorer.py (weights in merge_weights.py); the story
+is joined at probability >= `merge_probability`, and the encoder blend does not apply.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ import itertools
 import math
 import re
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import repeat
 from operator import add, itemgetter, mul, sub
 from typing import Any
 
+from bot.pipeline.merge_weights import WEIGHTS as MERGE_WEIGHTS
 from bot.pipeline.sentences import analyse
 from bot.pipeline.text import headline_terms, matching_terms, term_of
 
@@ -110,6 +116,51 @@ class ClusterConfig:
     encoder_gate: float = -1.0  # a story is a candidate only at this cosine or more (-1: off)
     encoder_weight: float = 0.0  # similarity += weight * (cosine - offset) (0: off)
     encoder_offset: float = 0.0
+    # Learned merge scorer (see MERGE_FEATURES): logistic weights, one per feature and a
+    # bias last; a story is joined at probability >= merge_probability. Empty: the
+    # hand-weighted combined similarity against `threshold` (and `gap_penalty`).
+    merge_weights: tuple[float, ...] = ()
+    merge_probability: float = 0.5
+
+
+# Features of an (article, story) pair for the learned merge scorer, in weight order.
+MERGE_FEATURES: tuple[str, ...] = (
+    "recent_cosine",  # best cosine with the story's recent articles
+    "centroid_cosine",  # cosine with the story's centroid
+    "title_jaccard",  # best headline-term Jaccard with the story's recent articles
+    "shared_rare",  # log(1 + rare terms shared with the story): names, places, numbers
+    "rare_share",  # share of the article's rare terms the story has
+    "title_rare",  # log(1 + headline terms among the story's rare terms)
+    "shared_numbers",  # log(1 + numbers among the article's terms in the story's centroid)
+    "log_gap_days",  # log(1 + days since the story's last article)
+    "rare_after_gap",  # shared_rare * log_gap_days: a late report needs shared names
+    "log_story_size",  # log of the story's article count
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One scored (article, story) pair: the story key, the score and its features."""
+
+    key: int
+    combined: float  # the hand-weighted combined similarity
+    gap_days: float  # days since the story's last article
+    features: tuple[float, ...]  # MERGE_FEATURES values (empty unless asked for)
+    duplicate_of: str | int | None = None  # a near-duplicate recent article of the story
+
+
+def learned_merge(config: ClusterConfig | None = None) -> ClusterConfig:
+    """`config` with the learned merge scorer on: merge_weights.py's weights, no centroid floor
+    (the scorer weighs the centroid cosine itself), as tools/train_merge_scorer.py fits them."""
+    return replace(config or ClusterConfig(), merge_weights=MERGE_WEIGHTS, min_centroid=0.0)
+
+
+def merge_probability(weights: Sequence[float], features: Sequence[float]) -> float:
+    """Logistic merge probability of a pair: weights per feature, bias last."""
+    z = weights[-1] + sum(map(mul, weights, features))
+    if z < -60.0:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-z))
 
 
 @dataclass(slots=True)
@@ -193,6 +244,33 @@ def headline_core(title: str) -> str:
     if len(parts) < 2:
         return title
     return max(parts, key=lambda part: len(part.split()))
+
+
+def _pair_features(
+    vector: Vector,
+    rare: tuple[str, ...],
+    title_set: frozenset[str],
+    story: _Story,
+    recent_best: float,
+    centroid: float,
+    gap_days: float,
+) -> tuple[float, ...]:
+    """MERGE_FEATURES of an article (vector, rare terms, headline terms) and a story."""
+    shared = len(story.rare.keys() & rare)
+    title_jaccard = max((_jaccard(title_set, r.title_terms) for r in story.recent), default=0.0)
+    numbers = sum(1 for t in vector if t.isdigit() and t in story.centroid)
+    return (
+        recent_best,
+        centroid,
+        title_jaccard,
+        math.log1p(shared),
+        shared / len(rare) if rare else 0.0,
+        math.log1p(len(title_set & story.rare.keys())),
+        math.log1p(numbers),
+        math.log1p(gap_days),
+        math.log1p(shared) * math.log1p(gap_days),
+        math.log(max(story.count, 1)),
+    )
 
 
 def _iso(value: datetime) -> str:
@@ -431,6 +509,36 @@ class StoryClusterer:
     ) -> tuple[int | None, float, str | int | None]:
         """Best matching active story (key, similarity, duplicate) or (None, 0, None)."""
         cfg = self.config
+        learned = bool(cfg.merge_weights)
+        best_key: int | None = None
+        best_margin = -1.0
+        best_sim = 0.0
+        for cand in self._candidates(vector, rare, title_set, now, embedding, learned):
+            if cand.duplicate_of is not None:
+                return cand.key, cand.combined, cand.duplicate_of
+            if learned:
+                score = merge_probability(cfg.merge_weights, cand.features)
+                margin = score - cfg.merge_probability
+            else:
+                score = cand.combined
+                margin = score - (cfg.threshold + cfg.gap_penalty * math.log1p(cand.gap_days))
+            if margin >= 0 and margin > best_margin:
+                best_key, best_margin, best_sim = cand.key, margin, score
+        if best_key is None:
+            return None, 0.0, None
+        return best_key, best_sim, None
+
+    def _candidates(
+        self,
+        vector: Vector,
+        rare: tuple[str, ...],
+        title_set: frozenset[str],
+        now: datetime,
+        embedding: Sequence[float] | None,
+        features: bool,
+    ) -> Iterator[Candidate]:
+        """Candidate stories that pass the gates, scored; a near-duplicate ends the list."""
+        cfg = self.config
         if cfg.encoder_gate <= -1.0 and not cfg.encoder_weight:
             embedding = None  # the encoder signal is off
         votes: dict[int, float] = {}
@@ -443,9 +551,6 @@ class StoryClusterer:
             if keys and df[term] <= max_df:
                 for key in keys:
                     votes[key] = get(key, 0.0) + weight
-        best_key: int | None = None
-        best_margin = -1.0
-        best_sim = 0.0
         for key in sorted(votes, key=votes.__getitem__, reverse=True)[: cfg.candidates]:
             story = self._stories[key]
             centroid = _cosine(vector, story.centroid)
@@ -462,7 +567,8 @@ class StoryClusterer:
                 if sim >= cfg.near_duplicate and (
                     _jaccard(title_set, r.title_terms) >= cfg.near_duplicate_title
                 ):
-                    return key, sim, r.id
+                    yield Candidate(key, sim, 0.0, (), r.id)
+                    return
                 if sim > recent_best:
                     recent_best = sim
             gap_days = max(0.0, (now - story.last_seen).total_seconds() / 86400.0)
@@ -471,12 +577,12 @@ class StoryClusterer:
             combined = (1 - cfg.centroid_weight) * recent_best + cfg.centroid_weight * centroid
             if encoded is not None and cfg.encoder_weight:
                 combined += cfg.encoder_weight * (encoded - cfg.encoder_offset)
-            margin = combined - (cfg.threshold + cfg.gap_penalty * math.log1p(gap_days))
-            if margin >= 0 and margin > best_margin:
-                best_key, best_margin, best_sim = key, margin, combined
-        if best_key is None:
-            return None, 0.0, None
-        return best_key, best_sim, None
+            values: tuple[float, ...] = ()
+            if features:
+                values = _pair_features(
+                    vector, rare, title_set, story, recent_best, centroid, gap_days
+                )
+            yield Candidate(key, combined, gap_days, values)
 
     def _join(
         self,
