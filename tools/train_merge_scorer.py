@@ -14,7 +14,8 @@ hand-weighted clusterer whose threshold is chosen on the same four folds, as
 tests/test_quality_floors.py does. Without `--cv`, fits on every dev article and writes
 bot/pipeline/merge_weights.py (`--check`: fail if that file is stale).
 
-    nice -n 15 .venv/bin/python tools/train_merge_scorer.py --cv [--negatives all]
+    nice -n 15 .venv/bin/python tools/train_merge_scorer.py --cv  # every variant, nested (9 min)
+    nice -n 15 .venv/bin/python tools/train_merge_scorer.py --cv --variant no-centroid-floor/hard
     .venv/bin/python tools/train_merge_scorer.py [--check]
 """
 
@@ -154,7 +155,9 @@ def _line(name: str, scores: Sequence[tuple[float, float]]) -> str:
     )
 
 
-def _shipped(rows: Sequence[dict[str, Any]], gold: dict[str, str], folds: list[set[str]]) -> None:
+def _shipped(
+    rows: Sequence[dict[str, Any]], gold: dict[str, str], folds: list[set[str]]
+) -> list[float]:
     """The hand-weighted clusterer, threshold chosen on four folds, scored on the fifth."""
     runs = {t: _run(rows, ClusterConfig(threshold=t)) for t in SHIPPED_GRID}
     table = {t: [cluster_scores(gold, runs[t], fold) for fold in folds] for t in SHIPPED_GRID}
@@ -171,6 +174,7 @@ def _shipped(rows: Sequence[dict[str, Any]], gold: dict[str, str], folds: list[s
     for d in (-0.05, 0.0, 0.05):
         cells = [table[round(t + d, 3)][k] for k, t in enumerate(chosen)]
         print(_line(f"shipped threshold {d:+.2f}", cells))
+    return chosen
 
 
 def _pair_stats(pairs: Sequence[Pair], weights: Sequence[float]) -> str:
@@ -264,6 +268,76 @@ def cross_validate(rows: Sequence[dict[str, Any]], l2: float = L2) -> None:
         print(_line(f"chosen {label}", cells), flush=True)
 
 
+def _joins(rows: Sequence[dict[str, Any]], config: ClusterConfig) -> int:
+    """Articles of the stream that join an existing story."""
+    return len(rows) - len(set(_run(rows, config).values()))
+
+
+def _matching_cut(
+    rows: Sequence[dict[str, Any]], config: ClusterConfig, joins: int, low: float, high: float
+) -> float:
+    """The probability cut in [low, high] whose run joins about `joins` articles (bisection
+    on the logit; fewer joins at higher cuts)."""
+    lo, hi = math.log(low / (1 - low)), math.log(high / (1 - high))
+    best, best_gap = 0.5, math.inf
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        cut = 1 / (1 + math.exp(-mid))
+        found = _joins(rows, replace(config, merge_probability=cut))
+        if abs(found - joins) < best_gap:
+            best, best_gap = cut, abs(found - joins)
+        if found > joins:
+            lo = mid
+        else:
+            hi = mid
+    return best
+
+
+def cross_validate_variant(rows: Sequence[dict[str, Any]], name: str, l2: float = L2) -> None:
+    """One variant's held-fold scores at 0.5 and its neighbours, three ways.
+
+    ±0.05 of probability; the cut that moves the logit as the shipped ±0.05 of combined
+    similarity would (both cosines moving together); and the cut at which the stream has
+    as many joins as the shipped clusterer at its threshold ±0.05.
+    """
+    gold = {r["id"]: r["cluster_id"] for r in rows}
+    folds = _folds(rows)
+    chosen = _shipped(rows, gold, folds)
+    overrides, negatives = VARIANTS[name]
+    config = replace(ClusterConfig(), **overrides)
+    cells: dict[str, list[tuple[float, float]]] = {}
+    cuts: dict[str, list[float]] = {}
+    for k in range(K_FOLDS):
+        train = [r for r in rows if r["id"] not in folds[k]]
+        weights = fit_logistic(training_pairs(train, config, negatives), l2)
+        learned = replace(config, merge_weights=tuple(weights))
+        low, high = _equivalent_cuts(weights)
+        by_count = {
+            d: _matching_cut(
+                rows,
+                learned,
+                _joins(rows, ClusterConfig(threshold=round(chosen[k] + d, 3))),
+                *((0.01, 0.5) if d < 0 else (0.5, 0.99)),
+            )
+            for d in (-0.05, 0.05)
+        }
+        plan = {
+            "p 0.45": 0.45,
+            "p 0.50": 0.5,
+            "p 0.55": 0.55,
+            "logit equiv -0.05": low,
+            "logit equiv +0.05": high,
+            "joins equiv -0.05": by_count[-0.05],
+            "joins equiv +0.05": by_count[0.05],
+        }
+        for label, cut in plan.items():
+            run = _run(rows, replace(learned, merge_probability=cut))
+            cells.setdefault(label, []).append(cluster_scores(gold, run, folds[k]))
+            cuts.setdefault(label, []).append(cut)
+    for label, scores in cells.items():
+        print(_line(f"{name} {label}", scores) + f"   cuts {np.round(cuts[label], 3).tolist()}")
+
+
 def render(weights: Sequence[float]) -> str:
     """The generated weights module."""
     lines = [
@@ -289,12 +363,16 @@ def main() -> int:
     """Cross-validate (--cv) or fit on all dev articles and write the weights module."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cv", action="store_true", help="cross-validate by event fold")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), help="--cv of one variant only")
     parser.add_argument("--check", action="store_true", help="fail if the file is stale")
     parser.add_argument("--l2", type=float, default=L2, help="ridge (standardised features)")
     args = parser.parse_args()
     rows = list(_rows())
     overrides, negatives = VARIANTS[SHIPPED_VARIANT]
     config = replace(ClusterConfig(), **overrides)
+    if args.cv and args.variant:
+        cross_validate_variant(rows, args.variant, args.l2)
+        return 0
     if args.cv:
         cross_validate(rows, args.l2)
         return 0
