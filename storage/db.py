@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from storage.sqlite_memory import limit_pragmas
+from storage.sqlite_memory import CACHED_STATEMENTS, limit_pragmas
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -51,7 +51,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         ensure_sqlite_dir(url)
-        kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("connect_args", {"timeout": 30, "cached_statements": CACHED_STATEMENTS})
         if ":memory:" in url or url.endswith("://"):
             kwargs.setdefault("poolclass", NullPool)
         engine = create_async_engine(url, **kwargs)

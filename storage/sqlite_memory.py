@@ -1,4 +1,4 @@
-"""SQLite's own heap in this process: a reading for metrics, and caps on its page caches.
+"""SQLite's own heap in this process: a reading for metrics, and caps on what it keeps.
 
 Each pooled SQLite connection keeps a page cache (2 MiB by default) that fills as the
 database grows, and SQLite never gives it back while the connection lives. Akhbar caps
@@ -6,6 +6,11 @@ every connection's cache (`CACHE_KIB`) and sets a process-wide soft heap limit
 (`SOFT_HEAP_LIMIT_BYTES`) past which SQLite recycles cache pages instead of allocating
 more. Pages it drops are still in the kernel's file cache, so a re-read costs a copy,
 not a disk read.
+
+Each connection also keeps its prepared statements (Python's `sqlite3` keeps 128 by
+default), 10-40 KiB each; SQLAlchemy writes a new statement text for every length of an
+IN list, so over hours a connection's cache fills with them. `CACHED_STATEMENTS` keeps the
+most recently used ones; an evicted one is prepared again (tens of microseconds).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, Final
 
 CACHE_KIB: Final = 1024
 SOFT_HEAP_LIMIT_BYTES: Final = 12 * 1024 * 1024
+CACHED_STATEMENTS: Final = 32
 
 
 @lru_cache(maxsize=1)
