@@ -106,6 +106,7 @@ class ClusterConfig:
     index_terms: int = 20  # heaviest centroid terms through which a story can be found
     recent_articles: int = 5  # articles per story compared directly
     candidates: int = 5  # stories scored per article
+    rare_candidates: int = 0  # extra stories scored: those sharing most rare terms (0: off)
     vote_terms: int = 20  # heaviest article terms used to find candidate stories
     vote_max_df: float = 0.05  # terms in more than this share of articles do not vote
     near_duplicate: float = 0.9  # cosine for the near-duplicate shortcut
@@ -528,6 +529,31 @@ class StoryClusterer:
             return None, 0.0, None
         return best_key, best_sim, None
 
+    def _candidate_keys(self, vector: Vector, rare: tuple[str, ...]) -> list[int]:
+        """Stories to score: the `candidates` most voted for by the article's heaviest terms,
+        then up to `rare_candidates` more that share the most rare terms with it."""
+        cfg = self.config
+        votes: dict[int, float] = {}
+        get = votes.get
+        max_df = max(cfg.rare_df, cfg.vote_max_df * self._n_docs)
+        df = self._df
+        # The vector is heaviest first (see _normalise): its first terms are the heaviest.
+        for term, weight in itertools.islice(vector.items(), cfg.vote_terms):
+            keys = self._index.get(term)
+            if keys and df[term] <= max_df:
+                for key in keys:
+                    votes[key] = get(key, 0.0) + weight
+        chosen = sorted(votes, key=votes.__getitem__, reverse=True)[: cfg.candidates]
+        if cfg.rare_candidates and rare:
+            shared: Counter[int] = Counter()
+            for term in rare:
+                shared.update(self._index.get(term, ()))
+            taken = set(chosen)
+            extra = [k for k, n in shared.items() if n >= cfg.min_shared_rare and k not in taken]
+            extra.sort(key=lambda k: (-shared[k], -k))
+            chosen.extend(extra[: cfg.rare_candidates])
+        return chosen
+
     def _candidates(
         self,
         vector: Vector,
@@ -541,17 +567,7 @@ class StoryClusterer:
         cfg = self.config
         if cfg.encoder_gate <= -1.0 and not cfg.encoder_weight:
             embedding = None  # the encoder signal is off
-        votes: dict[int, float] = {}
-        get = votes.get
-        max_df = max(cfg.rare_df, cfg.vote_max_df * self._n_docs)
-        df = self._df
-        # The vector is heaviest first (see _normalise): its first terms are the heaviest.
-        for term, weight in itertools.islice(vector.items(), cfg.vote_terms):
-            keys = self._index.get(term)
-            if keys and df[term] <= max_df:
-                for key in keys:
-                    votes[key] = get(key, 0.0) + weight
-        for key in sorted(votes, key=votes.__getitem__, reverse=True)[: cfg.candidates]:
+        for key in self._candidate_keys(vector, rare):
             story = self._stories[key]
             centroid = _cosine(vector, story.centroid)
             if centroid < cfg.min_centroid:
