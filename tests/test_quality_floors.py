@@ -213,14 +213,10 @@ def _gva() -> tuple[dict[str, str], dict[str, set[str]]]:
 
 
 @cache
-def _gva_run(
-    threshold: float,
-    max_active: int = ClusterConfig().max_active,
-    window_days: float = ClusterConfig().window_days,
-) -> dict[str, int]:
+def _gva_run(threshold: float, max_active: int = ClusterConfig().max_active) -> dict[str, int]:
     """Our clustering of the whole dev stream at one threshold."""
     rows = load_jsonl(data_path("gva_event_clusters", "articles.jsonl"))
-    config = ClusterConfig(threshold=threshold, max_active=max_active, window_days=window_days)
+    config = ClusterConfig(threshold=threshold, max_active=max_active)
     return {o["id"]: o["story"] for o in cluster_records(rows, config)}
 
 
@@ -265,50 +261,15 @@ def test_gva_clustering_cross_validated() -> None:
     print(f"\nthresholds chosen per fold: {chosen}; baseline: {base_t}")
     _report(rows)
     pair, b3 = rows[0], rows[1]
-    # CV means 0.695 ± 0.103 / 0.939 ± 0.017 (folds 0.607-0.826 / 0.920-0.959); ±0.05
-    # neighbours 0.635 / 0.632 pairwise (tools/sweep_clustering.py: no variant measured
-    # keeps them within 0.02 without losing about 0.04 at the chosen threshold). With the
-    # former one-year close window: 0.685 ± 0.121 / 0.936 ± 0.022, ±0.05 0.620 / 0.627.
-    assert pair.mean >= 0.69 and b3.mean >= 0.935, (pair, b3)
+    # CV means 0.685 ± 0.121 / 0.936 ± 0.022 (folds 0.583-0.844 / 0.908-0.963); ±0.05
+    # neighbours 0.620 / 0.627 pairwise (tools/sweep_clustering.py: no variant measured
+    # keeps them within 0.02 without losing about 0.04 at the chosen threshold).
+    assert pair.mean >= 0.68 and b3.mean >= 0.93, (pair, b3)
     # No cliff: the ±0.05 neighbours of each fold's threshold stay close on the held fold.
     for neighbour in rows[2:6]:
         base_row = pair if "pairwise" in neighbour.name else b3
         assert neighbour.mean >= base_row.mean - 0.07, (neighbour, base_row)
     assert pair.mean >= rows[6].mean + 0.1 and b3.mean >= rows[7].mean + 0.02
-
-
-_WINDOWS = (365.0, 730.0, 1095.0)  # close windows (days) tried; the dev stream spans 3 years
-
-
-def test_gva_close_window_cross_validated() -> None:
-    # The close window is chosen with the threshold on four event folds and scored on the
-    # fifth. Follow-up reports (trials, sentencing) come months or years after the event;
-    # tools/candidate_recall.py traces them: with a one-year window 13 of the 119 reports
-    # whose event already has a story find it closed, while adding the gold story to the
-    # candidates of the others gains nothing (more candidates, rare-term retrieval: none).
-    def run(key: tuple[float, float]) -> dict[str, int]:
-        return _gva_run(key[1], window_days=key[0])
-
-    keys = [(w, t) for w in _WINDOWS for t in _GRID[1:-1]]
-
-    def train_score(key: tuple[float, float], fold: int) -> float:
-        return statistics.fmean(sum(_fold_score(run(key), g)) for g in range(K_FOLDS) if g != fold)
-
-    chosen = [max(keys, key=lambda k: (train_score(k, f), -k[0])) for f in range(K_FOLDS)]
-    held = [_fold_score(run(k), f) for f, k in enumerate(chosen)]
-    year = [_fold_score(_gva_run(0.15, window_days=365.0), f) for f in range(K_FOLDS)]
-    rows = [
-        FoldScores("gva pairwise F1 window chosen on 4 folds", tuple(s[0] for s in held)),
-        FoldScores("gva B-cubed F1 window chosen on 4 folds", tuple(s[1] for s in held)),
-        FoldScores("gva pairwise F1 one-year window, t 0.15", tuple(s[0] for s in year)),
-        FoldScores("gva B-cubed F1 one-year window, t 0.15", tuple(s[1] for s in year)),
-    ]
-    print(f"\n(window, threshold) chosen per fold: {chosen}")
-    _report(rows)
-    # Every fold chooses 1095 days at 0.15 (730 scores below 365 on the training folds):
-    # held 0.695 / 0.939 against 0.685 / 0.936 with a year.
-    assert {k[0] for k in chosen} == {ClusterConfig().window_days}, chosen
-    assert rows[0].mean >= rows[2].mean + 0.005 and rows[1].mean >= rows[3].mean, rows
 
 
 _MERGE_CUTS = (0.45, 0.5, 0.55)  # the learned scorer's probability and its ±0.05 neighbours
@@ -351,11 +312,10 @@ def test_gva_learned_merge_cross_validated() -> None:
     }
     print()
     _report(list(rows.values()))
-    # CV means 0.735 ± 0.089 / 0.945 ± 0.019 (folds 0.643-0.844 / 0.918-0.963); at 0.45
-    # and 0.55: 0.729 / 0.722 pairwise, 0.944 / 0.941 B-cubed (with the one-year close
-    # window: 0.692 ± 0.143 / 0.936 ± 0.030; 0.682 / 0.686).
+    # CV means 0.692 ± 0.143 / 0.936 ± 0.030 (folds 0.549-0.864 / 0.896-0.967); at 0.45
+    # and 0.55: 0.682 / 0.686 pairwise, 0.936 / 0.935 B-cubed.
     pair, b3 = rows[0.5, 0], rows[0.5, 1]
-    assert pair.mean >= 0.73 and b3.mean >= 0.94, (pair, b3)
+    assert pair.mean >= 0.69 and b3.mean >= 0.935, (pair, b3)
     for p in (0.45, 0.55):
         assert rows[p, 0].mean >= pair.mean - 0.02, (rows[p, 0], pair)
         assert rows[p, 1].mean >= b3.mean - 0.02, (rows[p, 1], b3)
@@ -365,7 +325,7 @@ def test_gva_whole_stream_floor() -> None:
     # The whole dev stream at the shipped settings, as `akhbar cluster` runs it.
     gold, _ = _gva()
     pair_f1, b3_f1 = cluster_scores(gold, _gva_run(ClusterConfig().threshold))
-    assert pair_f1 >= 0.72 and b3_f1 >= 0.935, (pair_f1, b3_f1)
+    assert pair_f1 >= 0.71 and b3_f1 >= 0.935, (pair_f1, b3_f1)
 
 
 def test_gva_clustering_bounded_memory_no_cliff() -> None:

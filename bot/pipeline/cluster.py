@@ -88,7 +88,7 @@ class ClusterConfig:
     gap_penalty: float = 0.04  # the bar rises with log(1 + days since the story's last article)
     centroid_weight: float = 0.5  # share of centroid cosine in the combined similarity
     min_centroid: float = 0.15  # the centroid must agree at least this much (anti-chaining)
-    window_days: float = 1095.0  # a story quiet this long closes (trials come years later)
+    window_days: float = 365.0  # a story quiet this long closes
     evidence_days: float = 30.0  # a longer gap needs shared rare terms (names, places, numbers)
     min_shared_rare: int = 2  # rare terms an article must share with a story after a long gap
     rare_df: int = 3  # a term seen in at most max(rare_df, rare_fraction * n) articles is rare
