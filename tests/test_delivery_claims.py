@@ -81,7 +81,12 @@ async def test_a_job_late_past_its_deadline_does_not_send(db: Database) -> None:
         return Rendered("<b>news</b>", plain="news")
 
     first = DeliveryWorker(
-        db, Recorder("A", log), stalled, holder="A", clock=clock, tuning=WorkerTuning(lease_seconds=8)
+        db,
+        Recorder("A", log),
+        stalled,
+        holder="A",
+        clock=clock,
+        tuning=WorkerTuning(lease_seconds=8),
     )
     await first.run_once()
     clock.now = start + timedelta(seconds=11)  # whatever A gave back is due again
@@ -189,7 +194,12 @@ async def test_rows_of_a_claim_whose_reads_failed_are_sent_later(
     await owe(db, [1, 2], "news")
     clock = FakeClock()
     worker = DeliveryWorker(
-        db, SlowSender(), compose, clock=clock, tuning=WorkerTuning(lease_seconds=1)
+        db,
+        SlowSender(),
+        compose,
+        clock=clock,
+        sleep=clock.sleep,  # the pace moves the fake clock (the second send's slot comes)
+        tuning=WorkerTuning(lease_seconds=1),
     )
     read = ChatRepo.get_many
 
