@@ -22,7 +22,8 @@
     followers of one story get its new article: the aggregate effective rate at the API
     (sends after the first over first-to-last arrival; target ≥ 28.5 msg/s) and 429s
     (target zero) per configuration, and each process's messages and rate (from its
-    "delivery pass" log lines, over the same span).
+    "delivery pass" log lines, over the same span). The fake runs at a higher priority than
+    the bots (`favour_fake`): it stands for Telegram, whose clock our CPU does not starve.
 (d') ``multi-burst``: 3 processes at a 1,000 msg/s budget against the fake without limits,
     `--multi-burst-chats` (6,000) followers: the aggregate sustained rate at the API
     (target ≥ 1,000 msg/s), the most sends in any 1 s, and the rate per process.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import resource
@@ -46,6 +48,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,10 +131,43 @@ async def sent_count(db: Database) -> int:
     return int(n or 0)
 
 
-async def deliver(
-    url: str, base_url: str, chats: int, per_second: float
-) -> tuple[int, float, float]:
-    """Seed, fan out and send everything with the real worker; (sent, seconds, CPU seconds)."""
+@dataclass
+class Usage:
+    """What one process used over a span: CPU seconds, and seconds it waited for a CPU."""
+
+    cpu: float = 0.0
+    waited: float = 0.0
+
+    @classmethod
+    def of(cls, pid: int) -> Usage:
+        """The process's totals so far (all its threads; /proc)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        waited = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                waited += int((task / "schedstat").read_text().split()[1])
+            except (OSError, ValueError, IndexError):  # a thread that just ended
+                continue
+        return cls((int(fields[11]) + int(fields[12])) / tick, waited / 1e9)
+
+    def __sub__(self, other: Usage) -> Usage:
+        """The usage between two readings."""
+        return Usage(self.cpu - other.cpu, self.waited - other.waited)
+
+
+@dataclass
+class Delivered:
+    """A timed delivery: messages sent, seconds, and what the bot and the fake API used."""
+
+    sent: int
+    seconds: float
+    bot: Usage
+    fake: Usage
+
+
+async def deliver(url: str, base_url: str, chats: int, per_second: float) -> Delivered:
+    """Seed, fan out and send everything with the real worker, timed from the first claim."""
     settings = Settings(
         database_url=url, telegram_bot_token=TOKEN, max_messages_per_second=per_second
     )
@@ -150,7 +186,9 @@ async def deliver(
     )
     fanned = await FanOut(db, holder="bench").run_until_idle()
     assert fanned.enqueued == chats, fanned
-    started, cpu_started = time.perf_counter(), time.process_time()
+    fakes = child_pids("tests.fakebotapi")
+    started, bot_started = time.perf_counter(), Usage.of(os.getpid())
+    fake_started = [Usage.of(pid) for pid in fakes]
     sent = 0
     while sent < chats:
         result = await worker.run_once()
@@ -158,10 +196,14 @@ async def deliver(
         if result.claimed == 0:
             await asyncio.sleep(0.05)
     seconds = time.perf_counter() - started
-    cpu = time.process_time() - cpu_started
+    bot_used = Usage.of(os.getpid()) - bot_started
+    fake_used = Usage()
+    for pid, before in zip(fakes, fake_started, strict=True):
+        used = Usage.of(pid) - before
+        fake_used = Usage(fake_used.cpu + used.cpu, fake_used.waited + used.waited)
     await bot.shutdown()
     await db.dispose()
-    return sent, seconds, cpu
+    return Delivered(sent, seconds, bot_used, fake_used)
 
 
 def arrivals(control: ControlClient) -> list[float]:
@@ -184,16 +226,15 @@ def part_rate(folder: Path, chats: int) -> None:
     budget = DEFAULT_MESSAGES_PER_SECOND
     enforced = str(int(TELEGRAM_BULK_PER_SECOND))
     with spawn("--limits", "--global-per-second", enforced) as control:
-        sent, seconds, _ = asyncio.run(
-            deliver(fresh_url(folder, "rate"), control.base_url, chats, budget)
-        )
+        done = asyncio.run(deliver(fresh_url(folder, "rate"), control.base_url, chats, budget))
+        sent, seconds = done.sent, done.seconds
         stats = control.stats()
     rate = sent / seconds
     print(
         f"(a) {sent} chats at the default {budget:g} msg/s budget, {enforced} msg/s enforced: "
         f"{rate:.2f} msg/s in {seconds:.1f} s; "
-        f"429s received: {stats['count_429'] + stats['limit_429s']} "
-        f"(target ≥ 28.5 msg/s, zero 429s) -> {'PASS' if rate >= 28.5 and not stats['limit_429s'] and not stats['count_429'] else 'FAIL'}"
+        f"429s received: {stats['count_429']} "
+        f"(target ≥ 28.5 msg/s, zero 429s) -> {'PASS' if rate >= 28.5 and not stats['count_429'] else 'FAIL'}"
     )
 
 
@@ -201,19 +242,21 @@ def part_burst(folder: Path, chats: int) -> None:
     """(b) Budget 1,000 msg/s against a zero-latency fake without limits."""
     budget = 1000.0
     with spawn() as control:
-        sent, seconds, cpu = asyncio.run(
-            deliver(fresh_url(folder, "burst"), control.base_url, chats, budget)
-        )
+        done = asyncio.run(deliver(fresh_url(folder, "burst"), control.base_url, chats, budget))
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before reading
         seen = arrivals(control)
     sustained = (len(seen) - 1) / (seen[-1] - seen[0])
     most = most_in_window(seen)
     cap = int(window_ceiling(budget))
     ok = sustained >= budget and most <= cap and peak_mb < 300
+    sent, seconds, bot, fake = done.sent, done.seconds, done.bot, done.fake
     print(
         f"(b) {sent} chats at a 1,000 msg/s budget: sustained {sustained:.0f} msg/s at the API "
         f"(most in any 1 s: {most}); end to end {sent / seconds:.0f} msg/s in {seconds:.1f} s; "
-        f"{sent / cpu:.0f} msg per CPU-second ({cpu:.1f} CPU-s); peak RSS {peak_mb:.0f} MB "
+        f"{sent / bot.cpu:.0f} msg per CPU-second ({bot.cpu:.1f} CPU-s; the bot's threads "
+        f"waited {bot.waited:.1f} s for a CPU); the fake API {fake.cpu / sent * 1e6:.0f} µs CPU "
+        f"per request ({fake.cpu:.1f} CPU-s, waited {fake.waited:.1f} s); load {load_text()}; "
+        f"peak RSS {peak_mb:.0f} MB "
         f"(targets ≥ 1,000 msg/s, ≤ {cap:,} in any 1 s, < 300 MB) -> {'PASS' if ok else 'FAIL'}"
     )
 
@@ -462,6 +505,45 @@ def fresh_postgres(server: str) -> tuple[str, str]:
     return url, name
 
 
+FAKE_NICENESS = -10  # the fake Bot API's priority in (d) and (d'): Telegram is not on our CPU
+
+
+def child_pids(marker: str) -> list[int]:
+    """This process's children whose command line contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and marker in command:
+            found.append(int(entry.name))
+    return found
+
+
+def load_text() -> str:
+    """The machine's load averages (1, 5, 15 min)."""
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def favour_fake() -> None:
+    """Run the fake Bot API ahead of the bots for the CPU (it stands for Telegram's servers).
+
+    Starved on the shared 2-core machine, the fake read requests up to 40 ms after the bots
+    had written them, and stamped them then: sends that left evenly spaced were counted
+    bunched, and its 1 s windows overflowed with no bot at fault. The bots' own lateness
+    (a slot used late, a send delayed before the write) is still seen by the fake.
+    """
+    for pid in child_pids("tests.fakebotapi"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, FAKE_NICENESS)
+        except OSError as exc:  # not root: measured as before, with the fake's own lateness
+            print(f"(the fake Bot API keeps its priority: {exc})", flush=True)
+
+
 def pass_messages(log: Path) -> int:
     """Messages one `akhbar run` process reported in its delivery pass log lines."""
     return sum(int(m.group(1)) for m in PASS_LOG.finditer(log.read_text(errors="replace")))
@@ -480,6 +562,7 @@ def run_processes(
         args = ("--limits", "--global-per-second", str(int(TELEGRAM_BULK_PER_SECOND)))
         logs = [folder / f"{name}-{n}.log" for n in range(processes)]
         with spawn(*(args if limits else ())) as control, ExitStack() as stack:
+            favour_fake()
             env = bot_env(
                 control.base_url,
                 url,
@@ -522,13 +605,13 @@ def part_multi(server: str, folder: Path, chats: int, counts: list[int]) -> None
     for processes in counts:
         seen, stats, per_process = run_processes(server, folder, processes, chats, budget, True)
         rate, parts = describe(seen, per_process)
-        refused = stats["count_429"] + stats["limit_429s"]
+        refused = stats["count_429"]  # every 429 answered (the flood limits' are among them)
         ok = len(seen) == chats and rate >= 28.5 and refused == 0
         print(
             f"(d) {processes} process(es), {chats} followers, budget {budget:g} msg/s, "
             f"30 msg/s and 1 msg/s per chat enforced: {len(seen)} sent at {rate:.2f} msg/s "
             f"aggregate; 429s: {refused}; per process: {parts} "
-            f"(target ≥ 28.5 msg/s, zero 429s) -> {'PASS' if ok else 'FAIL'}",
+            f"(target ≥ 28.5 msg/s, zero 429s; load {load_text()}) -> {'PASS' if ok else 'FAIL'}",
             flush=True,
         )
 
@@ -543,7 +626,8 @@ def part_multi_burst(server: str, folder: Path, chats: int, processes: int) -> N
     print(
         f"(d') {processes} processes, {chats} followers, budget 1,000 msg/s, no limits: "
         f"{len(seen)} sent at {rate:.0f} msg/s aggregate (most in any 1 s: {most}); "
-        f"per process: {parts} (target ≥ 1,000 msg/s) -> {'PASS' if ok else 'FAIL'}",
+        f"per process: {parts} (target ≥ 1,000 msg/s; load {load_text()}) -> "
+        f"{'PASS' if ok else 'FAIL'}",
         flush=True,
     )
 
