@@ -8,7 +8,11 @@
     limits: the sustained rate as the API saw it (sends after the first over the time from
     the first to the last arrival; target ≥ 1,000), the most sends the API saw in any 1 s
     (at most the worker's window ceiling, 1,034), the end-to-end rate (first claim to last mark), messages per
-    CPU-second of the bot's process (what one core sustains), and peak RSS (target < 300 MB).
+    CPU-second of the bot's process (what one core sustains), the seconds its threads and
+    the fake's waited for a CPU (the kernel's scheduler statistics: on a shared machine the
+    time between slots goes there), the fake's CPU per request, and peak RSS (target
+    < 300 MB). (a) and (b) freeze the heap before sending, as `akhbar run` does once its
+    services are built (`--no-settle`: not).
 (c) ``digest``: `DigestScheduler.run_until_idle` over N chats whose digest is due, each
     following a story with fresh articles, building in batches with
     `bot.digests.DigestBuilder.build_many` (as `akhbar run` does):
@@ -63,6 +67,7 @@ from bot.app import build_services
 from bot.delivery import DeliveryWorker, FanOut, TelegramSender, WorkerTuning, window_ceiling
 from bot.digests import DigestScheduler
 from bot.domain import DeliveryState
+from bot.looplag import settle_startup_heap
 from bot.pipeline.text import matching_terms
 from bot.settings import DEFAULT_MESSAGES_PER_SECOND, TELEGRAM_BULK_PER_SECOND, Settings
 from bot.telegram_request import AiohttpRequest
@@ -78,6 +83,7 @@ from tests.fakebotapi import ControlClient, spawn
 from tests.test_e2e_crash import seed_database
 
 TOKEN = "123456:BENCH"
+SETTLE_HEAP = True  # freeze the heap before sending, as `akhbar run` does (--no-settle: not)
 FIRST_CHAT = 1_000_000
 SEED_BATCH = 2000
 
@@ -186,6 +192,8 @@ async def deliver(url: str, base_url: str, chats: int, per_second: float) -> Del
     )
     fanned = await FanOut(db, holder="bench").run_until_idle()
     assert fanned.enqueued == chats, fanned
+    if SETTLE_HEAP:
+        settle_startup_heap()  # as `akhbar run` does once its services are built
     fakes = child_pids("tests.fakebotapi")
     started, bot_started = time.perf_counter(), Usage.of(os.getpid())
     fake_started = [Usage.of(pid) for pid in fakes]
@@ -484,6 +492,7 @@ def part_digest(folder: Path, chats: int) -> None:
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PASS_LOG = re.compile(r"delivery pass: (\d+) messages")
+LOST_LOG = re.compile(r"send slots so far: (\d+) dropped, (\d+) burnt")
 
 
 async def _admin(server: str, sql: str) -> None:
@@ -549,11 +558,19 @@ def pass_messages(log: Path) -> int:
     return sum(int(m.group(1)) for m in PASS_LOG.finditer(log.read_text(errors="replace")))
 
 
+def lost_slots(log: Path) -> tuple[int, int]:
+    """Send slots one `akhbar run` process let go stale and burnt for late answers (its last
+    delivery pass log line)."""
+    found = LOST_LOG.findall(log.read_text(errors="replace"))
+    return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
+
+
 def run_processes(
     server: str, folder: Path, processes: int, chats: int, budget: float, limits: bool
-) -> tuple[list[float], dict[str, Any], list[int]]:
+) -> tuple[list[float], dict[str, Any], list[tuple[int, int, int]]]:
     """`processes` x `akhbar run` on one fresh database deliver one article to `chats`
-    followers; (arrival times at the fake, its stats, messages per process)."""
+    followers; (arrival times at the fake, its stats, and per process: messages, slots
+    dropped, slots burnt)."""
     url, name = fresh_postgres(server)
     chat_ids = list(range(FIRST_CHAT, FIRST_CHAT + chats))
     try:
@@ -585,17 +602,21 @@ def run_processes(
                 if m["method"] == "sendMessage" and int(m["chat_id"]) in wanted
             )
             stats = control.stats()
-        per_process = [pass_messages(log) for log in logs]
+        per_process = [(pass_messages(log), *lost_slots(log)) for log in logs]
     finally:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return seen, stats, per_process
 
 
-def describe(seen: list[float], per_process: list[int]) -> tuple[float, str]:
-    """The aggregate rate over first-to-last arrival, and each process's part of it."""
+def describe(seen: list[float], per_process: list[tuple[int, int, int]]) -> tuple[float, str]:
+    """The aggregate rate over first-to-last arrival, and each process's part of it (with
+    the slots it dropped and burnt)."""
     span = seen[-1] - seen[0] if len(seen) > 1 else float("inf")
     rate = (len(seen) - 1) / span
-    parts = ", ".join(f"{n} msgs ({n / span:.1f} msg/s)" for n in per_process)
+    parts = ", ".join(
+        f"{n} msgs ({n / span:.1f} msg/s; slots dropped {dropped}, burnt {burnt})"
+        for n, dropped, burnt in per_process
+    )
     return rate, parts
 
 
@@ -643,7 +664,12 @@ def main() -> None:
     parser.add_argument("--multi-burst-chats", type=int, default=6000, help="followers (d')")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 3], help="for (d)")
     parser.add_argument("--postgres", default=POSTGRES, help="server for (d) and (d')")
+    parser.add_argument(
+        "--no-settle", action="store_true", help="(a), (b): send without freezing the heap first"
+    )
     args = parser.parse_args()
+    global SETTLE_HEAP
+    SETTLE_HEAP = not args.no_settle
     with tempfile.TemporaryDirectory(prefix="akhbar-bench-") as tmp:
         folder = Path(tmp)
         if "rate" in args.parts:
