@@ -70,8 +70,10 @@ class SlotPolicy:
     def tolerance(self) -> float:
         """How far behind now a bank idle for a whole window starts: its first slots (a
         `burst` of the budget, at most the ceiling's room over the budget) are then due at
-        once, like the rate limiter's bursts after a pause; the window before is empty,
-        so no 1 s window gets more than the ceiling."""
+        once, like the rate limiter's bursts after a pause. The window before is empty, so no
+        1 s window gets more than the ceiling as long as the slots are used on time; that
+        holds for one worker alone on its bank (its rate limiter keeps late slots in line),
+        so a bank shared by several processes is given no burst (`bot.delivery.budget`)."""
         room = math.floor(self.ceiling - self.per_second + 1e-9)
         extra = min(max(1, math.floor(self.per_second * self.burst)) - 1, room)
         return max(0, extra) * self.spacing
