@@ -19,13 +19,11 @@ from sqlalchemy import update
 
 from bot.delivery import DeliveryWorker, FanOut, WorkerTuning
 from bot.delivery.budget import (
-    LateSends,
     LocalSlots,
     SendBudget,
     SharedSlots,
     idle_burst,
     slot_source,
-    transit_room,
     window_ceiling,
 )
 from bot.domain import Article, Chat, ChatType, Delivery, DeliveryState
@@ -440,65 +438,3 @@ async def test_a_shared_bank_grants_no_idle_burst_so_late_slots_keep_within_the_
     for stall in (0.0, 0.25, 0.5, 0.75, 1.0):  # any lateness within the grace
         sent = await shared_bank_sends(stalled_until=100.0 + stall * policy.grace)
         assert most_in_window(sent) <= 30
-
-
-def test_a_send_answered_late_owes_the_slots_its_delay_could_crowd_once_per_stall() -> None:
-    """At 29/30 a send may come back up to the transit room (half the ceiling's room, 17 ms)
-    slower than the usual round trip for free; past that it owes one slot per spacing of
-    the excess. Sends delayed by the same stall pay once: what was burnt since they began
-    counts."""
-    late = LateSends(SlotPolicy(29.0, 30.0))
-    assert transit_room(late.policy) == pytest.approx(0.5 / 29)
-    assert late.owed(100.0, 100.002) == 0  # the first answer sets the usual round trip
-    assert late.owed(100.1, 100.102 + 0.017) == 0  # within the room
-    assert late.owed(100.2, 100.262) == 2  # 60 ms over the usual: 43 ms past the room
-    assert late.owed(100.19, 100.262) == 0  # in flight through the same stall: paid
-    assert late.owed(100.25, 100.5) == 5  # through a longer stall: 7 less the 2 paid
-    assert late.owed(104.0, 104.002) == 0 and late.floor == pytest.approx(0.002)
-
-
-async def arrivals_through_a_stall(stall: float, burn: bool) -> list[float]:
-    """Two budgets on one bank at 29 msg/s under a 30/s ceiling, both busy from t = 100;
-    every send reaches the far end (and is answered) at once, except that the first one
-    takes a slot at t >= 100.5 and then stalls for `stall` s before writing it (a garbage
-    collection): the send arrives at the stall's end, where it also sends any slot
-    still within the grace, and hears its answers. Returns the arrival times. Without
-    `burn` the answers are not reported to the budgets."""
-    policy = SlotPolicy(29.0, window_ceiling(29.0))
-    bank = SlotBank()
-    budgets = [SendBudget(LocalSlots(bank), policy, lambda: 1000) for _ in range(2)]
-    arrivals: list[float] = []
-    answers: list[tuple[float, float, SendBudget]] = []  # (arrival, began, budget)
-    stalled_until = None
-    for n in range(2000):
-        now = 100.0 + n * STEP
-        for budget in budgets:
-            if budget is budgets[0] and stalled_until is not None and now < stalled_until:
-                continue
-            for answer in [a for a in answers if a[2] is budget and a[0] <= now + 1e-9]:
-                answers.remove(answer)
-                if burn:
-                    budget.answered(answer[1], answer[0])
-            await budget.replenish(now)
-            await asyncio.sleep(0)  # reservations and burns made in the background land
-            while budget.take(now):
-                arrived = now
-                if budget is budgets[0] and stalled_until is None and now >= 100.5:
-                    stalled_until = arrived = now + stall
-                arrivals.append(arrived)
-                answers.append((arrived, now, budget))
-                if arrived > now:
-                    break
-    return arrivals
-
-
-async def test_slots_burnt_for_a_late_answer_keep_telegrams_window_within_the_ceiling() -> None:
-    """A process that stalls 45 ms between taking a slot and writing its send, then sends
-    its next slot (still within the grace) at once, puts two sends at Telegram together:
-    with the other process on time, 31 in one second. Burning the slot the late answer
-    owes pushes the next second's sends back, and every window keeps to 30."""
-    assert most_in_window(await arrivals_through_a_stall(0.045, burn=False)) == 31
-    sent = await arrivals_through_a_stall(0.045, burn=True)
-    assert len(sent) >= 55 and most_in_window(sent) <= 30
-    for stall in (0.02, 0.04, 0.05, 0.1, 0.3):
-        assert most_in_window(await arrivals_through_a_stall(stall, burn=True)) <= 30

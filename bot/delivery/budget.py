@@ -15,21 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
-from bot.pipeline.send_slots import (
-    IDLE_WINDOW,
-    LATENESS_SHARE,
-    SlotBank,
-    SlotPolicy,
-    SlotQueue,
-)
+from bot.pipeline.send_slots import IDLE_WINDOW, SlotBank, SlotPolicy, SlotQueue
 from bot.settings import DEFAULT_MESSAGES_PER_SECOND, TELEGRAM_BULK_PER_SECOND
 from storage.db import Database
 from storage.repos.send_budget import SendBudgetRepo
@@ -43,11 +35,6 @@ RESERVE_RETRY = 1.0
 # MAX_LEAD), so they are not already stale when the answer comes.
 LEAD_FACTOR = 1.5
 MAX_LEAD = 0.5
-# The usual round trip of a send (the floor slower sends are measured from) follows a
-# slower one this fraction of the way: a lower envelope, which rises slowly when every
-# send gets slower alike (a uniform delay bunches nothing).
-FLOOR_RISE = 0.01
-BURN_MEMORY = 2.0  # seconds burnt slots are remembered (a late send's window is 1 s)
 
 _LOCAL_BANKS: weakref.WeakKeyDictionary[Database, SlotBank] = weakref.WeakKeyDictionary()
 
@@ -64,58 +51,6 @@ def idle_burst(policy: SlotPolicy) -> float:
     sends in one second at Telegram (measured: the fake Bot API's 429s with 2-3 processes).
     """
     return policy.tolerance if policy.keep_late else 0.0
-
-
-def transit_room(policy: SlotPolicy) -> float:
-    """How much longer than the usual round trip a send may take before it can crowd
-    Telegram's 1 s window: the part of the ceiling's room over the budget that the grace
-    for late slots leaves (`SlotPolicy.grace`) to sends delayed on their way."""
-    return (policy.ceiling / policy.per_second - 1.0) * (1.0 - LATENESS_SHARE)
-
-
-class LateSends:
-    """Which answered sends may have reached Telegram late enough to crowd a window, and how
-    many of the bot's later slots that costs.
-
-    A send delayed on its way (a stalled event loop, a garbage collection between its slot
-    and its write, a slow network) reaches Telegram late, and the next second's sends of the
-    other processes, on time, then fall in one 1 s window with it: the slots alone leave
-    room for only `transit_room` of such delay. Its answer comes at least that late, so a
-    send whose round trip exceeds the usual one (`floor`) by more than the room owes one
-    slot per slot spacing of the excess; burnt (reserved and left unused) right away, they
-    push every later slot of the bot back by as much, out of that window. A stall delays
-    every send in flight alike and is paid once: slots burnt since a send began count
-    towards what it owes.
-    """
-
-    def __init__(self, policy: SlotPolicy) -> None:
-        """Measure against `policy`'s budget and ceiling; no round trip seen yet."""
-        self.policy = policy
-        self.floor: float | None = None  # the usual round trip (seconds)
-        self._burns: deque[tuple[float, int]] = deque()  # (when, slots burnt)
-
-    def owed(self, began: float, answered: float) -> int:
-        """Slots to burn now for a send begun at `began` and answered at `answered`."""
-        took = answered - began
-        floor = self.floor
-        if floor is None or took < floor:
-            self.floor = took
-        else:
-            self.floor = floor + (took - floor) * FLOOR_RISE
-        if floor is None:
-            return 0
-        over = took - floor - transit_room(self.policy)
-        if over <= 0:
-            return 0
-        burns = self._burns
-        while burns and burns[0][0] < answered - BURN_MEMORY:
-            burns.popleft()
-        paid = sum(count for when, count in burns if when >= began)
-        owed = math.ceil(over * self.policy.per_second - 1e-9) - paid
-        if owed <= 0:
-            return 0
-        burns.append((answered, owed))
-        return owed
 
 
 def window_ceiling(max_per_second: float) -> float:
@@ -207,10 +142,6 @@ class SendBudget:
         self.round_trip = 0.0  # seconds a reservation took lately (moving average)
         self._pending: asyncio.Task[None] | None = None  # a reservation on its way
         self._failing = False
-        self.late = LateSends(policy)
-        self.burnt = 0  # slots burnt for sends answered late (lost budget, for the logs)
-        self._owed = 0  # slots still to burn
-        self._burning: asyncio.Task[None] | None = None
 
     @property
     def max_per_second(self) -> float:
@@ -268,33 +199,6 @@ class SendBudget:
         if self.slots.policy.keep_late != alone:
             self.slots.policy = replace(self.policy, keep_late=alone)
 
-    def answered(self, began: float, answered: float) -> None:
-        """A send begun at `began` was answered at `answered`: burn the slots it owes
-        (`LateSends`) where other budgets share the bank; one budget alone on its bank needs
-        none (its rate limiter counts every send until its answer)."""
-        if self.slots.policy.keep_late:
-            return
-        owed = self.late.owed(began, answered)
-        if owed == 0:
-            return
-        self.burnt += owed
-        self._owed += owed
-        if self._burning is None:
-            self._burning = asyncio.create_task(self._burn(answered))
-
-    async def _burn(self, now: float) -> None:
-        """Take the owed slots from the bank and leave them unused."""
-        try:
-            while self._owed:
-                count, self._owed = self._owed, 0
-                await self.source.reserve(now, count, self.policy.spacing, 0.0)
-        except Exception:
-            if not self._failing:
-                log.exception("burning send slots failed; sends wait until it works again")
-            self._failing = True
-        finally:
-            self._burning = None
-
     def wait(self, now: float) -> float:
         """Seconds until this process's next slot (0.0: one is due now)."""
         wait = self.slots.wait(now)
@@ -309,8 +213,6 @@ class SendBudget:
         sending); returns how many slots."""
         if self._pending is not None:
             self._pending.cancel()
-        if self._burning is not None:
-            self._burning.cancel()
         if isinstance(self.source, LocalSlots):
             self.source.leave()
         return self.slots.clear()

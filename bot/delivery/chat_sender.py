@@ -316,13 +316,12 @@ class ChatSender:
         if await self.pacer.begin(chat.id, chat.type != ChatType.PRIVATE, deadline) is not None:
             log.info("chat %s: no room for the closed-topic notice before the deadline", chat.id)
             return
-        began = self.clock()
         try:
             await self._bounded_send(chat.id, notice.text, (), NO_PREVIEW)
         except Exception as exc:  # a notice is best effort: the news itself went out
             log.warning("chat %s: the closed-topic notice failed (%r)", chat.id, exc)
         finally:
-            self.pacer.settle(began)
+            self.pacer.settle()
 
     async def _bounded_send(
         self,
@@ -383,7 +382,6 @@ class ChatSender:
             await self.outcomes.hold([r.id for r in rest], retry_at, "rate limit")
             result.retried += len(rest)
             raise ChatDone
-        began = self.clock()
         try:
             topic, preview = where
             return await self._bounded_send(
@@ -395,4 +393,4 @@ class ChatSender:
             log.warning("chat %s: send failed unexpectedly (%r)", chat.id, exc)
             raise unexpected(exc) from exc
         finally:
-            self.pacer.settle(began)
+            self.pacer.settle()

@@ -91,13 +91,9 @@ class Pacer:
                 return now, wait
             await self.sleep(wait)
 
-    def settle(self, began: datetime | None = None) -> None:
-        """Count a begun send as answered now (whatever the answer); given when it began, one
-        answered late costs the shared budget slots (`SendBudget.answered`)."""
-        now = self.clock().timestamp()
-        self.limiter.settle(now)
-        if began is not None:
-            self.budget.answered(began.timestamp(), now)
+    def settle(self) -> None:
+        """Count a begun send as answered now (whatever the answer)."""
+        self.limiter.settle(self.clock().timestamp())
 
     def pause(self, pause: Pause, chat_id: int, until: datetime) -> None:
         """Hold back sends after a 429: to one chat, or to every chat."""
