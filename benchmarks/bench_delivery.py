@@ -492,7 +492,7 @@ def part_digest(folder: Path, chats: int) -> None:
 
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PASS_LOG = re.compile(r"delivery pass: (\d+) messages")
-LOST_LOG = re.compile(r"send slots so far: (\d+) dropped, (\d+) burnt")
+LOST_LOG = re.compile(r"send slots dropped so far: (\d+)")
 
 
 async def _admin(server: str, sql: str) -> None:
@@ -558,19 +558,18 @@ def pass_messages(log: Path) -> int:
     return sum(int(m.group(1)) for m in PASS_LOG.finditer(log.read_text(errors="replace")))
 
 
-def lost_slots(log: Path) -> tuple[int, int]:
-    """Send slots one `akhbar run` process let go stale and burnt for late answers (its last
-    delivery pass log line)."""
+def lost_slots(log: Path) -> int:
+    """Send slots one `akhbar run` process let go stale (its last delivery pass log line)."""
     found = LOST_LOG.findall(log.read_text(errors="replace"))
-    return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
+    return int(found[-1]) if found else 0
 
 
 def run_processes(
     server: str, folder: Path, processes: int, chats: int, budget: float, limits: bool
-) -> tuple[list[float], dict[str, Any], list[tuple[int, int, int]]]:
+) -> tuple[list[float], dict[str, Any], list[tuple[int, int]]]:
     """`processes` x `akhbar run` on one fresh database deliver one article to `chats`
-    followers; (arrival times at the fake, its stats, and per process: messages, slots
-    dropped, slots burnt)."""
+    followers; (arrival times at the fake, its stats, and per process: messages and slots
+    dropped)."""
     url, name = fresh_postgres(server)
     chat_ids = list(range(FIRST_CHAT, FIRST_CHAT + chats))
     try:
@@ -602,20 +601,19 @@ def run_processes(
                 if m["method"] == "sendMessage" and int(m["chat_id"]) in wanted
             )
             stats = control.stats()
-        per_process = [(pass_messages(log), *lost_slots(log)) for log in logs]
+        per_process = [(pass_messages(log), lost_slots(log)) for log in logs]
     finally:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return seen, stats, per_process
 
 
-def describe(seen: list[float], per_process: list[tuple[int, int, int]]) -> tuple[float, str]:
+def describe(seen: list[float], per_process: list[tuple[int, int]]) -> tuple[float, str]:
     """The aggregate rate over first-to-last arrival, and each process's part of it (with
-    the slots it dropped and burnt)."""
+    the slots it dropped)."""
     span = seen[-1] - seen[0] if len(seen) > 1 else float("inf")
     rate = (len(seen) - 1) / span
     parts = ", ".join(
-        f"{n} msgs ({n / span:.1f} msg/s; slots dropped {dropped}, burnt {burnt})"
-        for n, dropped, burnt in per_process
+        f"{n} msgs ({n / span:.1f} msg/s; slots dropped {dropped})" for n, dropped in per_process
     )
     return rate, parts
 
