@@ -6,12 +6,11 @@ matches) and `/latest` (`bot.pipeline.mutes`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Final
 
-from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Article, Chat, Clock, Stats, Story
@@ -24,7 +23,6 @@ from bot.presentation.message import Rendered
 from bot.presentation.render import render_latest, render_story_card, render_topics
 from bot.stats import collect_stats
 from storage.db import Database
-from storage.models import ArticleRow
 from storage.repos.articles import ArticleRepo
 from storage.repos.chats import FollowRepo
 from storage.repos.links import LinkRepo
@@ -36,7 +34,6 @@ TOPICS_WINDOW: Final = timedelta(days=3)
 LATEST_PAGE: Final = 10
 TIMELINE_MAX: Final = 40
 SCAN_FACTOR: Final = 3  # rows read per row shown, when languages or links thin a list out
-TITLES_CHUNK: Final = 100  # stories per statement when reading their article titles
 
 
 def story_language(story: Story, interface: str) -> str:
@@ -149,28 +146,6 @@ def unmuted_stories(
     ]
 
 
-async def _story_titles(
-    session: AsyncSession, story_ids: Iterable[int], per_story: int
-) -> dict[int, list[str]]:
-    """The titles of each story's newest `per_story` original articles (no bodies read):
-    one limited index walk per story, `TITLES_CHUNK` stories to a statement."""
-    wanted = sorted(set(story_ids))
-    found: dict[int, list[str]] = {}
-    for start in range(0, len(wanted), TITLES_CHUNK):
-        parts = [
-            select(ArticleRow.story_id, ArticleRow.title)
-            .where(ArticleRow.story_id == story_id, ArticleRow.duplicate_of.is_(None))
-            .order_by(ArticleRow.published_at.desc())
-            .limit(per_story)
-            .subquery()
-            for story_id in wanted[start : start + TITLES_CHUNK]
-        ]
-        statement = union_all(*(select(part.c.story_id, part.c.title) for part in parts))
-        for story_id, title in await session.execute(statement):
-            found.setdefault(int(story_id), []).append(title or "")
-    return found
-
-
 def reads_article(chat: Chat, article: Article, partners: Mapping[int, set[int]]) -> bool:
     """Whether the chat's news languages include the article (linked coverage counts)."""
     linked = article.story_id is not None and article.story_id in partners
@@ -201,7 +176,7 @@ class ReadViews:
                 titles = {}
                 if mutes.words:
                     members = {s.id for s in stories} | {p for f in partners.values() for p in f}
-                    titles = await _story_titles(session, members, TIMELINE_MAX)
+                    titles = await ArticleRepo(session).newest_titles(members, TIMELINE_MAX)
                 stories = unmuted_stories(stories, mutes, sources, titles, partners)
             others = {p for found in partners.values() for p in found}
             known = await StoryRepo(session).get_many(others)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, false, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, false, func, insert, select, text, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -17,6 +17,7 @@ from storage.models import ArticleRow, SourceRow
 
 ARTICLES = cast(Table, ArticleRow.__table__)
 LOOKUP_CHUNK = 500  # bound parameters per IN (...) list, well under SQLite's limit
+TITLES_CHUNK = 100  # stories per statement when reading their newest titles
 
 
 # What ingest hands storage: the domain's draft, mapped to columns by `article_columns`.
@@ -187,6 +188,25 @@ class ArticleRepo:
         """One article with its source name."""
         found = await self.get_many([article_id])
         return found[0] if found else None
+
+    async def newest_titles(self, story_ids: Iterable[int], per_story: int) -> dict[int, list[str]]:
+        """The titles of each story's newest `per_story` original articles (no bodies read):
+        one limited index walk per story, `TITLES_CHUNK` stories to a statement."""
+        wanted = sorted(set(story_ids))
+        found: dict[int, list[str]] = {}
+        for start in range(0, len(wanted), TITLES_CHUNK):
+            parts = [
+                select(ArticleRow.story_id, ArticleRow.title)
+                .where(ArticleRow.story_id == story_id, ArticleRow.duplicate_of.is_(None))
+                .order_by(ArticleRow.published_at.desc())
+                .limit(per_story)
+                .subquery()
+                for story_id in wanted[start : start + TITLES_CHUNK]
+            ]
+            statement = union_all(*(select(part.c.story_id, part.c.title) for part in parts))
+            for story_id, title in await self.session.execute(statement):
+                found.setdefault(int(story_id), []).append(title or "")
+        return found
 
     async def get_many(self, ids: Iterable[int], *, with_text: bool = True) -> list[Article]:
         """Articles by id (with source names), in the order given; missing ids skipped.
