@@ -38,9 +38,13 @@ class MuteFilter:
         """Whether the filter hides anything at all."""
         return bool(self.words or self.sources)
 
+    def hides_source(self, article: Article) -> bool:
+        """Whether the article's source is muted."""
+        return article.source_id is not None and article.source_id in self.sources
+
     def hides(self, article: Article, terms: Callable[[], frozenset[str]]) -> bool:
         """Whether the article is muted; `terms()` is called only when a word mute must be checked."""
-        if article.source_id is not None and article.source_id in self.sources:
+        if self.hides_source(article):
             return True
         if not self.words:
             return False
@@ -49,9 +53,7 @@ class MuteFilter:
 
     def hides_form(self, article: Article, form: str) -> bool:
         """Whether the article is muted, its terms given as a stored matching form."""
-        if article.source_id is not None and article.source_id in self.sources:
-            return True
-        return any(form_holds(form, words) for words in self.words)
+        return self.hides_source(article) or any(form_holds(form, w) for w in self.words)
 
 
 def mute_filter(mutes: Iterable[Mute]) -> MuteFilter:
@@ -116,16 +118,15 @@ def visible_in_forms(
     article's stored matching form (no tokenising), or in `terms_of` when it has none."""
     if not mutes:
         return list(articles)
-    shown = []
-    for article in articles:
+
+    def hidden(article: Article) -> bool:
+        """Whether the mutes hide the article, by its stored form when it has one."""
         form = forms.get(article.id)
         if form is None:
-            hidden = mutes.hides(article, LazyTerms(article, terms_of))
-        else:
-            hidden = mutes.hides_form(article, form)
-        if not hidden:
-            shown.append(article)
-    return shown
+            return mutes.hides(article, LazyTerms(article, terms_of))
+        return mutes.hides_form(article, form)
+
+    return [a for a in articles if not hidden(a)]
 
 
 def mute_key(terms: Iterable[str]) -> str:
