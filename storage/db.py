@@ -64,7 +64,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 class Database:
-    """An engine plus its session factory; `unit_of_work()` is the only way to a session."""
+    """An engine plus its session factory: `unit_of_work()` gives a session (one transaction),
+    `autocommit()` one whose statements commit on their own (the send budget's hot row)."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         """Create the engine (lazily connecting) for `url`."""
@@ -82,6 +83,16 @@ class Database:
         """One transaction: commit on success, roll back on error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncSession]:
+        """A session whose every statement commits on its own (no BEGIN, no COMMIT): for
+        one-statement writes on a hot row, whose lock then ends with the statement on the
+        server instead of waiting for this process to send COMMIT."""
+        async with self.engine.connect() as connection:
+            auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=auto, expire_on_commit=False) as session:
+                yield session
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -96,7 +96,7 @@ class DeliveryWorker:
         )
         lease = timedelta(seconds=tuning.lease_seconds)
         self.budget = SendBudget(
-            slot_source(db),
+            slot_source(db, lambda: clock().timestamp()),
             SlotPolicy(max_per_second, window_ceiling(max_per_second)),
             demand=lambda: self.claims.holding,
         )
