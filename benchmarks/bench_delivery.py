@@ -4,6 +4,8 @@
     `TelegramSender` over a PTB `Bot` with `AiohttpRequest`) at the default budget
     (`AKHBAR_MAX_MESSAGES_PER_SECOND`, 29) against the fake Bot API in a subprocess
     enforcing Telegram's 30 msg/s: effective msg/s and 429s (target ≥ 28.5 msg/s, zero 429s).
+    The story has `--related` (3) earlier articles, so each push carries related headlines
+    (and reads the chat's mutes for them) as pushes do in use.
 (b) ``burst``: the same with the budget at 1,000 msg/s against a zero-latency fake without
     limits: the sustained rate as the API saw it (sends after the first over the time from
     the first to the last arrival; target ≥ 1,000), the most sends the API saw in any 1 s
@@ -86,6 +88,7 @@ TOKEN = "123456:BENCH"
 SETTLE_HEAP = True  # freeze the heap before sending, as `akhbar run` does (--no-settle: not)
 FIRST_CHAT = 1_000_000
 SEED_BATCH = 2000
+RELATED = 3  # earlier articles of the story in (a) and (b), shown as related headlines
 
 
 def fresh_url(folder: Path, name: str) -> str:
@@ -125,6 +128,22 @@ async def seed(db: Database, chats: int, articles: int = 1) -> tuple[int, list[i
             )
             await repo_a.set_story(article.id, story.id)
             ids.append(article.id)
+        for n in range(RELATED):  # earlier coverage: each push shows related headlines
+            earlier = await repo_a.insert(
+                ArticleFields(
+                    url=f"https://other.example/port-strike-earlier-{n}",
+                    title=f"Unions meet the port authority on day {n + 1} of the strike",
+                    lede="Union leaders met the port authority as the strike went on.",
+                    text="Union leaders met the port authority. Talks went on.",
+                    summary=("Union leaders met the port authority as the strike went on.",),
+                    guid=f"port-strike-earlier-{n}",
+                    published_at=now - timedelta(hours=2, minutes=n),
+                    fetched_at=now - timedelta(hours=2),
+                    search_text="port strike unions talks",
+                    fanned_out=True,
+                )
+            )
+            await repo_a.set_story(earlier.id, story.id)
     return story.id, ids
 
 
@@ -186,6 +205,7 @@ async def deliver(url: str, base_url: str, chats: int, per_second: float) -> Del
         db,
         TelegramSender(bot),
         services.pushes.compose,
+        prepare=services.pushes.prepare,
         holder="bench",
         max_per_second=per_second,
         tuning=WorkerTuning(lease_seconds=settings.lease_seconds),
@@ -653,6 +673,7 @@ def part_multi_burst(server: str, folder: Path, chats: int, processes: int) -> N
 
 def main() -> None:
     """Run the chosen parts."""
+    global SETTLE_HEAP, RELATED
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", default=["rate", "burst", "digest"])
     parser.add_argument("--chats", type=int, default=10_000, help="chats for (a) and (b)")
@@ -661,13 +682,16 @@ def main() -> None:
     parser.add_argument("--multi-chats", type=int, default=3000, help="followers for (d)")
     parser.add_argument("--multi-burst-chats", type=int, default=6000, help="followers (d')")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 3], help="for (d)")
+    parser.add_argument(
+        "--related", type=int, default=RELATED, help="earlier articles of the story in (a), (b)"
+    )
     parser.add_argument("--postgres", default=POSTGRES, help="server for (d) and (d')")
     parser.add_argument(
         "--no-settle", action="store_true", help="(a), (b): send without freezing the heap first"
     )
     args = parser.parse_args()
-    global SETTLE_HEAP
     SETTLE_HEAP = not args.no_settle
+    RELATED = args.related
     with tempfile.TemporaryDirectory(prefix="akhbar-bench-") as tmp:
         folder = Path(tmp)
         if "rate" in args.parts:

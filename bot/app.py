@@ -126,6 +126,7 @@ def build_engines(services: Services, application: Application) -> Engines:  # t
         TelegramSender(application.bot),
         services.pushes.compose,
         compose_digest=digests.compose,
+        prepare=services.pushes.prepare,
         holder=services.instance,
         max_per_second=settings.max_messages_per_second,
         clock=services.clock,

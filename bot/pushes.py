@@ -11,6 +11,10 @@ Identical pushes are rendered once: a fan-out sends the same articles with the s
 to chats that mostly share a language, timezone, preview setting and related headlines, so
 a render is kept (at most `RENDER_MAX`) under those inputs and the context it was made from,
 and every chat with the same inputs gets the same `Rendered`.
+
+A push's related headlines leave out what the chat muted. The delivery worker hands each
+claim's chats to `prepare`, which reads all their mutes in one query; a push uses them
+while fresh (`MUTES_TTL_S`) and reads its chat's mutes alone otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 from bot.domain import Article, Chat, Delivery, PreviewMode, Story
 from bot.follows import article_terms
-from bot.pipeline.mutes import visible
+from bot.pipeline.mutes import MuteFilter, mute_filter, visible
 from bot.pipeline.xlink import Coverage
 from bot.presentation.digest import article_time, source_name
 from bot.presentation.message import Rendered
@@ -42,6 +46,10 @@ CONTEXT_TTL_S: Final = 30.0
 CONTEXT_MAX: Final = 512
 
 RENDER_MAX: Final = 512  # renders kept; all are dropped when this many are held
+# A chat's mutes read for a claim (`prepare`) serve its pushes this long; a claim covers
+# about five seconds of sends, and a mute set meanwhile counts from the next claim.
+MUTES_TTL_S: Final = 10.0
+MUTES_MAX: Final = 50_000  # chats whose mutes are held; all are dropped beyond this
 
 PushContextKey = tuple[int, int | None, frozenset[int]]
 PushContext = tuple[float, Story | None, list[Article], Coverage | None]
@@ -59,6 +67,26 @@ class PushComposer:
         self.stories = stories
         self._context: dict[PushContextKey, PushContext] = {}
         self._renders: dict[RenderKey, Rendered] = {}
+        self._mutes: dict[int, tuple[float, MuteFilter]] = {}  # chat -> (read at, filter)
+
+    async def prepare(self, chat_ids: list[int]) -> None:
+        """Read the mutes of a claim's chats in one query, for their pushes' related
+        headlines (one read per push halved the send rate at 1,000 msg/s)."""
+        async with self.db.unit_of_work() as session:
+            found = await MuteRepo(session).for_chats(chat_ids)
+        now = time.monotonic()
+        if len(self._mutes) + len(chat_ids) > MUTES_MAX:
+            self._mutes.clear()
+        for chat_id in chat_ids:
+            self._mutes[chat_id] = (now, mute_filter(found.get(chat_id, ())))
+
+    async def _mute_filter(self, chat_id: int) -> MuteFilter:
+        """The chat's mutes: as its claim read them when fresh, else read now."""
+        held = self._mutes.get(chat_id)
+        if held is not None and time.monotonic() - held[0] < MUTES_TTL_S:
+            return held[1]
+        async with self.db.unit_of_work() as session:
+            return await MuteRepo(session).filter_for(chat_id)
 
     async def _related(self, article: Article, exclude: set[int]) -> list[Article]:
         """Related headlines of the story: other sources first, newest first."""
@@ -77,8 +105,7 @@ class PushComposer:
         """The related headlines the chat's mutes leave, at most `RELATED_LIMIT`."""
         if not related:
             return related
-        async with self.db.unit_of_work() as session:
-            mutes = await MuteRepo(session).filter_for(chat.id)
+        mutes = await self._mute_filter(chat.id)
         return visible(related, mutes, article_terms)[:RELATED_LIMIT]
 
     async def _push_context(

@@ -48,6 +48,11 @@ class Job:
     deadline: datetime
 
 
+# Told a claim's chat ids before their jobs are queued (the composer reads what it needs
+# for all of them at once, e.g. `bot.pushes.PushComposer.prepare`).
+PrepareChats = Callable[[list[int]], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What one claim took: rows queued, rows asked for, and the jobs."""
@@ -95,9 +100,11 @@ class Claimer:
         clock: Clock,
         longest_send: timedelta,
         pace: ChatPace = ChatPace(),
+        prepare: PrepareChats | None = None,
     ) -> None:
         """Claim for `holder` with leases of `lease`, sized by `sizing` and the budget; no
-        send begins later than `longest_send` (plus a second) before a lease ends."""
+        send begins later than `longest_send` (plus a second) before a lease ends;
+        `prepare` is told each claim's chats before their jobs are queued."""
         self.db = db
         self.holder = holder
         self.budget = budget
@@ -106,6 +113,7 @@ class Claimer:
         self.clock = clock
         self.pace = pace
         self.margin = send_margin(lease, longest_send)
+        self.prepare = prepare
         self._live: set[int] = set()  # ids of rows in this process's unfinished jobs
         self._rate: float | None = None  # measured messages per second (moving average)
 
@@ -159,6 +167,11 @@ class Claimer:
             chats = await ChatRepo(session).get_many(by_chat)
             article_ids = [r.article_id for r in claimed if r.article_id is not None]
             articles = {a.id: a for a in await ArticleRepo(session).get_many(article_ids)}
+        if self.prepare is not None:
+            try:
+                await self.prepare(list(by_chat))
+            except Exception:  # the composer then reads what it needs chat by chat
+                log.warning("preparing %d chats for composing failed", len(by_chat), exc_info=True)
         jobs = [Job(chats.get(c), c, rows, articles, deadline) for c, rows in by_chat.items()]
         queued = [r.id for rows in by_chat.values() for r in rows]
         self._live.update(queued)  # only once the jobs exist: a failed read leaves none

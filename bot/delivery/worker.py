@@ -23,7 +23,15 @@ from datetime import timedelta
 
 from bot.delivery.budget import SendBudget, slot_source, window_ceiling
 from bot.delivery.chat_sender import ChatDone, ChatSender, WorkerResult
-from bot.delivery.claims import ChatPace, Claim, Claimer, ClaimSizing, Job, Refill
+from bot.delivery.claims import (
+    ChatPace,
+    Claim,
+    Claimer,
+    ClaimSizing,
+    Job,
+    PrepareChats,
+    Refill,
+)
 from bot.delivery.marks import MarkBuffer
 from bot.delivery.messages import Composer, DigestComposer, FirstCompose
 from bot.delivery.outcomes import OutcomeWriter
@@ -79,6 +87,7 @@ class DeliveryWorker:
         compose: Composer,
         *,
         compose_digest: DigestComposer | None = None,
+        prepare: PrepareChats | None = None,
         holder: str = "worker",
         max_per_second: float = DEFAULT_MESSAGES_PER_SECOND,
         limiter: RateLimiter | None = None,
@@ -86,7 +95,8 @@ class DeliveryWorker:
         sleep: Sleep = asyncio.sleep,
         tuning: WorkerTuning = WorkerTuning(),
     ) -> None:
-        """Wire the sender, composers, limits and clock (all injectable for tests)."""
+        """Wire the sender, composers, limits and clock (all injectable for tests);
+        `prepare` gets each claim's chats before they are composed."""
         self.db = db
         self.holder = holder
         self.tuning = tuning
@@ -115,6 +125,7 @@ class DeliveryWorker:
             clock=clock,
             pace=pace,
             longest_send=longest_send,
+            prepare=prepare,
         )
         if self.claims.margin <= longest_send:
             log.warning(
