@@ -5,7 +5,7 @@
     (`AKHBAR_MAX_MESSAGES_PER_SECOND`, 29) against the fake Bot API in a subprocess
     enforcing Telegram's 30 msg/s: effective msg/s and 429s (target ≥ 28.5 msg/s, zero 429s).
     The story has `--related` (3) earlier articles, so each push carries related headlines
-    (and reads the chat's mutes for them) as pushes do in use.
+    (and reads the chat's mutes for them) as pushes do in use; so do (d) and (d').
 (b) ``burst``: the same with the budget at 1,000 msg/s against a zero-latency fake without
     limits: the sustained rate as the API saw it (sends after the first over the time from
     the first to the last arrival; target ≥ 1,000), the most sends the API saw in any 1 s
@@ -88,7 +88,7 @@ TOKEN = "123456:BENCH"
 SETTLE_HEAP = True  # freeze the heap before sending, as `akhbar run` does (--no-settle: not)
 FIRST_CHAT = 1_000_000
 SEED_BATCH = 2000
-RELATED = 3  # earlier articles of the story in (a) and (b), shown as related headlines
+RELATED = 3  # earlier articles of the followed story, shown as related headlines
 
 
 def fresh_url(folder: Path, name: str) -> str:
@@ -96,6 +96,38 @@ def fresh_url(folder: Path, name: str) -> str:
     url = f"sqlite+aiosqlite:///{folder / name}.db"
     upgrade(url)
     return url
+
+
+async def add_coverage(articles: ArticleRepo, story_id: int, now: datetime) -> None:
+    """`RELATED` earlier articles of the story (already fanned out): each push of a new
+    article shows them as related headlines, as pushes in use do."""
+    for n in range(RELATED):
+        earlier = await articles.insert(
+            ArticleFields(
+                url=f"https://other.example/port-strike-earlier-{n}",
+                title=f"Unions meet the port authority on day {n + 1} of the strike",
+                lede="Union leaders met the port authority as the strike went on.",
+                text="Union leaders met the port authority. Talks went on.",
+                summary=("Union leaders met the port authority as the strike went on.",),
+                guid=f"port-strike-earlier-{n}",
+                published_at=now - timedelta(hours=2, minutes=n),
+                fetched_at=now - timedelta(hours=2),
+                search_text="port strike unions talks",
+                fanned_out=True,
+            )
+        )
+        await articles.set_story(earlier.id, story_id)
+
+
+async def seed_multi(url: str, chat_ids: list[int]) -> None:
+    """The multi-process parts' database: `seed_database` plus the story's coverage."""
+    seeded = await seed_database(url, chat_ids)
+    db = Database(url)
+    try:
+        async with db.unit_of_work() as session:
+            await add_coverage(ArticleRepo(session), seeded.story_id, datetime.now(UTC))
+    finally:
+        await db.dispose()
 
 
 async def seed(db: Database, chats: int, articles: int = 1) -> tuple[int, list[int]]:
@@ -128,22 +160,7 @@ async def seed(db: Database, chats: int, articles: int = 1) -> tuple[int, list[i
             )
             await repo_a.set_story(article.id, story.id)
             ids.append(article.id)
-        for n in range(RELATED):  # earlier coverage: each push shows related headlines
-            earlier = await repo_a.insert(
-                ArticleFields(
-                    url=f"https://other.example/port-strike-earlier-{n}",
-                    title=f"Unions meet the port authority on day {n + 1} of the strike",
-                    lede="Union leaders met the port authority as the strike went on.",
-                    text="Union leaders met the port authority. Talks went on.",
-                    summary=("Union leaders met the port authority as the strike went on.",),
-                    guid=f"port-strike-earlier-{n}",
-                    published_at=now - timedelta(hours=2, minutes=n),
-                    fetched_at=now - timedelta(hours=2),
-                    search_text="port strike unions talks",
-                    fanned_out=True,
-                )
-            )
-            await repo_a.set_story(earlier.id, story.id)
+        await add_coverage(repo_a, story.id, now)
     return story.id, ids
 
 
@@ -593,7 +610,7 @@ def run_processes(
     url, name = fresh_postgres(server)
     chat_ids = list(range(FIRST_CHAT, FIRST_CHAT + chats))
     try:
-        asyncio.run(seed_database(url, chat_ids))
+        asyncio.run(seed_multi(url, chat_ids))
         wanted = set(chat_ids)
         args = ("--limits", "--global-per-second", str(int(TELEGRAM_BULK_PER_SECOND)))
         logs = [folder / f"{name}-{n}.log" for n in range(processes)]
@@ -683,7 +700,7 @@ def main() -> None:
     parser.add_argument("--multi-burst-chats", type=int, default=6000, help="followers (d')")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 3], help="for (d)")
     parser.add_argument(
-        "--related", type=int, default=RELATED, help="earlier articles of the story in (a), (b)"
+        "--related", type=int, default=RELATED, help="earlier articles of the followed story"
     )
     parser.add_argument("--postgres", default=POSTGRES, help="server for (d) and (d')")
     parser.add_argument(
