@@ -50,6 +50,7 @@ RENDER_MAX: Final = 512  # renders kept; all are dropped when this many are held
 # about five seconds of sends, and a mute set meanwhile counts from the next claim.
 MUTES_TTL_S: Final = 10.0
 MUTES_MAX: Final = 50_000  # chats whose mutes are held; all are dropped beyond this
+NO_MUTES: Final = mute_filter(())  # shared by the chats that muted nothing
 
 PushContextKey = tuple[int, int | None, frozenset[int]]
 PushContext = tuple[float, Story | None, list[Article], Coverage | None]
@@ -78,7 +79,8 @@ class PushComposer:
         if len(self._mutes) + len(chat_ids) > MUTES_MAX:
             self._mutes.clear()
         for chat_id in chat_ids:
-            self._mutes[chat_id] = (now, mute_filter(found.get(chat_id, ())))
+            mutes = found.get(chat_id)
+            self._mutes[chat_id] = (now, mute_filter(mutes) if mutes else NO_MUTES)
 
     async def _mute_filter(self, chat_id: int) -> MuteFilter:
         """The chat's mutes: as its claim read them when fresh, else read now."""
