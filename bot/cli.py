@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from bot.cli_common import emit, fail, read_jsonl, settings_or_exit
+
+EMBED_BATCH = 64  # texts per encoder call in `akhbar cluster`
 
 app = typer.Typer(
     name="akhbar",
@@ -195,12 +197,48 @@ def cluster_command(
     input: Annotated[
         Path, typer.Option("--input", "-i", help="JSONL with id, title, text, published, lang.")
     ],
+    link: Annotated[
+        bool,
+        typer.Option(
+            "--link/--no-link",
+            help="Link Arabic and English stories of one event (needs the encoder).",
+        ),
+    ] = True,
 ) -> None:
-    """Assign each input article to a story, online, in input order: one JSON line per input."""
-    from bot.pipeline.offline import cluster_records
+    """Assign each input article to a story, online, in input order: one JSON line per input.
 
-    for record in cluster_records(read_jsonl(input)):
+    With Arabic and English records and the encoder (`AKHBAR_ENCODER`) available, the
+    stories of one event in both languages are then linked and share one story id.
+    """
+    from bot.pipeline.offline import cluster_records, needs_linking
+
+    records = list(read_jsonl(input))
+    stories = list(cluster_records(records))
+    if link and needs_linking(records):
+        stories = _linked_stories(records, stories)
+    for record in stories:
         emit(record)
+
+
+def _linked_stories(
+    records: list[dict[str, Any]], stories: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Stories after cross-language linking; unchanged (with a note on stderr) without an encoder."""
+    import numpy as np
+
+    from bot.embeddings import load_encoder
+    from bot.pipeline.offline import link_records, linking_texts
+
+    name = settings_or_exit().encoder
+    encoder, reason = (None, "AKHBAR_ENCODER is off") if name == "off" else load_encoder(name)
+    if encoder is None:
+        typer.echo(f"cross-language linking off: {reason}", err=True)
+        return stories
+    texts = linking_texts(records)
+    vectors = np.concatenate(
+        [encoder.embed(texts[i : i + EMBED_BATCH]) for i in range(0, len(texts), EMBED_BATCH)]
+    )
+    return link_records(records, stories, vectors)
 
 
 @app.command("summarize")

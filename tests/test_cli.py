@@ -109,6 +109,33 @@ def test_cluster_and_summarize_emit_one_line_per_input(tmp_path: Path) -> None:
     assert all(s["summary"][0] in r["text"] for s, r in zip(summaries, rows, strict=True))
 
 
+def test_cluster_without_the_encoder_says_so_and_keeps_the_word_stories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arabic and English input with AKHBAR_ENCODER=off: one note on stderr, the lexical
+    stories on stdout, the same as with `--no-link`."""
+    rows = [
+        {
+            "id": "en1",
+            "title": "Jeddah floods close schools",
+            "text": "Schools shut.",
+            "lang": "en",
+        },
+        {"id": "ar1", "title": "أمطار غزيرة في جدة", "text": "أغلقت المدارس.", "lang": "ar"},
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    monkeypatch.setenv("AKHBAR_ENCODER", "off")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["cluster", "--input", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "cross-language linking off: AKHBAR_ENCODER is off" in result.stderr
+    unlinked = runner.invoke(app, ["cluster", "--input", str(path), "--no-link"])
+    assert unlinked.stderr == ""
+    assert result.stdout == unlinked.stdout
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["en1", "ar1"]
+
+
 def test_bad_jsonl_is_one_clear_line(tmp_path: Path) -> None:
     """A malformed input line is reported with its line number."""
     path = tmp_path / "bad.jsonl"
@@ -121,6 +148,10 @@ def test_status_reports_queue_and_sources() -> None:
     """`akhbar status` prints source health, outbox depth and last-hour figures."""
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
-    assert "sources: 0" in result.output and "outbox:" in result.output and "last hour:" in result.output
+    assert (
+        "sources: 0" in result.output
+        and "outbox:" in result.output
+        and "last hour:" in result.output
+    )
     retried = runner.invoke(app, ["status", "--retry-failed"])
     assert retried.exit_code == 0 and "requeued 0 failed deliveries" in retried.output

@@ -103,5 +103,6 @@ def test_shipped_merge_weights_come_from_the_training_script() -> None:
     overrides, negatives = VARIANTS[SHIPPED_VARIANT]
     config = replace(ClusterConfig(), **overrides)
     assert config.min_centroid == learned_merge().min_centroid
+    assert config.min_story_terms == learned_merge().min_story_terms
     fitted = fit_logistic(training_pairs(rows, config, negatives))
     assert fitted == pytest.approx(list(WEIGHTS), abs=2e-6)

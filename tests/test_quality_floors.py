@@ -325,7 +325,9 @@ def test_gva_whole_stream_floor() -> None:
     # The whole dev stream at the shipped settings, as `akhbar cluster` runs it.
     gold, _ = _gva()
     pair_f1, b3_f1 = cluster_scores(gold, _gva_run(ClusterConfig().threshold))
-    assert pair_f1 >= 0.71 and b3_f1 >= 0.935, (pair_f1, b3_f1)
+    # 0.708 / 0.935 (0.713 / 0.936 before the shared-story-terms gate, which keeps the
+    # held folds' mean and makes them flatter; see README)
+    assert pair_f1 >= 0.705 and b3_f1 >= 0.935, (pair_f1, b3_f1)
 
 
 def test_gva_clustering_bounded_memory_no_cliff() -> None:

@@ -8,7 +8,7 @@ import os
 import random
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from bot.embeddings import Embedder
+from bot.pipeline.cluster import ClusterConfig
 from bot.pipeline.encoder import embedding_text, normalise_rows
 from bot.pipeline.offline import cluster_records
 from bot.pipeline.xlink import (
@@ -32,7 +33,13 @@ from bot.pipeline.xlink import (
     story_language,
 )
 from tests.datapaths import DATA_DIR, data_path
-from tests.xling_stream import PairScore, build_stream, score_pairs
+from tests.xling_stream import (
+    SAME_EVENT_DOCS,
+    PairScore,
+    build_stream,
+    same_event_gold,
+    score_pairs,
+)
 
 T0 = datetime(2026, 3, 1, 9, 0)
 
@@ -283,20 +290,36 @@ def test_stream_matches_the_reference_builder(ntrex_stream: Stream, tmp_path: An
 
 
 def test_ntrex_pairs_linked_across_languages(ntrex_stream: Stream) -> None:
-    """Pinned: lexical stories alone link no pair; with the linker recall ≥ 0.88, precision ≥ 0.91.
+    """Pinned: lexical stories alone link no pair; with the linker F1 >= 0.90.
 
-    Measured 0.886 / 0.912 (F1 0.899). The misses and wrong pairs come from lexical stories
-    that hold several NTREX documents (the two Indonesian tsunami reports, counted as
-    different events by the scorer; a chain of Kavanaugh-hearing pieces, held back by the
-    agreement rule) and one lexical story joining an NTREX report with a GVA shooting.
+    Measured 0.886 / 0.939 (F1 0.912) with the reference scorer's reading, where two NTREX
+    documents of one event in one story count against each other; 0.886 / 1.000 (F1 0.939)
+    with data/README.md's reading (same-event documents are not errors). What stays wrong
+    is the two Indonesian-tsunami reports sharing a story in each language (2 crossed
+    pairs, right by the data README); what is missed are four Kavanaugh-era pieces that
+    share one English story (with Elizabeth Warren's 2020 plans), which the agreement rule
+    leaves unlinked.
     """
     lexical_only = score_pairs(ntrex_stream.gold, ntrex_stream.lexical)
     assert lexical_only.recall == 0.0
-    score = score_pairs(ntrex_stream.gold, _linked_prediction(ntrex_stream))
-    print(f"\nNTREX cross-language pairs: {score}")
+    prediction = _linked_prediction(ntrex_stream)
+    score = score_pairs(ntrex_stream.gold, prediction)
+    same_event = score_pairs(same_event_gold(ntrex_stream.gold), prediction)
+    print(f"\nNTREX cross-language pairs: {score}\n  same-event reading: {same_event}")
     assert score.recall >= 0.88
-    assert score.precision >= 0.91
-    assert score.f1 >= 0.89
+    assert score.precision >= 0.93
+    assert score.f1 >= 0.90
+    assert same_event.recall == score.recall
+    assert same_event.precision >= 0.95
+
+
+def test_same_event_gold_relabels_only_the_named_groups(ntrex_stream: Stream) -> None:
+    """The same-event reading changes the labels of the grouped NTREX documents' texts, nothing else."""
+    relabelled = same_event_gold(ntrex_stream.gold)
+    changed = {key for key, event in ntrex_stream.gold.items() if relabelled[key] != event}
+    grouped = {doc for docs in SAME_EVENT_DOCS for doc in docs[1:]}
+    assert changed == {f"ntrex-{lang}-{doc}" for doc in grouped for lang in ("ar", "en")}
+    assert relabelled["ntrex-ar-reuters.218865"] == relabelled["ntrex-en-nytimes.184860"]
 
 
 def test_no_link_between_distractor_stories(ntrex_stream: Stream) -> None:
@@ -330,13 +353,37 @@ def test_changed_stories_find_exactly_the_full_pass_links_touching_them(
         assert pairs(link_stories(ntrex_stream.articles, changed=changed)) == pairs(expected)
 
 
+def _relexed(stream: Stream, config: ClusterConfig) -> Stream:
+    """The stream with its lexical stories formed under another clustering config."""
+    lexical = {row["id"]: row["story"] for row in cluster_records(stream.records, config)}
+    articles = [replace(a, story=lexical[a.id]) for a in stream.articles]
+    return Stream(stream.records, stream.gold, lexical, articles)
+
+
 def test_agreement_rule_raises_precision(ntrex_stream: Stream) -> None:
-    """Without the agreement rule, mixed lexical stories get linked and precision drops."""
-    strict = score_pairs(ntrex_stream.gold, _linked_prediction(ntrex_stream))
-    loose = score_pairs(
-        ntrex_stream.gold, _linked_prediction(ntrex_stream, LinkConfig(min_agreement=0.0))
-    )
+    """Without the agreement rule, mixed lexical stories get linked and precision drops.
+
+    Shown on lexical stories formed without the shared-story-terms gate, where the Kavanaugh
+    pieces share a story in each language (with the gate the Arabic ones split, and the
+    English story finds no mutual partner with the rule or without it).
+    """
+    chained = _relexed(ntrex_stream, ClusterConfig(min_story_terms=0))
+    strict = score_pairs(chained.gold, _linked_prediction(chained))
+    loose = score_pairs(chained.gold, _linked_prediction(chained, LinkConfig(min_agreement=0.0)))
     assert loose.precision < strict.precision - 0.05
+
+
+def test_shared_story_terms_gate_keeps_the_nyc_report_out_of_the_lax_story(
+    ntrex_stream: Stream,
+) -> None:
+    """The NTREX report "Federal prosecutors seeking rare death penalty for NYC terror attack
+    suspect" joined a GVA report "Prosecutors to seek death penalty in fatal LAX shooting" on words alone; the
+    gate needs two of the story's distinctive terms, and they share only "terror"."""
+    nyc, lax = "ntrex-en-abcnews.306774", "gva-gva-doc-a2d9f4a72e3d206227527f2ae2b192bb"
+    ungated = _relexed(ntrex_stream, ClusterConfig(min_story_terms=0))
+    assert ungated.lexical[nyc] == ungated.lexical[lax]
+    assert ntrex_stream.lexical[nyc] != ntrex_stream.lexical[lax]
+    assert score_pairs(ungated.gold, _linked_prediction(ungated)).precision < 0.92
 
 
 def test_own_scores_agree_with_the_reference_scorer(ntrex_stream: Stream, tmp_path: Any) -> None:
@@ -354,6 +401,49 @@ def test_own_scores_agree_with_the_reference_scorer(ntrex_stream: Stream, tmp_pa
         assert theirs["recall"] == round(ours.recall, 4)
         assert theirs["precision"] == round(ours.precision, 4)
         assert theirs["f1"] == round(ours.f1, 4)
+
+
+def test_cli_cluster_links_the_stream_and_the_reference_scorer_agrees(
+    ntrex_stream: Stream, tmp_path: Path
+) -> None:
+    """`akhbar cluster --input` on the stream links across languages as the tests do: the
+    reference scorer reads F1 >= 0.90 from its output (with `--no-link`: no pair)."""
+    scorer = DATA_DIR.parent / "eval" / "xling_score.py"
+    if not scorer.exists():
+        pytest.skip(f"reference scorer not found at {scorer}")
+    stream_path, gold_path = tmp_path / "in.jsonl", tmp_path / "gold.json"
+    stream_path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ntrex_stream.records),
+        encoding="utf-8",
+    )
+    gold_path.write_text(json.dumps(ntrex_stream.gold), encoding="utf-8")
+    scores = {}
+    for flag in ("--link", "--no-link"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "cluster", "--input", str(stream_path), flag],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [row["id"] for row in rows] == [r["id"] for r in ntrex_stream.records]
+        pred_path = tmp_path / f"pred{flag}.jsonl"
+        pred_path.write_text(done.stdout, encoding="utf-8")
+        scored = subprocess.run(
+            [sys.executable, str(scorer), str(gold_path), str(pred_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        scores[flag] = json.loads(scored.stdout)
+        if flag == "--link":
+            assert {row["id"]: row["story"] for row in rows} == _linked_prediction(ntrex_stream)
+    print(f"\nakhbar cluster on the NTREX stream, reference scorer: {scores}")
+    assert scores["--link"]["f1"] >= 0.90 and scores["--link"]["precision"] >= 0.93
+    assert scores["--no-link"]["recall"] == 0.0
 
 
 _STREAM_STORIES = """

@@ -190,8 +190,8 @@ VARIANTS: dict[str, tuple[dict[str, float], str]] = {
     f"{name}/{neg}": (overrides, neg)
     for name, overrides in (
         ("gates", {}),
-        ("no-centroid-floor", {"min_centroid": 0.0}),
-        ("no-gates", {"min_centroid": 0.0, "evidence_days": 1e9}),
+        ("no-centroid-floor", {"min_centroid": 0.0, "min_story_terms": 0}),
+        ("no-gates", {"min_centroid": 0.0, "min_story_terms": 0, "evidence_days": 1e9}),
     )
     for neg in ("hard", "all")
 }

@@ -7,7 +7,11 @@ two reports share do not count as common). A candidate story is
 scored against its recent articles *and* its centroid, so a story cannot chain away
 from what it is about; the bar rises with the time since the story's last article, and
 after `evidence_days` of quiet an article must also share rare terms (names, places,
-numbers seen in few articles) with the story. Candidates come from an inverted index of
+numbers seen in few articles) with the story. At any gap an article joins only if it
+shares `min_story_terms` of the story's distinctive terms (terms the story took while they
+were rare and that have not spread much beyond it), so two reports worded alike about
+different people and places ("prosecutors seek death penalty" in New York and at LAX)
+stay apart. Candidates come from an inverted index of
 each story's heaviest centroid terms and rare terms; very common terms do not vote.
 Memory is bounded by `max_active` (the least recently joined story closes first) and a
 story quiet for `window_days` closes. A near-duplicate of a recent article (same headline terms, near-identical text) joins
@@ -91,6 +95,7 @@ class ClusterConfig:
     window_days: float = 365.0  # a story quiet this long closes
     evidence_days: float = 30.0  # a longer gap needs shared rare terms (names, places, numbers)
     min_shared_rare: int = 2  # rare terms an article must share with a story after a long gap
+    min_story_terms: int = 2  # distinctive story terms an article must share to join (0: off)
     rare_df: int = 3  # a term seen in at most max(rare_df, rare_fraction * n) articles is rare
     rare_fraction: float = 0.002
     story_rare_terms: int = 60  # rare terms remembered per story
@@ -152,8 +157,11 @@ class Candidate:
 
 def learned_merge(config: ClusterConfig | None = None) -> ClusterConfig:
     """`config` with the learned merge scorer on: merge_weights.py's weights, no centroid floor
-    (the scorer weighs the centroid cosine itself), as tools/train_merge_scorer.py fits them."""
-    return replace(config or ClusterConfig(), merge_weights=MERGE_WEIGHTS, min_centroid=0.0)
+    and no shared-terms gate (the scorer weighs the centroid cosine and the shared rare terms
+    itself), as tools/train_merge_scorer.py fits them."""
+    return replace(
+        config or ClusterConfig(), merge_weights=MERGE_WEIGHTS, min_centroid=0.0, min_story_terms=0
+    )
 
 
 def merge_probability(weights: Sequence[float], features: Sequence[float]) -> float:
@@ -529,6 +537,22 @@ class StoryClusterer:
             return None, 0.0, None
         return best_key, best_sim, None
 
+    def _shares_story_terms(self, vector: Vector, story: _Story) -> bool:
+        """Whether the article has `min_story_terms` of the story's distinctive terms: terms the
+        story took while they were rare, still in at most the rare limit plus the story's size
+        articles (an event's names stay its own while its coverage grows)."""
+        cfg = self.config
+        limit = max(cfg.rare_df, cfg.rare_fraction * self._n_docs) + story.count
+        df = self._df
+        kept = story.rare
+        shared = 0
+        for term in vector:
+            if term in kept and df[term] <= limit:
+                shared += 1
+                if shared >= cfg.min_story_terms:
+                    return True
+        return False
+
     def _candidate_keys(self, vector: Vector, rare: tuple[str, ...]) -> list[int]:
         """Stories to score: the `candidates` most voted for by the article's heaviest terms,
         then up to `rare_candidates` more that share the most rare terms with it."""
@@ -589,6 +613,8 @@ class StoryClusterer:
                     recent_best = sim
             gap_days = max(0.0, (now - story.last_seen).total_seconds() / 86400.0)
             if gap_days > cfg.evidence_days and len(story.rare.keys() & rare) < cfg.min_shared_rare:
+                continue
+            if cfg.min_story_terms and not self._shares_story_terms(vector, story):
                 continue
             combined = (1 - cfg.centroid_weight) * recent_best + cfg.centroid_weight * centroid
             if encoded is not None and cfg.encoder_weight:

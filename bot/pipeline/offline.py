@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from bot.pipeline.cluster import ClusterConfig, ClusterDoc, StoryClusterer
+from bot.pipeline.encoder import embedding_text
 from bot.pipeline.summarise import summarise
+from bot.pipeline.xlink import LinkArticle, LinkConfig, link_stories, merged_story_keys
+
+LINKED_LANGUAGES = frozenset({"ar", "en"})
+_UNDATED = datetime(1970, 1, 1)  # undated records count as published together
 
 
 def _published(value: Any) -> datetime | None:
@@ -45,6 +53,39 @@ def cluster_records(
     clusterer = StoryClusterer(config)
     for record in records:
         yield {"id": record["id"], "story": clusterer.add(cluster_doc(record)).story}
+
+
+def needs_linking(records: Sequence[dict[str, Any]]) -> bool:
+    """Whether the records hold both Arabic and English articles (else there is nothing to link)."""
+    return {record.get("lang") for record in records} >= LINKED_LANGUAGES
+
+
+def linking_texts(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The text each record is embedded by for linking: headline and lead."""
+    return [
+        embedding_text(
+            record.get("title") or "", record.get("text") or "", record.get("lede") or ""
+        )
+        for record in records
+    ]
+
+
+def link_records(
+    records: Sequence[dict[str, Any]],
+    stories: Sequence[dict[str, Any]],
+    vectors: npt.NDArray[np.float32],
+    config: LinkConfig | None = None,
+) -> list[dict[str, Any]]:
+    """`stories` ({"id", "story"} per record) after linking Arabic and English stories of one
+    event (bot.pipeline.xlink, one pass over all records): a linked pair answers under one key."""
+    articles = []
+    for record, row, vector in zip(records, stories, vectors, strict=True):
+        doc = cluster_doc(record)
+        articles.append(
+            LinkArticle(row["id"], row["story"], doc.lang, doc.published or _UNDATED, vector)
+        )
+    merged = merged_story_keys(link_stories(articles, config))
+    return [{"id": row["id"], "story": merged.get(row["story"], row["story"])} for row in stories]
 
 
 def summarise_records(
