@@ -531,27 +531,24 @@ class StoryClusterer:
             else:
                 score = cand.combined
                 margin = score - (cfg.threshold + cfg.gap_penalty * math.log1p(cand.gap_days))
-            if margin >= 0 and margin > best_margin:
+            if margin >= 0 and margin > best_margin and self._shares_story_terms(vector, cand.key):
                 best_key, best_margin, best_sim = cand.key, margin, score
         if best_key is None:
             return None, 0.0, None
         return best_key, best_sim, None
 
-    def _shares_story_terms(self, vector: Vector, story: _Story) -> bool:
+    def _shares_story_terms(self, vector: Vector, key: int) -> bool:
         """Whether the article has `min_story_terms` of the story's distinctive terms: terms the
         story took while they were rare, still in at most the rare limit plus the story's size
         articles (an event's names stay its own while its coverage grows)."""
         cfg = self.config
+        if not cfg.min_story_terms:
+            return True
+        story = self._stories[key]
         limit = max(cfg.rare_df, cfg.rare_fraction * self._n_docs) + story.count
         df = self._df
-        kept = story.rare
-        shared = 0
-        for term in vector:
-            if term in kept and df[term] <= limit:
-                shared += 1
-                if shared >= cfg.min_story_terms:
-                    return True
-        return False
+        shared = [term for term in story.rare.keys() & vector.keys() if df[term] <= limit]
+        return len(shared) >= cfg.min_story_terms
 
     def _candidate_keys(self, vector: Vector, rare: tuple[str, ...]) -> list[int]:
         """Stories to score: the `candidates` most voted for by the article's heaviest terms,
@@ -613,8 +610,6 @@ class StoryClusterer:
                     recent_best = sim
             gap_days = max(0.0, (now - story.last_seen).total_seconds() / 86400.0)
             if gap_days > cfg.evidence_days and len(story.rare.keys() & rare) < cfg.min_shared_rare:
-                continue
-            if cfg.min_story_terms and not self._shares_story_terms(vector, story):
                 continue
             combined = (1 - cfg.centroid_weight) * recent_best + cfg.centroid_weight * centroid
             if encoded is not None and cfg.encoder_weight:
