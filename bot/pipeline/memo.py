@@ -33,6 +33,11 @@ def short_key_cache(maxsize: int, key_chars_max: int) -> Callable[[Callable[P, R
         @functools.wraps(function)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
             """The cached result when the key is short, else the function's own."""
+            if len(args) == 1 and not kwargs:  # the common call: one argument, no generator
+                only = args[0]
+                if isinstance(only, str) and len(only) > key_chars_max:
+                    return function(*args, **kwargs)
+                return cached(*args)
             if kwargs or key_chars(args) > key_chars_max:
                 return function(*args, **kwargs)
             return cached(*args)
