@@ -19,7 +19,12 @@ import pytest
 from bot.embeddings import Embedder
 from bot.pipeline.cluster import ClusterConfig
 from bot.pipeline.encoder import embedding_text, normalise_rows
-from bot.pipeline.offline import cluster_records
+from bot.pipeline.offline import (
+    cluster_records,
+    language_code,
+    link_records,
+    needs_linking,
+)
 from bot.pipeline.xlink import (
     Coverage,
     CoverageItem,
@@ -168,6 +173,34 @@ def test_story_view_uses_majority_language_and_mean_vector() -> None:
         hours=5
     )
     np.testing.assert_allclose(story.vector, _unit(1, 1), atol=1e-6)
+
+
+def test_link_records_merges_linked_stories_and_keeps_input_order() -> None:
+    """Offline linking (`akhbar cluster`): a linked Arabic/English pair answers under one key,
+    language tags like "AR" or "en-GB" count, an undated record takes the latest time before it
+    (as the clusterer does)."""
+    records = [
+        {"id": "e1", "lang": "en-GB", "published": "2026-03-01T09:00:00"},
+        {"id": "a1", "lang": "AR"},
+        {"id": "e2", "lang": "en", "published": "2026-03-01T10:00:00"},
+        {"id": "x", "lang": None},
+    ]
+    stories = [
+        {"id": "e1", "story": 5},
+        {"id": "a1", "story": 7},
+        {"id": "e2", "story": 9},
+        {"id": "x", "story": 11},
+    ]
+    vectors = normalise_rows([[1, 0.05, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0]])
+    linked = link_records(records, stories, vectors)
+    assert linked == [
+        {"id": "e1", "story": 5},
+        {"id": "a1", "story": 5},
+        {"id": "e2", "story": 9},
+        {"id": "x", "story": 11},
+    ]
+    assert needs_linking(records) and not needs_linking([records[0], records[2]])
+    assert [language_code(v) for v in ("ar_EG", " En ", "", 3)] == ["ar", "en", None, None]
 
 
 # ---------------------------------------------------------------- coverage
@@ -448,7 +481,12 @@ def test_cli_cluster_links_the_stream_and_the_reference_scorer_agrees(
 
 _STREAM_STORIES = """
 import hashlib, sys
-from bot.pipeline.offline import cluster_records
+from bot.pipeline.offline import (
+    cluster_records,
+    language_code,
+    link_records,
+    needs_linking,
+)
 from tests.xling_stream import build_stream
 from pathlib import Path
 records, _ = build_stream(*(Path(p) for p in sys.argv[1:4]))

@@ -15,7 +15,7 @@ from bot.pipeline.summarise import summarise
 from bot.pipeline.xlink import LinkArticle, LinkConfig, link_stories, merged_story_keys
 
 LINKED_LANGUAGES = frozenset({"ar", "en"})
-_UNDATED = datetime(1970, 1, 1)  # undated records count as published together
+_UNDATED = datetime(1970, 1, 1)  # records undated from the start count as published together
 
 
 def _published(value: Any) -> datetime | None:
@@ -55,9 +55,16 @@ def cluster_records(
         yield {"id": record["id"], "story": clusterer.add(cluster_doc(record)).story}
 
 
+def language_code(value: Any) -> str | None:
+    """A record's `lang` as a bare lower-case code ("AR", "ar-SA", "ar_EG" -> "ar")."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().lower().replace("_", "-").split("-")[0]
+
+
 def needs_linking(records: Sequence[dict[str, Any]]) -> bool:
     """Whether the records hold both Arabic and English articles (else there is nothing to link)."""
-    return {record.get("lang") for record in records} >= LINKED_LANGUAGES
+    return {language_code(record.get("lang")) for record in records} >= LINKED_LANGUAGES
 
 
 def linking_texts(records: Sequence[dict[str, Any]]) -> list[str]:
@@ -79,10 +86,13 @@ def link_records(
     """`stories` ({"id", "story"} per record) after linking Arabic and English stories of one
     event (bot.pipeline.xlink, one pass over all records): a linked pair answers under one key."""
     articles = []
+    clock: datetime | None = None  # an undated record takes the latest time before it
     for record, row, vector in zip(records, stories, vectors, strict=True):
         doc = cluster_doc(record)
+        published = doc.published or clock or _UNDATED
+        clock = published if clock is None else max(clock, published)
         articles.append(
-            LinkArticle(row["id"], row["story"], doc.lang, doc.published or _UNDATED, vector)
+            LinkArticle(row["id"], row["story"], language_code(doc.lang), published, vector)
         )
     merged = merged_story_keys(link_stories(articles, config))
     return [{"id": row["id"], "story": merged.get(row["story"], row["story"])} for row in stories]
