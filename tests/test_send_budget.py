@@ -348,9 +348,12 @@ class Recorder:
         html: bool = True,
         thread_id: int | None = None,
     ) -> int:
-        """Record the send."""
+        """Record the send at the time it was made (before yielding: the other worker's fake
+        sleep may move the shared clock while this send is on its way, which would date it
+        up to a whole sleep late and count it in the wrong 1 s window)."""
+        made = self.clock().timestamp()
         await asyncio.sleep(0)
-        self.log.append((self.name, chat_id, self.clock().timestamp()))
+        self.log.append((self.name, chat_id, made))
         return len(self.log)
 
 
