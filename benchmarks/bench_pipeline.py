@@ -3,16 +3,22 @@
 Prints wall-clock and CPU-time rates (the CPU rate is the meaningful one on a shared,
 loaded machine), cold (fresh process) and warm (token tables filled), and peak memory.
 
-Usage: .venv/bin/python benchmarks/bench_pipeline.py [DATA_DIR]
+Each run is a fresh process (spawned), so every cold pass starts with empty tables; the
+runs go one after another and the medians are printed with every run.
+
+Usage: .venv/bin/python benchmarks/bench_pipeline.py [DATA_DIR] [--runs 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import multiprocessing
 import resource
-import sys
+import statistics
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -24,6 +30,8 @@ from bot.pipeline.cluster import ClusterDoc, StoryClusterer
 from bot.pipeline.related import Headline, related_headlines
 from bot.pipeline.summarise import summarise
 from bot.pipeline.text import matching_terms
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rss(rows: list[dict[str, str]]) -> str:
@@ -61,13 +69,21 @@ def _replay(rows: list[dict[str, str]]) -> tuple[float, float, dict[int, list[He
     return time.perf_counter() - t0, time.process_time() - c0, members
 
 
-def main() -> None:
-    """Run the benchmark and print the numbers."""
-    base = (
-        Path(sys.argv[1])
-        if len(sys.argv) > 1
-        else Path(__file__).resolve().parents[2] / "shared" / "data"
-    )
+@dataclass(frozen=True)
+class Run:
+    """One fresh process's measurements."""
+
+    cold: float  # articles per wall-second, empty token tables
+    cold_cpu: float
+    warm: float  # the same stream again, tables filled
+    warm_cpu: float
+    feed: float  # feedparser items per second on the same items
+    peak_mib: float
+    stories: list[int]  # story sizes of the cold pass
+
+
+def measure(base: Path) -> Run:
+    """Replay the stream cold and warm and time feedparser on it, in this process."""
     with (base / "saudinewsnet" / "articles.jsonl").open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rows.sort(key=lambda r: r["published"])
@@ -81,20 +97,49 @@ def main() -> None:
     t1 = time.perf_counter()
     parsed = feedparser.parse(doc_xml)
     feed_s = time.perf_counter() - t1
-    sizes = Counter(len(v) for v in members.values())
     n = len(rows)
-    rate, feed_rate = n / elapsed, len(parsed.entries) / feed_s
-    print(
-        f"articles={n} cold: {rate:.0f} articles/s wall, {n / cpu:.0f} articles/s of CPU time; "
-        f"warm: {n / warm_elapsed:.0f} wall, {n / warm_cpu:.0f} CPU; peak_rss={peak / 2**20:.1f} MiB"
+    return Run(
+        n / elapsed,
+        n / cpu,
+        n / warm_elapsed,
+        n / warm_cpu,
+        len(parsed.entries) / feed_s,
+        peak / 2**20,
+        [len(v) for v in members.values()],
     )
+
+
+def main() -> None:
+    """Measure in `--runs` fresh processes, one after another, and print every run and the
+    medians: one run on a shared machine can be off by a third either way."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data", nargs="?", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes (default 3)")
+    args = parser.parse_args()
+    context = multiprocessing.get_context("spawn")
+    runs: list[Run] = []
+    for index in range(args.runs):
+        with context.Pool(1) as pool:
+            run = pool.apply(measure, (args.data,))
+        runs.append(run)
+        print(
+            f"run {index + 1}: cold {run.cold:.0f} articles/s wall ({run.cold_cpu:.0f} per "
+            f"CPU-s), warm {run.warm:.0f} ({run.warm_cpu:.0f}); feedparser {run.feed:.0f} "
+            f"items/s; ratio {run.cold / run.feed:.2f}; peak_rss={run.peak_mib:.1f} MiB"
+        )
+    ratios = [r.cold / r.feed for r in runs]
     print(
-        f"feedparser raw parse={feed_rate:.0f} items/s  pipeline/feedparser ratio={rate / feed_rate:.2f}"
+        f"median of {len(runs)}: cold {statistics.median(r.cold for r in runs):.0f} articles/s, "
+        f"warm {statistics.median(r.warm for r in runs):.0f}, feedparser "
+        f"{statistics.median(r.feed for r in runs):.0f} items/s; pipeline/feedparser ratio "
+        f"median {statistics.median(ratios):.2f} (runs {min(ratios):.2f}-{max(ratios):.2f})"
     )
-    largest = max(len(v) for v in members.values())
+    sizes = Counter(runs[0].stories)
+    n = sum(runs[0].stories)
+    largest = max(runs[0].stories)
     print(
-        f"stories={len(members)} largest={largest} ({100 * largest / n:.1f}% of articles) "
-        f"size distribution={sorted(sizes.items())}"
+        f"stories={len(runs[0].stories)} largest={largest} ({100 * largest / n:.1f}% of "
+        f"articles) size distribution={sorted(sizes.items())}"
     )
 
 
