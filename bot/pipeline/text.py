@@ -9,6 +9,7 @@ clitics removed, English is casefolded and Snowball-stemmed, stopwords are dropp
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
 
 import snowballstemmer
@@ -524,9 +525,14 @@ def term_of(token: str) -> str:
         return token.lstrip("0") or "0"
     if len(token) < 2:
         return ""
+    # term_of is memoised itself: the stemmers' own caches (for other callers) are skipped.
     if _HAS_ARABIC.search(token):
-        return arabic_stem(token)
-    return english_stem(token)
+        return _arabic_stem_uncached(token)
+    return _english_stem_uncached(token)
+
+
+_arabic_stem_uncached: Callable[[str], str] = arabic_stem.__wrapped__  # type: ignore[attr-defined]
+_english_stem_uncached: Callable[[str], str] = english_stem.__wrapped__  # type: ignore[attr-defined]
 
 
 def matching_form(text: str) -> str:
