@@ -212,9 +212,13 @@ def cluster_command(
     """
     from bot.pipeline.offline import cluster_records, needs_linking
 
+    if not link:  # one line out per line in, nothing held
+        for record in cluster_records(read_jsonl(input)):
+            emit(record)
+        return
     records = list(read_jsonl(input))
     stories = list(cluster_records(records))
-    if link and needs_linking(records):
+    if needs_linking(records):
         stories = _linked_stories(records, stories)
     for record in stories:
         emit(record)
