@@ -9,7 +9,6 @@ clitics removed, English is casefolded and Snowball-stemmed, stopwords are dropp
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Literal
 
 import snowballstemmer
@@ -496,9 +495,8 @@ def _strip_suffixes(word: str) -> str:
     return word
 
 
-@short_key_cache(200_000, TOKEN_KEY_MAX)
-def arabic_stem(token: str) -> str:
-    """Light-stem one normalised Arabic token; "" for stopwords."""
+def _arabic_stem(token: str) -> str:
+    """Light-stem one normalised Arabic token; "" for stopwords (not memoised)."""
     if token in _AR_STOPWORDS:
         return ""
     word = _strip_prefixes(token)
@@ -509,13 +507,17 @@ def arabic_stem(token: str) -> str:
     return _strip_suffixes(word)
 
 
-@short_key_cache(200_000, TOKEN_KEY_MAX)
-def english_stem(token: str) -> str:
-    """Snowball-stem one lower-case English token; "" for stopwords."""
+def _english_stem(token: str) -> str:
+    """Snowball-stem one lower-case English token; "" for stopwords (not memoised)."""
     if token in _EN_STOPWORDS:
         return ""
     stem: str = _EN_STEMMER.stemWord(token)
     return stem
+
+
+# Memoised for the query-variant reading below; term_of (memoised itself) calls the plain
+# stemmers.
+arabic_stem = short_key_cache(200_000, TOKEN_KEY_MAX)(_arabic_stem)
 
 
 @short_key_cache(400_000, TOKEN_KEY_MAX)
@@ -525,14 +527,9 @@ def term_of(token: str) -> str:
         return token.lstrip("0") or "0"
     if len(token) < 2:
         return ""
-    # term_of is memoised itself: the stemmers' own caches (for other callers) are skipped.
     if _HAS_ARABIC.search(token):
-        return _arabic_stem_uncached(token)
-    return _english_stem_uncached(token)
-
-
-_arabic_stem_uncached: Callable[[str], str] = arabic_stem.__wrapped__  # type: ignore[attr-defined]
-_english_stem_uncached: Callable[[str], str] = english_stem.__wrapped__  # type: ignore[attr-defined]
+        return _arabic_stem(token)
+    return _english_stem(token)
 
 
 def matching_form(text: str) -> str:
