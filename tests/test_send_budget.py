@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery import DeliveryWorker, FanOut, WorkerTuning
 from bot.delivery.budget import (
+    RESERVE_RETRY,
     LocalSlots,
     SendBudget,
     SharedSlots,
@@ -51,9 +52,15 @@ class Process:
     name: str
     work: list[tuple[float, int]]  # (from time, messages that become due then)
     alive_until: float = float("inf")
-    queue: SlotQueue = field(default_factory=lambda: SlotQueue(POLICY))
+    policy: SlotPolicy = POLICY
+    every: float = STEP  # the process sends at most once this often (0: all slots due)
+    queue: SlotQueue = field(init=False)
     due: int = 0
     sent: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Slots under the process's policy."""
+        self.queue = SlotQueue(self.policy)
 
     def tick(self, now: float, bank: SlotBank) -> None:
         """One millisecond of the process: new work arrives, slots are reserved and used."""
@@ -64,10 +71,13 @@ class Process:
         if self.due == 0:
             return
         wanted = self.queue.needs(now, self.due)
+        policy = self.policy
         if wanted:
-            first = bank.reserve(now, wanted, POLICY.spacing, POLICY.tolerance)
+            first = bank.reserve(now, wanted, policy.lane_spacing, policy.tolerance, policy.lanes)
             self.queue.add(first, wanted, now)
-        if self.queue.take(now):
+        while self.due and not (self.sent and now - self.sent[-1] < self.every - 1e-9):
+            if not self.queue.take(now):
+                return
             self.due -= 1
             self.sent.append(now)
 
@@ -197,6 +207,44 @@ def test_a_dead_process_costs_at_most_its_reserved_slots() -> None:
     assert len([t for t in everything if 0.5 <= t < 4.0]) >= BUDGET * 3.5 - BUDGET * 0.3
 
 
+FAST = SlotPolicy(1000.0, 1034.0)  # a raised budget: four lanes
+
+
+def test_a_raised_budget_is_dealt_from_lanes_within_the_ceiling() -> None:
+    """At 1,000/1,034 the budget is four clocks at 250 msg/s (a quarter of the room over
+    the budget: each may put one slot more in a window); at 29/30 one clock, as ever."""
+    assert (FAST.lanes, FAST.lane_spacing, FAST.batch(10_000)) == (4, 0.004, 50)
+    assert SlotPolicy(29.0, 30.0).lanes == 1
+    assert SlotPolicy(100.0, 103.4).lanes == 1
+    bank = SlotBank()
+    firsts = [bank.reserve(10.0, 50, FAST.lane_spacing, 0.0, FAST.lanes) for _ in range(5)]
+    assert firsts == [10.0, 10.0, 10.0, 10.0, pytest.approx(10.2)]  # every lane, then lane 1
+
+
+def test_lanes_let_processes_slower_than_the_budget_fill_it_together() -> None:
+    """Three processes that each send at most 500 msg/s fill a 1,000 msg/s budget (a few
+    slots dropped as they start, each taking lanes while all are free); dealt from one
+    clock, each must keep 1,000 msg/s through its batches, falls behind and drops slots."""
+    dealt = {}
+    for lanes in (4, 1):
+        policy = replace(FAST, max_lanes=lanes)
+        procs = [Process(n, [(0.0, 5000)], policy=policy, every=0.002) for n in "ABC"]
+        simulate(procs, 4.0)
+        everything = [t for p in procs for t in p.sent]
+        dealt[lanes] = (rate(everything, 0.5, 4.0), sum(p.queue.dropped for p in procs))
+        assert most_in_window(everything) <= policy.ceiling
+    assert dealt[4][0] == pytest.approx(1000, abs=5) and dealt[4][1] <= 10
+    assert dealt[1][0] < 900 and dealt[1][1] > 300
+
+
+def test_one_process_alone_takes_every_lane() -> None:
+    """Alone, a process reserves from every lane and sends the whole raised budget."""
+    solo = Process("A", [(0.0, 5000)], policy=FAST, every=0.0)
+    simulate([solo], 3.0)
+    assert rate(solo.sent, 0.5, 3.0) == pytest.approx(1000, abs=5)
+    assert solo.queue.dropped == 0
+
+
 def test_trickles_spend_no_more_than_they_send() -> None:
     """Processes with one message now and then reserve one slot each: a busy process keeps
     all but those slots."""
@@ -232,6 +280,55 @@ async def test_concurrent_reservations_on_postgresql_do_not_overlap(db: Database
     assert 1000.0 <= starts[0] < 1010.0
     for before, after in itertools.pairwise(starts):
         assert after - before >= 0.05 - 1e-9
+
+
+async def test_lanes_are_rows_of_their_own_taken_free_soonest_first(db: Database) -> None:
+    """A budget with four lanes keeps four rows; each reservation moves the lane free
+    soonest, so the first four start together and the fifth follows the first lane."""
+    async with db.unit_of_work() as session:
+        repo = SendBudgetRepo(session)
+        firsts = [await repo.reserve("bot", 100.0, 5, 0.04, lanes=4) for _ in range(5)]
+        assert firsts == [100.0, 100.0, 100.0, 100.0, pytest.approx(100.2)]
+        assert await repo.next_free("bot") == pytest.approx(100.4)
+        assert await repo.next_free("bot/3") == pytest.approx(100.2)
+
+
+@pytest.mark.postgres
+async def test_concurrent_reservations_never_overlap_within_a_lane(db: Database) -> None:
+    """Twenty reservations at once over four lanes: at no time do more than four batches
+    (one per lane) overlap."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    shared = SharedSlots(db)
+    firsts = await asyncio.gather(*(shared.reserve(1000.0, 5, 0.04, 0.0, 4) for _ in range(20)))
+    spans = [(first, first + 5 * 0.04) for first in firsts]
+    for first, _ in spans:
+        overlapping = sum(1 for start, end in spans if start <= first + 1e-9 < end)
+        assert overlapping <= 4
+
+
+class BrokenSlots:
+    """A bank that cannot be reached."""
+
+    async def reserve(
+        self, now: float, count: int, spacing: float, tolerance: float, lanes: int
+    ) -> float:
+        """Fail as a database that is down does."""
+        raise ConnectionError("down")
+
+
+async def test_a_sender_whose_slots_went_stale_reserves_at_once() -> None:
+    """With every held slot stale the sender is told to reserve now (no wait); only while
+    reservations fail does it wait `RESERVE_RETRY` before asking again."""
+    bank = SlotBank()
+    LocalSlots(bank)  # another worker draws from the bank too: stale slots are dropped
+    budget = SendBudget(LocalSlots(bank), FAST, lambda: 100)
+    budget.slots.add(10.0, 5, 10.0)
+    assert budget.wait(11.0) == 0.0  # all five went stale: none held
+    assert budget.slots.dropped == 5
+    broken = SendBudget(BrokenSlots(), FAST, lambda: 100)
+    assert await broken.replenish(10.0)  # waited for a reservation, which failed
+    assert broken.wait(10.0) == RESERVE_RETRY
 
 
 CONNECTION_DELAY = 0.2  # seconds a new PostgreSQL connection may take to come

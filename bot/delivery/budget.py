@@ -69,8 +69,11 @@ def window_ceiling(max_per_second: float) -> float:
 class SlotSource(Protocol):
     """Where slots are reserved: the bank shared by every process sending for the bot."""
 
-    async def reserve(self, now: float, count: int, spacing: float, tolerance: float) -> float:
-        """Take `count` consecutive slots (see `first_slot`); returns the first's time."""
+    async def reserve(
+        self, now: float, count: int, spacing: float, tolerance: float, lanes: int
+    ) -> float:
+        """Take `count` consecutive slots of the lane free soonest (see `first_slot`);
+        returns the first's time."""
         ...
 
 
@@ -86,8 +89,10 @@ class SharedSlots:
         self.name = name
         self.clock = clock
 
-    async def reserve(self, now: float, count: int, spacing: float, tolerance: float) -> float:
-        """One statement, committed on its own: move the budget's clock past `count` slots.
+    async def reserve(
+        self, now: float, count: int, spacing: float, tolerance: float, lanes: int = 1
+    ) -> float:
+        """One statement, committed on its own: move a lane's clock past `count` slots.
 
         `now` moves on by the time a pooled connection took to come (a new one to PostgreSQL
         takes 50-150 ms), so the slots asked for are not stale before the statement runs.
@@ -97,7 +102,9 @@ class SharedSlots:
             await session.connection()
             ready = now + max(0.0, self.clock() - asked)
             repo = SendBudgetRepo(session)
-            return await repo.reserve(self.name, ready, count, spacing, tolerance, IDLE_WINDOW)
+            return await repo.reserve(
+                self.name, ready, count, spacing, tolerance, IDLE_WINDOW, lanes=lanes
+            )
 
 
 class LocalSlots:
@@ -120,9 +127,11 @@ class LocalSlots:
             self.joined = False
             self.bank.holders -= 1
 
-    async def reserve(self, now: float, count: int, spacing: float, tolerance: float) -> float:
-        """Move the bank's clock past `count` slots."""
-        return self.bank.reserve(now, count, spacing, tolerance)
+    async def reserve(
+        self, now: float, count: int, spacing: float, tolerance: float, lanes: int = 1
+    ) -> float:
+        """Move a lane's clock past `count` slots."""
+        return self.bank.reserve(now, count, spacing, tolerance, lanes)
 
 
 def slot_source(db: Database, clock: Callable[[], float] = time.time) -> SlotSource:
@@ -190,7 +199,9 @@ class SendBudget:
         started = time.perf_counter()
         try:
             policy = self.slots.policy
-            first = await self.source.reserve(now + lead, count, policy.spacing, idle_burst(policy))
+            first = await self.source.reserve(
+                now + lead, count, policy.lane_spacing, idle_burst(policy), policy.lanes
+            )
         except Exception:
             if not self._failing:
                 log.exception("reserving send slots failed; sends wait until it works again")
@@ -212,9 +223,12 @@ class SendBudget:
             self.slots.policy = replace(self.policy, keep_late=alone)
 
     def wait(self, now: float) -> float:
-        """Seconds until this process's next slot (0.0: one is due now)."""
+        """Seconds until this process's next slot (0.0: one is due now, or none is held and
+        the caller reserves at once; `RESERVE_RETRY` while reservations fail)."""
         wait = self.slots.wait(now)
-        return RESERVE_RETRY if wait is None else wait
+        if wait is not None:
+            return wait
+        return RESERVE_RETRY if self._failing else 0.0
 
     def take(self, now: float) -> bool:
         """Use the slot due now; True when one was."""

@@ -17,6 +17,15 @@ that lets slots go stale (it cannot keep up: a busy CPU, slow answers) halves it
 batches, and doubles them again once it uses what it reserves, so a slow process does not
 hold slots the others could use.
 
+Lanes: a batch is consecutive slots, which its process must use at the pace of the clock
+they come from. A high budget is dealt from several clocks (`SlotPolicy.lanes`, each at
+budget / lanes, and a reservation takes the lane that is free soonest), so no process must
+keep the whole budget's pace: at 1,000 msg/s one clock's 200-slot batches had each process
+send 1,000 msg/s in turn, which none kept up on a loaded machine (it fell the grace behind
+and dropped a slot in every few); four lanes at 250 msg/s interleave the processes' batches.
+Each lane's 1 s windows hold at most one slot more than its share, so lanes are only as
+many as a quarter of the ceiling's room over the budget allows (`LANE_ROOM_SHARE`).
+
 Every function takes time as float seconds (a wall clock shared by the processes).
 """
 
@@ -36,6 +45,9 @@ IDLE_WINDOW = 1.0  # the window Telegram counts sends in (seconds)
 # The part of the ceiling's room over the budget a late slot may use (the rest absorbs
 # sends delayed between their slot and Telegram, which no process sees).
 LATENESS_SHARE = 0.5
+# The part of that room the lanes may use (each lane may put one slot more in a window).
+LANE_ROOM_SHARE = 0.25
+MAX_LANES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,7 @@ class SlotPolicy:
     horizon: float = 0.2  # seconds of slots one reservation takes at most
     lookahead: float = 0.1  # reserve the next batch when held slots cover less than this
     burst: float = 0.1  # the fraction of a second's slots an idle bank may grant at once
+    max_lanes: int = MAX_LANES  # clocks the budget may be dealt from (see `lanes`)
     # Late slots are used, not dropped: for a bank only one budget draws from (SQLite, one
     # worker), where its rate limiter's window (sends in flight counted) already guards
     # Telegram's; two budgets on one bank each have their own limiter, so they drop them.
@@ -54,8 +67,20 @@ class SlotPolicy:
 
     @property
     def spacing(self) -> float:
-        """Seconds between consecutive slots."""
+        """Seconds between consecutive slots of the whole budget."""
         return 1.0 / self.per_second
+
+    @property
+    def lanes(self) -> int:
+        """Clocks the budget is dealt from: as many as a quarter of the ceiling's room over
+        the budget allows (one at 29/30, four at 1,000/1,034), at most `max_lanes`."""
+        room = (self.ceiling - self.per_second) * LANE_ROOM_SHARE
+        return max(1, min(self.max_lanes, math.floor(room + 1e-9)))
+
+    @property
+    def lane_spacing(self) -> float:
+        """Seconds between consecutive slots of one lane (and of one batch)."""
+        return self.lanes / self.per_second
 
     @property
     def grace(self) -> float:
@@ -79,8 +104,9 @@ class SlotPolicy:
         return max(0, extra) * self.spacing
 
     def batch(self, wanted: int) -> int:
-        """Slots to reserve for `wanted` more sends: at most one horizon's worth, at least 1."""
-        most = max(1, math.ceil(self.per_second * self.horizon))
+        """Slots to reserve for `wanted` more sends: at most one horizon of one lane's
+        slots, at least 1."""
+        most = max(1, math.ceil(self.per_second / self.lanes * self.horizon))
         return max(1, min(most, wanted))
 
 
@@ -112,6 +138,7 @@ class SlotQueue:
         self.policy = policy
         self._slots: deque[float] = deque()
         self._end: float | None = None  # just after the last slot reserved
+        self._busy_until = -math.inf  # the bank's next slots are taken until about then
         self.fraction = 1.0  # this process's part of the recent slots (0..1]
         self.dropped = 0  # slots not used in time (lost budget, for the logs)
         self.cap = policy.batch(1 << 30)  # the most one reservation takes now
@@ -125,13 +152,20 @@ class SlotQueue:
         """Hold `count` slots from `first` (a reservation made at `now`; slots before `now`,
         an idle bank's burst, are due at `now`), and update the estimate of this process's
         part: the slots others took between its own batches."""
-        spacing = self.policy.spacing
-        self._slots.extend(max(now, first + n * spacing) for n in range(count))
+        spacing = self.policy.lane_spacing
+        added = [max(now, first + n * spacing) for n in range(count)]
+        if self._slots and added[0] < self._slots[-1]:  # another lane's: merged in order
+            added = sorted([*self._slots, *added])
+            self._slots.clear()
+        self._slots.extend(added)
         start = now if self._end is None else max(self._end, now)
         others = max(0.0, first - start) / spacing  # an idle bank's burst: none
         part = count / (count + others)
         self.fraction = SHARE_SMOOTHING * part + (1 - SHARE_SMOOTHING) * self.fraction
         self._end = first + count * spacing
+        # Slots from well ahead: every lane is taken until then, so asking again sooner
+        # would only reserve further ahead (hoarding what others may need first).
+        self._busy_until = first - self.policy.lookahead
 
     def _prune(self, now: float) -> None:
         """Drop slots older than the grace allows."""
@@ -147,24 +181,34 @@ class SlotQueue:
     def needs(self, now: float, demand: int) -> int:
         """How many slots to reserve now for `demand` messages waiting (0: none).
 
-        Reserves when no slot is held, or when the held ones cover less than the lookahead
-        and fewer than the demand, so the next batch is there before the last slot passes.
-        The batch is at most the current cap: halved after slots went stale (never under
-        one lookahead's worth, so batches still follow each other without a gap), else
-        doubled (up to one horizon) each time a batch is planned.
+        Reserves when no slot is held, or when fewer than the demand are held and the held
+        ones cover less than the lookahead, so the next batch is there before the last slot
+        passes. With lanes, also when those due within the lookahead are fewer than the
+        whole budget's slots in it (a process alone takes every lane), unless the last batch
+        came from well ahead (every lane is taken until then). The batch is at most the
+        current cap: halved after slots went stale (never under one lookahead's worth of a
+        lane, so batches still follow each other without a gap), else doubled (up to one
+        horizon) each time a batch is planned.
         """
         self._prune(now)
         wanted = max(1, demand) - len(self._slots)
         if wanted <= 0:
             return 0
-        if self._slots and self._slots[-1] - now >= self.policy.lookahead:
-            return 0
-        return min(self.cap, self.policy.batch(wanted))
+        policy = self.policy
+        if self._slots and self._slots[-1] - now >= policy.lookahead:
+            if policy.lanes == 1 or now < self._busy_until:
+                return 0
+            soon = now + policy.lookahead
+            due_soon = sum(1 for slot in self._slots if slot < soon)
+            if due_soon >= policy.per_second * policy.lookahead - 1e-9:
+                return 0
+        return min(self.cap, policy.batch(wanted))
 
     def planned(self) -> None:
         """A reservation is being made: adjust the cap for the next one."""
         most = self.policy.batch(1 << 30)
-        least = min(most, math.ceil(self.policy.per_second * self.policy.lookahead))
+        lane_rate = self.policy.per_second / self.policy.lanes
+        least = min(most, math.ceil(lane_rate * self.policy.lookahead))
         self.cap = max(least, self.cap // 2) if self._stale else min(most, self.cap * 2)
         self._stale = False
 
@@ -192,14 +236,20 @@ class SlotQueue:
 
 
 class SlotBank:
-    """The bank's state where one process holds it (SQLite, tests): the next free slot."""
+    """The bank's state where one process holds it (SQLite, tests): each lane's next free
+    slot."""
 
     def __init__(self) -> None:
         """Nothing reserved yet, no one drawing from it."""
-        self.next_free = -math.inf
+        self.next_free: list[float] = []  # per lane
         self.holders = 0  # budgets drawing from this bank now
 
-    def reserve(self, now: float, count: int, spacing: float, tolerance: float = 0.0) -> float:
-        """Take `count` slots; returns the first."""
-        first, self.next_free = reserve(self.next_free, now, count, spacing, tolerance)
+    def reserve(
+        self, now: float, count: int, spacing: float, tolerance: float = 0.0, lanes: int = 1
+    ) -> float:
+        """Take `count` slots `spacing` apart from the lane free soonest; returns the first."""
+        while len(self.next_free) < lanes:
+            self.next_free.append(-math.inf)
+        lane = min(range(lanes), key=self.next_free.__getitem__)
+        first, self.next_free[lane] = reserve(self.next_free[lane], now, count, spacing, tolerance)
         return first
