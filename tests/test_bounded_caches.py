@@ -132,8 +132,9 @@ def test_stemmer_memos_keep_no_long_token() -> None:
     text_module._TOKEN_TERMS.clear()
     terms = text_module.matching_terms(f"ports {HOSTILE}")
     assert terms[0] == "port" and len(terms) == 2 and len(terms[1]) > 100_000
-    assert text_module.term_of.cache_info().currsize == 1  # type: ignore[attr-defined]
     assert list(text_module._TOKEN_TERMS) == ["ports"]
+    assert text_module.term_of("ports") == "port" and text_module.term_of(HOSTILE) == terms[1]
+    assert text_module.term_of.cache_info().currsize == 1  # type: ignore[attr-defined]
     assert all(len(k) <= text_module.TOKEN_KEY_MAX for k in text_module._TOKEN_TERMS)
     text_module.headline_terms.cache_clear()  # type: ignore[attr-defined]
     assert text_module.headline_terms(f"Ports {HOSTILE}")[0] == "port"

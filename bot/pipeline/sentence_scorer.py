@@ -52,6 +52,14 @@ def _cosine(a: Vector, b: Mapping[str, float], norm_a: float, norm_b: float) -> 
     return dot / (norm_a * norm_b)
 
 
+def _shared_cosine(
+    a: Vector, b: Mapping[str, float], shared: set[str], norm_a: float, norm_b: float
+) -> float:
+    """`_cosine` of a and b given their shared terms (`a.keys() & b.keys()`) and nonzero norms."""
+    dot: float = sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
+    return dot / (norm_a * norm_b)
+
+
 def paragraph_starts(text: str, sentences: Sequence[str]) -> list[bool]:
     """Whether each sentence (verbatim, in order) is the first of text or follows a line break."""
     out: list[bool] = []
@@ -92,9 +100,9 @@ def sentence_features(
     centroid_norm = math.sqrt(sum(v * v for v in centroid.values()))
     headline = Counter(title_terms)
     headline_norm = _norm(headline)
-    shares = [
-        len(headline.keys() & v.keys()) / len(headline) if headline else 0.0 for v in vectors_
-    ]
+    # Each sentence's terms shared with the headline: its headline share and cosine.
+    in_headline = [v.keys() & headline.keys() for v in vectors_]
+    shares = [len(s) / len(headline) if headline else 0.0 for s in in_headline]
     top_share = max(shares, default=0.0)
     rows: list[list[float]] = []
     first, first_norm = vectors_[0] if vectors_ else Counter(), norms[0] if norms else 0.0
@@ -110,7 +118,9 @@ def sentence_features(
                 1.0 if starts[i] else 0.0,
                 _cosine(vec, centroid, norms[i], centroid_norm),
                 shares[i],
-                _cosine(vec, headline, norms[i], headline_norm),
+                _shared_cosine(vec, headline, in_headline[i], norms[i], headline_norm)
+                if norms[i] and headline_norm
+                else 0.0,
                 1.0 if top_share > 0 and shares[i] == top_share else 0.0,
                 log_words,
                 log_words * log_words,

@@ -440,10 +440,10 @@ def tokenize(text: str) -> list[str]:
 
 # A definite-article chain followed by a stem of at least three letters.
 _ARTICLE = re.compile(f"(?:{'|'.join(_ARTICLE_CHAINS)})(?=.{{{_MIN_STEM}}})", re.S)
-# Suffixes longest first: the first one a word ends with (leaving a stem of at least three
-# letters) is the longest one.
-_SUFFIXES_LONGEST_FIRST = tuple(sorted(_SUFFIXES, key=lambda sr: len(sr[0]), reverse=True))
-_SUFFIX_ENDINGS = tuple(s for s, _ in _SUFFIXES)
+# Each suffix's replacement, and the suffix lengths longest first: a word ends with at most
+# one suffix of each length, so trying its last three, two, one letters finds the longest.
+_SUFFIX_REPLACEMENTS = dict(_SUFFIXES)
+_SUFFIX_LENGTHS = tuple(sorted({len(s) for s, _ in _SUFFIXES}, reverse=True))
 
 
 def _strip_article(word: str) -> str | None:
@@ -482,11 +482,12 @@ def _strip_suffixes(word: str) -> str:
     A relative (nisba) ending is replaced by ي and ends the stripping.
     """
     for _ in range(2):
-        if not word.endswith(_SUFFIX_ENDINGS):
-            return word
-        for suffix, replacement in _SUFFIXES_LONGEST_FIRST:
-            if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
-                word = word[: -len(suffix)] + replacement
+        for size in _SUFFIX_LENGTHS:
+            if len(word) - size < _MIN_STEM:
+                continue
+            replacement = _SUFFIX_REPLACEMENTS.get(word[-size:])
+            if replacement is not None:
+                word = word[:-size] + replacement
                 break
         else:
             return word
@@ -520,9 +521,8 @@ def _english_stem(token: str) -> str:
 arabic_stem = short_key_cache(200_000, TOKEN_KEY_MAX)(_arabic_stem)
 
 
-@short_key_cache(400_000, TOKEN_KEY_MAX)
-def term_of(token: str) -> str:
-    """Matching term of one normalised lower-case token ("" when it is dropped)."""
+def _term_of(token: str) -> str:
+    """Matching term of one normalised lower-case token ("" when dropped; not memoised)."""
     if token.isdigit():
         return token.lstrip("0") or "0"
     if len(token) < 2:
@@ -530,6 +530,11 @@ def term_of(token: str) -> str:
     if _HAS_ARABIC.search(token):
         return _arabic_stem(token)
     return _english_stem(token)
+
+
+# Memoised for queries and names; the raw-token table below has its own memo, so it calls
+# the plain function (one table per token, not two).
+term_of = short_key_cache(400_000, TOKEN_KEY_MAX)(_term_of)
 
 
 def matching_form(text: str) -> str:
@@ -545,9 +550,9 @@ _TOKEN_TERMS_MAX = 300_000
 def _token_term(token: str) -> str:
     """Matching term of one raw token (diacritics already removed), memoised in a bounded table."""
     norm = (token.translate(_TRANSLATION) if _TRANSLATED.search(token) else token).lower()
-    if not _TOKEN.fullmatch(norm):  # casefolding made a non-word character: drop it
+    if not norm.isalnum():  # casefolding made a non-word character (not [^\W_]): drop it
         norm = "".join(_TOKEN.findall(norm))
-    term = term_of(norm) if norm else ""
+    term = _term_of(norm) if norm else ""
     if len(token) > TOKEN_KEY_MAX:  # never kept: the table's keys stay short
         return term
     if len(_TOKEN_TERMS) >= _TOKEN_TERMS_MAX:
