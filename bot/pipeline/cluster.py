@@ -219,13 +219,14 @@ def _encoder_cosine(vector: Sequence[float], total: Sequence[float]) -> float:
 def _normalise(vec: dict[str, float], keep: int) -> Vector:
     """Keep the `keep` heaviest terms, heaviest first, and scale to unit length."""
     # Heaviest first (a stable sort, so ties keep their order): the first k terms of a
-    # vector are then its k heaviest, as heapq.nlargest would pick them.
-    vec = dict(sorted(vec.items(), key=_weight, reverse=True)[:keep])
-    weights = vec.values()
+    # vector are then its k heaviest, as heapq.nlargest would pick them. Sorting the terms
+    # by weight, not (term, weight) pairs, builds no pairs.
+    terms = sorted(vec, key=vec.__getitem__, reverse=True)[:keep]
+    weights = list(map(vec.__getitem__, terms))
     norm = math.sqrt(sum(map(mul, weights, weights)))
     if not norm:
         return {}
-    return dict(zip(vec, map(mul, weights, repeat(1.0 / norm)), strict=True))
+    return dict(zip(terms, map(mul, weights, repeat(1.0 / norm)), strict=True))
 
 
 def _add_scaled(target: dict[str, float], extra: Mapping[str, float], scale: float) -> None:

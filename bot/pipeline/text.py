@@ -565,11 +565,20 @@ def token_terms_of(tokens: list[str]) -> list[str]:
     """Matching terms of raw word tokens of text whose diacritics were removed, in order."""
     terms = list(map(_TOKEN_TERMS.get, tokens))
     if None in terms:
-        terms = [
-            _token_term(tok) if term is None else term
-            for tok, term in zip(tokens, terms, strict=True)
-        ]
+        _read_unknown(tokens, terms)
     return list(filter(None, terms))
+
+
+def _read_unknown(tokens: list[str], terms: list[str | None]) -> None:
+    """Fill in the terms of tokens the table did not know (None), in order; the scan for the
+    next one runs in C, so a sentence with a few new words is not walked word by word."""
+    at = terms.index(None)
+    while True:
+        terms[at] = _token_term(tokens[at])
+        try:
+            at = terms.index(None, at + 1)
+        except ValueError:
+            return
 
 
 def raw_tokens(text: str) -> list[str]:
