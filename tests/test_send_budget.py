@@ -293,6 +293,19 @@ async def test_lanes_are_rows_of_their_own_taken_free_soonest_first(db: Database
         assert await repo.next_free("bot/3") == pytest.approx(100.2)
 
 
+async def test_a_budget_raised_to_lanes_deals_from_all_of_them(db: Database) -> None:
+    """A budget whose one row was kept at a lower budget gets its other lanes' rows at the
+    first reservation with more lanes (not only the old row, at a quarter of the pace)."""
+    shared = SharedSlots(db)
+    await shared.reserve(50.0, 3, 0.5, 0.0, 1)
+    firsts = [await shared.reserve(100.0, 5, 0.04, 0.0, 4) for _ in range(4)]
+    # Four lanes, each free from about now (one lane would have put them 0.2 s apart); each
+    # asks from 100.0 plus the time its pooled connection took to come.
+    assert all(100.0 <= first < 100.05 for first in firsts)
+    async with db.unit_of_work() as session:
+        assert await SendBudgetRepo(session).next_free("bot/3") is not None
+
+
 @pytest.mark.postgres
 async def test_concurrent_reservations_never_overlap_within_a_lane(db: Database) -> None:
     """Twenty reservations at once over four lanes: at no time do more than four batches

@@ -88,6 +88,7 @@ class SharedSlots:
         self.db = db
         self.name = name
         self.clock = clock
+        self._lanes = 1  # lanes whose rows this process has made sure exist
 
     async def reserve(
         self, now: float, count: int, spacing: float, tolerance: float, lanes: int = 1
@@ -102,6 +103,9 @@ class SharedSlots:
             await session.connection()
             ready = now + max(0.0, self.clock() - asked)
             repo = SendBudgetRepo(session)
+            if lanes > self._lanes:  # the rows a budget kept with fewer lanes are not all
+                await repo.add_lanes(self.name, lanes, ready - IDLE_WINDOW)
+                self._lanes = lanes
             return await repo.reserve(
                 self.name, ready, count, spacing, tolerance, IDLE_WINDOW, lanes=lanes
             )

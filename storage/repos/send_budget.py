@@ -68,15 +68,20 @@ class SendBudgetRepo:
         if end is None:
             # The budget's first reservation ever (its rows are created), or every lane was
             # being moved by another reservation: wait for one.
-            await self.session.execute(
-                insert_for(self.session, row)
-                .values([{"name": n, "next_free": now - idle_window} for n in names])
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
+            await self.add_lanes(name, lanes, now - idle_window)
             end = await self.session.scalar(take(skip_locked=False))
         if end is None:  # pragma: no cover - the rows were just created
             raise RuntimeError(f"send budget {name!r} has no row")
         return float(end) - span
+
+    async def add_lanes(self, name: str, lanes: int, next_free: float) -> None:
+        """Create the rows of the budget's lanes that do not exist yet (free from
+        `next_free`): a budget raised to more lanes than its rows deals from all of them."""
+        await self.session.execute(
+            insert_for(self.session, SendBudgetRow)
+            .values([{"name": n, "next_free": next_free} for n in lane_names(name, lanes)])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
 
     async def next_free(self, name: str) -> float | None:
         """The budget's next free slot (None before its first reservation)."""
