@@ -32,6 +32,7 @@ Every function takes time as float seconds (a wall clock shared by the processes
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
 
@@ -198,8 +199,7 @@ class SlotQueue:
         if self._slots and self._slots[-1] - now >= policy.lookahead:
             if policy.lanes == 1 or now < self._busy_until:
                 return 0
-            soon = now + policy.lookahead
-            due_soon = sum(1 for slot in self._slots if slot < soon)
+            due_soon = bisect_left(self._slots, now + policy.lookahead)  # held in time order
             if due_soon >= policy.per_second * policy.lookahead - 1e-9:
                 return 0
         return min(self.cap, policy.batch(wanted))

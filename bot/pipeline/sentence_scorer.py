@@ -43,19 +43,19 @@ def _norm(vec: Vector) -> float:
     return math.sqrt(sum(map(mul, vec.values(), vec.values())))
 
 
-def _cosine(a: Vector, b: Mapping[str, float], norm_a: float, norm_b: float) -> float:
-    """Cosine of two sparse vectors with precomputed norms (0 when either is empty)."""
+def _cosine(
+    a: Vector,
+    b: Mapping[str, float],
+    norm_a: float,
+    norm_b: float,
+    shared: set[str] | None = None,
+) -> float:
+    """Cosine of two sparse vectors with precomputed norms (0 when either is empty);
+    `shared`, when the caller has it already, is `a.keys() & b.keys()`."""
     if not norm_a or not norm_b:
         return 0.0
-    shared = a.keys() & b.keys()
-    dot: float = sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
-    return dot / (norm_a * norm_b)
-
-
-def _shared_cosine(
-    a: Vector, b: Mapping[str, float], shared: set[str], norm_a: float, norm_b: float
-) -> float:
-    """`_cosine` of a and b given their shared terms (`a.keys() & b.keys()`) and nonzero norms."""
+    if shared is None:
+        shared = a.keys() & b.keys()
     dot: float = sum(map(mul, map(a.__getitem__, shared), map(b.__getitem__, shared)))
     return dot / (norm_a * norm_b)
 
@@ -118,9 +118,7 @@ def sentence_features(
                 1.0 if starts[i] else 0.0,
                 _cosine(vec, centroid, norms[i], centroid_norm),
                 shares[i],
-                _shared_cosine(vec, headline, in_headline[i], norms[i], headline_norm)
-                if norms[i] and headline_norm
-                else 0.0,
+                _cosine(vec, headline, norms[i], headline_norm, in_headline[i]),
                 1.0 if top_share > 0 and shares[i] == top_share else 0.0,
                 log_words,
                 log_words * log_words,
